@@ -1,0 +1,138 @@
+"""The typed schema of the top-level keys, range checks, and the resolvers the Hydra config uses."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from ganrun.errors import UsageError
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+
+
+@dataclass
+class OptimizerConfig:
+    name: OptimizerName = OptimizerName.adam
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam only
+
+
+@dataclass
+class OptimConfig:
+    generator: OptimizerConfig = field(default_factory=OptimizerConfig)
+    critic: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10000  # generator updates
+    batch_size: int = 64
+    n_critic: int = 1  # critic updates per generator update
+
+
+@dataclass
+class LogConfig:
+    every: int = 50  # generator steps between scalar logs
+    images_every: int = 500
+    num_samples: int = 64  # images in the fixed-noise grid
+
+
+@dataclass
+class CkptConfig:
+    every: int = 1000  # generator steps between step_NNNNNNN.pt checkpoints
+    keep: Optional[int] = 5  # newest periodic checkpoints kept; null keeps all
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    device: str = "auto"
+    resume: Optional[str] = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    ckpt: CkptConfig = field(default_factory=CkptConfig)
+    dataset: Any = None
+    model: Any = None
+    loss: Any = None
+    regularizer: Any = None
+
+
+def register() -> None:
+    """Make the schema available to conf/train.yaml's defaults list as `schema`."""
+    ConfigStore.instance().store(name="schema", node=RunConfig)
+
+
+def check_ranges(cfg) -> None:
+    """One-line UsageError for a value of the right type but out of its range."""
+    rules = [
+        ("train.steps", cfg.train.steps >= 1, ">= 1"),
+        ("train.batch_size", cfg.train.batch_size >= 1, ">= 1"),
+        ("train.n_critic", cfg.train.n_critic >= 1, ">= 1"),
+        ("log.every", cfg.log.every >= 1, ">= 1"),
+        ("log.images_every", cfg.log.images_every >= 1, ">= 1"),
+        ("log.num_samples", cfg.log.num_samples >= 1, ">= 1"),
+        ("ckpt.every", cfg.ckpt.every >= 1, ">= 1"),
+        ("ckpt.keep", cfg.ckpt.keep is None or cfg.ckpt.keep >= 1, ">= 1 or null"),
+        ("optim.generator.lr", cfg.optim.generator.lr > 0, "> 0"),
+        ("optim.critic.lr", cfg.optim.critic.lr > 0, "> 0"),
+    ]
+    for key, ok, allowed in rules:
+        if not ok:
+            raise UsageError(f"{key}={OmegaConf.select(cfg, key)} is out of range: it must be {allowed}")
+
+
+def pick_device(name: str) -> torch.device:
+    """auto → the first CUDA GPU if there is one, else the CPU; cuda/cuda:N must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"device={name} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"device={name} but no CUDA GPU is visible here; use device=auto or device=cpu")
+        if (device.index or 0) >= count:
+            raise UsageError(f"device={name} but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{count - 1})")
+    elif device.type != "cpu":
+        raise UsageError(f"device={name} is not supported; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def run_dir_of(checkpoint_or_run: str) -> Optional[Path]:
+    """The run folder a `resume=` path belongs to: <run>/checkpoints/x.pt → <run>; a run folder → itself."""
+    path = Path(checkpoint_or_run)
+    if path.is_dir():
+        return path
+    if path.suffix == ".pt" and path.parent.name == "checkpoints":
+        return path.parent.parent
+    return None
+
+
+def _resume_run_dir(resume: Optional[str], default: str) -> str:
+    """hydra.run.dir: a resumed run continues in its own folder, so its TensorBoard curves go on there."""
+    if resume and resume != "auto" and (found := run_dir_of(resume)) is not None:
+        return str(found)
+    return default
+
+
+def _resume_output_subdir(resume: Optional[str]) -> str:
+    """hydra.output_subdir: a resumed run keeps the original .hydra record and adds its own beside it."""
+    if resume and resume != "auto" and run_dir_of(resume) is not None:
+        return f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    return ".hydra"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("ganrun_run_dir", _resume_run_dir, replace=True)
+    OmegaConf.register_new_resolver("ganrun_output_subdir", _resume_output_subdir, replace=True, use_cache=True)

@@ -1,0 +1,143 @@
+"""GAN objectives. Each computes the critic's scores itself and owns the penalty its name promises.
+
+`critic_loss(critic, real, fake)` returns a dict of named scalar tensors: "loss" (what the critic
+minimizes) and whatever else is worth logging ("adversarial", "penalty", "grad_norm", "wasserstein").
+`generator_loss(fake_scores)` returns what the generator minimizes.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from ganrun import penalties
+from ganrun.errors import UsageError
+
+
+def _require(ok: bool, key: str, allowed: str, value) -> None:
+    if not ok:
+        raise UsageError(f"{key}={value} is out of range: it must be {allowed}")
+
+
+class Loss:
+    """Base objective: no penalty, nothing to do after a critic step."""
+
+    penalized = False  # whether the critic loss takes gradients at the critic's input
+
+    def critic_loss(self, critic, real, fake) -> dict:
+        raise NotImplementedError
+
+    def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_critic_step(self, critic) -> None:
+        """Hook for constraints applied to the critic's weights (weight clipping)."""
+
+
+class BCE(Loss):
+    """The original GAN: BCE on logits; non-saturating generator loss unless `saturating`."""
+
+    def __init__(self, saturating: bool = False, real_label: float = 1.0):
+        _require(0.0 < real_label <= 1.0, "loss.real_label", "in (0, 1]", real_label)
+        self.saturating, self.real_label = saturating, real_label
+
+    def critic_loss(self, critic, real, fake):
+        real_scores, fake_scores = critic(real), critic(fake.detach())
+        targets = torch.full_like(real_scores, self.real_label)
+        loss = (F.binary_cross_entropy_with_logits(real_scores, targets)
+                + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores)))
+        return {"loss": loss, "adversarial": loss}
+
+    def generator_loss(self, fake_scores):
+        if self.saturating:  # minimize log(1 − σ(D(G(z)))), the minimax form
+            return -F.softplus(fake_scores).mean()
+        return F.softplus(-fake_scores).mean()  # minimize −log σ(D(G(z)))
+
+
+class Hinge(Loss):
+    """Hinge loss (SNGAN, BigGAN): E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]."""
+
+    def critic_loss(self, critic, real, fake):
+        loss = F.relu(1 - critic(real)).mean() + F.relu(1 + critic(fake.detach())).mean()
+        return {"loss": loss, "adversarial": loss}
+
+    def generator_loss(self, fake_scores):
+        return -fake_scores.mean()
+
+
+class LSGAN(Loss):
+    """Least squares GAN with targets 0 (fake) and 1 (real): ½E[(D(x) − 1)²] + ½E[D(G(z))²]."""
+
+    def critic_loss(self, critic, real, fake):
+        loss = 0.5 * (critic(real) - 1).pow(2).mean() + 0.5 * critic(fake.detach()).pow(2).mean()
+        return {"loss": loss, "adversarial": loss}
+
+    def generator_loss(self, fake_scores):
+        return 0.5 * (fake_scores - 1).pow(2).mean()
+
+
+class WGAN(Loss):
+    """Wasserstein critic E[D(G(z))] − E[D(x)], Lipschitz by clipping every weight to [−clip, clip]."""
+
+    def __init__(self, clip: float = 0.01):
+        _require(clip > 0, "loss.clip", "> 0", clip)
+        self.clip = clip
+
+    def wasserstein_terms(self, critic, real, fake) -> dict:
+        """The adversarial part shared by every W-loss, and the Wasserstein estimate E[D(x)] − E[D(G(z))]."""
+        wasserstein = critic(real).mean() - critic(fake.detach()).mean()
+        return {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach()}
+
+    def critic_loss(self, critic, real, fake):
+        return self.wasserstein_terms(critic, real, fake)
+
+    def generator_loss(self, fake_scores):
+        return -fake_scores.mean()
+
+    @torch.no_grad()
+    def after_critic_step(self, critic):
+        for param in critic.parameters():
+            param.clamp_(-self.clip, self.clip)
+
+
+class WGANGP(WGAN):
+    """WGAN with the gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] (one-sided: max(0, ‖∇D(x̂)‖ − 1)²), no clipping."""
+
+    penalized = True
+
+    def __init__(self, lambda_gp: float = 10.0, one_sided: bool = False):
+        _require(lambda_gp >= 0, "loss.lambda_gp", ">= 0", lambda_gp)
+        self.lambda_gp, self.one_sided = lambda_gp, one_sided
+
+    def critic_loss(self, critic, real, fake):
+        terms = self.wasserstein_terms(critic, real, fake)
+        penalty, norms = penalties.gradient_penalty(critic, real, fake, self.one_sided)
+        terms["penalty"] = self.lambda_gp * penalty
+        terms["loss"] = terms["adversarial"] + terms["penalty"]
+        terms["grad_norm"] = norms.mean().detach()
+        return terms
+
+    def after_critic_step(self, critic):
+        """The penalty replaces clipping."""
+
+
+class WGANDiv(WGAN):
+    """WGAN-div: the penalty k·E_{x~r}[‖∇D(x)‖^p], with r(x) chosen by `points`."""
+
+    penalized = True
+
+    def __init__(self, k: float = 2.0, p: float = 6.0, points: str = "real_fake"):
+        _require(k > 0, "loss.k", "> 0", k)
+        _require(p > 1, "loss.p", "> 1", p)
+        if points not in penalties.WGAN_DIV_POINTS:
+            raise UsageError(f"loss.points={points} is not allowed: it must be one of {', '.join(penalties.WGAN_DIV_POINTS)}")
+        self.k, self.p, self.points = k, p, points
+
+    def critic_loss(self, critic, real, fake):
+        terms = self.wasserstein_terms(critic, real, fake)
+        penalty, norms = penalties.wgan_div_penalty(critic, real, fake, self.p, self.points)
+        terms["penalty"] = self.k * penalty
+        terms["loss"] = terms["adversarial"] + terms["penalty"]
+        terms["grad_norm"] = norms.mean().detach()
+        return terms
+
+    def after_critic_step(self, critic):
+        """The penalty replaces clipping."""

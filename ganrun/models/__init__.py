@@ -1,0 +1,26 @@
+"""Generator/critic families; each module's `build(...)` returns the pair (generator, critic)."""
+
+from torch import nn
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02); norm scales N(1, 0.02) and shifts 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.BatchNorm1d)):
+        # Scale around 1, not 0: N(0, 0.02) scales (as in some tutorials) nearly zero the activations.
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def critic_norm_layer(kind: str, channels: int) -> nn.Module:
+    """The critic's normalization: none, batch, or layer (GroupNorm with one group, safe with a gradient penalty)."""
+    if kind == "none":
+        return nn.Identity()
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    raise ValueError(f"model.critic_norm={kind!r} is not one of none, batch, layer")

@@ -1,0 +1,55 @@
+"""Gradient penalties on the critic's input: the math shared by WGAN-GP, WGAN-div and R1."""
+
+import torch
+
+WGAN_DIV_POINTS = ("interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "fake", "real")
+
+
+def input_grad_norm(critic, x: torch.Tensor) -> torch.Tensor:
+    """‖∇ₓD(x)‖₂ per sample, the norm over the whole flattened sample; differentiable (create_graph)."""
+    x = x.detach().requires_grad_(True)
+    # Summing the scores gives each sample's own gradient, since D scores samples independently.
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    # Computed in fp32 whatever the autocast dtype: squares of small gradients underflow in bf16.
+    return grad.float().flatten(1).norm(2, dim=1)
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """εa + (1−ε)b with one ε ~ U[0, 1] per sample."""
+    eps = torch.rand(a.shape[0], *([1] * (a.dim() - 1)), device=a.device, dtype=a.dtype)
+    return eps * a + (1 - eps) * b
+
+
+def gradient_penalty(critic, real, fake, one_sided: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """WGAN-GP: E[(‖∇D(x̂)‖ − 1)²] at x̂ between real and fake (one-sided: only norms above 1); returns (penalty, norms)."""
+    norms = input_grad_norm(critic, interpolate(real, fake.detach()))
+    excess = (norms - 1).clamp(min=0) if one_sided else norms - 1
+    return excess.pow(2).mean(), norms
+
+
+def wgan_div_sets(real: torch.Tensor, fake: torch.Tensor, points: str) -> list[torch.Tensor]:
+    """The point sets r(x) of WGAN-div; the penalty averages E[‖∇D‖^p] over the sets."""
+    fake = fake.detach()
+    if points == "interpolate":
+        return [interpolate(real, fake)]
+    if points == "interpolate_within":
+        return [interpolate(real, real[torch.randperm(len(real), device=real.device)]),
+                interpolate(fake, fake[torch.randperm(len(fake), device=fake.device)])]
+    if points == "interpolate_mixed":
+        union = torch.cat([real, fake])
+        pick = torch.randint(len(union), (2, len(union)), device=union.device)
+        return [interpolate(union[pick[0]], union[pick[1]])]
+    if points == "real_fake":
+        return [real, fake]
+    if points == "fake":
+        return [fake]
+    if points == "real":
+        return [real]
+    raise ValueError(f"loss.points={points!r} is not one of {', '.join(WGAN_DIV_POINTS)}")
+
+
+def wgan_div_penalty(critic, real, fake, p: float, points: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over the point sets of E[‖∇D(x)‖^p]; returns (penalty without k, all norms)."""
+    norms = [input_grad_norm(critic, x) for x in wgan_div_sets(real, fake, points)]
+    penalty = torch.stack([n.pow(p).mean() for n in norms]).mean()
+    return penalty, torch.cat(norms)

@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny data sets in real formats and a runner for the real CLI in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers (tiny_data)
+
+# A small, fast configuration for CLI runs: tiny networks, tiny batches, a few steps.
+FAST = ["model=dcgan28", "model.hidden=8", "model.z_dim=16", "train.batch_size=8", "log.num_samples=4"]
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    """A 64-image MNIST in torchvision's layout (ROOT/MNIST/raw/*-ubyte.gz)."""
+    from tiny_data import write_mnist
+
+    return write_mnist(tmp_path / "mnist")
+
+
+def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, env: dict | None = None):
+    """Run `python -m <module> ARGS` in `cwd` with a private data cache; returns the CompletedProcess."""
+    full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit code != 0, no Python traceback, and the fragments in stderr."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr

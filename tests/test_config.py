@@ -1,0 +1,94 @@
+"""Spec of the config: every option of every group composes and builds; bad values are refused."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from conftest import REPO, assert_user_error, ganrun
+from ganrun import config
+from ganrun.errors import UsageError
+
+CONF = REPO / "conf"
+GROUPS = ["dataset", "model", "loss", "regularizer", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def compose_with(*overrides: str):
+    config.register()
+    config.register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(group, option):
+    cfg = compose_with(f"{group}={option}")
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert cfg.train.steps >= 1
+
+
+def test_groups_have_the_documented_options():
+    assert {"mnist", "fashion_mnist", "cifar10_horse", "anime_faces"} <= set(options("dataset"))
+    assert {"dcgan", "dcgan28"} <= set(options("model"))
+    assert {"bce", "wgan_gp"} <= set(options("loss"))
+    assert "none" in options("regularizer")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10_horse", "anime_faces"])
+def test_dcgan_builds_for_every_dataset(dataset):
+    from ganrun.train import build_gan
+
+    cfg = compose_with(f"dataset={dataset}", "model.width=8")
+    generator, critic, _ = build_gan(cfg)
+    import torch
+
+    images = generator(torch.randn(2, cfg.model.z_dim))
+    assert images.shape == (2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
+
+
+def test_wgan_gp_defaults_follow_the_paper():
+    cfg = compose_with("loss=wgan_gp")
+    assert cfg.loss.lambda_gp == 10 and cfg.train.n_critic == 5
+    assert compose_with("loss=bce").train.n_critic == 1
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("train.steps", 0, ">= 1"), ("train.batch_size", 0, ">= 1"), ("train.n_critic", 0, ">= 1"),
+    ("optim.critic.lr", -1.0, "> 0"), ("ckpt.keep", 0, ">= 1 or null"),
+])
+def test_out_of_range_values_name_the_key(key, value, allowed):
+    cfg = compose_with(f"{key}={value}")
+    with pytest.raises(UsageError, match=f"{key}={value} is out of range: it must be {allowed}"):
+        config.check_ranges(cfg)
+
+
+def test_device_cuda_without_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(UsageError, match="no CUDA GPU is visible"):
+        config.pick_device("cuda")
+    assert config.pick_device("auto").type == "cpu"
+    with pytest.raises(UsageError, match="not a device"):
+        config.pick_device("gpu0")
+
+
+def test_resume_paths_map_to_their_run_folder(tmp_path):
+    assert config.run_dir_of(str(tmp_path / "run" / "checkpoints" / "last.pt")) == tmp_path / "run"
+    assert config.run_dir_of(str(tmp_path)) == tmp_path
+    assert config.run_dir_of("somewhere/else.pt") is None
+
+
+@pytest.mark.parametrize("override,message", [
+    ("loss.lamda_gp=1", "Key 'lamda_gp' is not in struct"),
+    ("train.steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+    ("dataset=imagenet", "Could not find 'dataset/imagenet'"),
+    ("optim.critic.name=sgd", "Invalid value 'sgd'"),
+])
+def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
+    result = ganrun(override, "hydra.run.dir=run", cwd=tmp_path)
+    assert_user_error(result, message)
+    assert not (tmp_path / "run" / "checkpoints").exists()
