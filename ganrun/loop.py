@@ -108,8 +108,8 @@ def samples(generator: torch.nn.Module, noise: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0) -> int:
-    """Train from `start_step` to `settings.steps` generator updates; returns the last step.
+def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0) -> tuple[int, dict]:
+    """Train from `start_step` to `settings.steps` generator updates; returns the last step and logged values.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`; it lives outside the loop
     because it needs the run's config.
@@ -118,7 +118,7 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
     means = RunningMeans()
     if start_step == 0:
         logger.images("real", parts.data.images[: parts.fixed_noise.shape[0]], 0)  # does not advance the sampler
-    step = start_step
+    step, values = start_step, {}
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, disable=None)
     while step < settings.steps:
@@ -142,4 +142,4 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
             checkpointer.save(save_state(step), step, periodic=step % settings.ckpt_every == 0)
     bar.close()
     logger.flush()
-    return step
+    return step, values

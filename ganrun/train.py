@@ -15,10 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganrun import checkpoint, config
 from ganrun.checkpoint import Checkpointer
-from ganrun.data import DatasetError, ImageBank
+from ganrun.data import ImageBank
 from ganrun.errors import UsageError
 from ganrun.logger import TensorBoardLogger
 from ganrun.loop import Parts, Settings, fit, restore, snapshot
+from ganrun.status import RunStatus
 
 log = logging.getLogger("ganrun")
 
@@ -38,7 +39,7 @@ def instantiate(node, **kwargs):
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
-        if isinstance(exc.__cause__, (UsageError, DatasetError)):
+        if isinstance(exc.__cause__, UsageError):
             raise exc.__cause__ from None
         raise
 
@@ -50,6 +51,15 @@ def build_gan(cfg) -> tuple[torch.nn.Module, torch.nn.Module, object]:
     regularizer = instantiate(cfg.regularizer)
     regularizer.apply(generator, critic)
     return generator, critic, regularizer
+
+
+def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
+    """Batch norm mixes samples, so the per-sample input gradient a penalty needs is wrong."""
+    if cfg.model.get("allow_batchnorm_with_penalty", False) or not (loss.penalized or regularizer.penalized):
+        return
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+        raise UsageError("the critic has batch norm, which makes a gradient penalty wrong; use model.critic_norm=layer "
+                         "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway")
 
 
 def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:
@@ -80,9 +90,8 @@ def recompose_for_resume(state: dict) -> DictConfig:
     return hydra.compose(config_name="train", overrides=list(merged.values()))
 
 
-def run(cfg: DictConfig) -> dict:
+def run(cfg: DictConfig, run_dir: Path, status: RunStatus) -> dict:
     """Train one run as `cfg` says; returns the final logged values."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
     state = None
     if cfg.resume:
         path = find_resume_checkpoint(cfg.resume, run_dir)
@@ -101,6 +110,7 @@ def run(cfg: DictConfig) -> dict:
     generator, critic, regularizer = build_gan(cfg)
     generator, critic = generator.to(device), critic.to(device)
     loss = instantiate(cfg.loss)
+    refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     data = ImageBank(instantiate(cfg.dataset), device, cfg.seed)
     parts = Parts(
         generator=generator,
@@ -129,12 +139,15 @@ def run(cfg: DictConfig) -> dict:
     settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic,
                         cfg.log.every, cfg.log.images_every, cfg.ckpt.every)
     log.info("run folder %s on %s: %d images, %s", run_dir, device, data.num_images, type(loss).__name__)
+    status.update(step=start_step, steps=cfg.train.steps)
     logger = TensorBoardLogger(str(run_dir), resumed_step=start_step)
     try:
-        fit(parts, settings, logger, Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep), save_state, start_step)
+        checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep)
+        step, values = fit(parts, settings, logger, checkpointer, save_state, start_step)
     finally:
         logger.close()
-    return {}
+    status.update(status="completed", step=step, final=values)
+    return values
 
 
 config.register()
@@ -144,10 +157,13 @@ config.register_resolvers()
 @hydra.main(version_base="1.3", config_path=_config_path(), config_name="train")
 def main(cfg: DictConfig) -> None:
     """Entry point of `python -m ganrun` and the `ganrun` console script."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    status = RunStatus(run_dir, cfg.train.steps)
     try:
-        run(cfg)
-    except (UsageError, DatasetError) as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        run(cfg, run_dir, status)
+    except BaseException as exc:
+        status.failed(exc)
+        if not isinstance(exc, UsageError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)

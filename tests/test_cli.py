@@ -1,0 +1,122 @@
+"""The real CLI in a subprocess: training writes TensorBoard events and checkpoints; resume continues; the sampler writes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import FAST, assert_user_error, ganrun
+
+TAGS = {"loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty", "critic/grad_norm", "perf/it_per_s"}
+
+
+def read_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag of a run folder as (step, value) pairs, as TensorBoard shows them (purges applied)."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def read_image_tags(run_dir) -> list[str]:
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    events.Reload()
+    return events.Tags()["images"]
+
+
+def train(tmp_path, tiny_mnist, *extra, run="run"):
+    args = ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
+            "train.steps=4", "log.every=2", "log.images_every=2", "ckpt.every=2", f"hydra.run.dir={run}", *extra]
+    result = ganrun(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short WGAN-GP run shared by the read-only tests below."""
+    from tiny_data import write_mnist
+
+    tmp_path = tmp_path_factory.mktemp("cli")
+    return train(tmp_path, write_mnist(tmp_path / "mnist"))
+
+
+def test_training_logs_every_tag_with_finite_values(trained):
+    scalars = read_scalars(trained)
+    assert TAGS <= set(scalars)
+    for tag in TAGS:
+        assert [step for step, _ in scalars[tag]] == [2, 4]
+        assert all(math.isfinite(value) for _, value in scalars[tag])
+    assert {"samples", "real"} <= set(read_image_tags(trained))
+
+
+def test_training_writes_loadable_checkpoints(trained):
+    folder = trained / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000002.pt", "step_0000004.pt"]
+    state = torch.load(folder / "last.pt", weights_only=True)
+    assert state["step"] == 4
+    assert {"generator", "critic", "opt_g", "opt_d", "rng", "data", "fixed_noise", "config"} <= set(state)
+    assert state["config"]["loss"]["_target_"] == "ganrun.losses.WGANGP"
+    assert "torch" in state["rng"] and "python" in state["rng"]
+
+
+def test_status_json_says_completed(trained):
+    status = json.loads((trained / "status.json").read_text())
+    assert status["status"] == "completed" and status["step"] == status["steps"] == 4
+    assert set(status["final"]) >= {"loss/critic", "loss/generator"}
+
+
+def test_hydra_records_the_config(trained):
+    assert (trained / ".hydra" / "config.yaml").is_file()
+    assert "train.steps=4" in (trained / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_resume_continues_the_step_count_and_the_curves(tmp_path, tiny_mnist):
+    run_dir = train(tmp_path, tiny_mnist, "ckpt.every=4", "train.steps=6")
+    # Resume from step 4 although the first run logged up to 6: TensorBoard must show 6 once, not twice.
+    result = ganrun(f"resume={run_dir}/checkpoints/step_0000004.pt", "train.steps=8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stderr + result.stdout
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 8
+    steps = [step for step, _ in read_scalars(run_dir)["loss/generator"]]
+    assert steps == [2, 4, 6, 8]
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2  # same folder, no second run folder
+    assert not (tmp_path / "outputs").exists()
+    # The resumed run used the stored config (tiny data, dcgan28) though only resume= was given.
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["config"]["model"]["hidden"] == 8
+
+
+def test_sampler_writes_grid_npz_and_folder(trained, tmp_path):
+    ckpt = str(trained / "checkpoints" / "last.pt")
+    for out in ["grid.png", "samples.npz", "pngs"]:
+        result = ganrun(ckpt, "--num", "6", "--out", out, "--seed", "3", cwd=tmp_path, module="ganrun.sample")
+        assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "grid.png").size == (3 * 28 + 4 * 2, 2 * 28 + 3 * 2)  # 3 columns, 2px padding
+    array = np.load(tmp_path / "samples.npz")["arr_0"]
+    assert array.shape == (6, 28, 28, 1) and array.dtype == np.uint8
+    pngs = sorted((tmp_path / "pngs").iterdir())
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(6)]
+    np.testing.assert_array_equal(np.asarray(Image.open(pngs[2])), array[2, :, :, 0])  # same seed, same images
+
+
+def test_sampler_refuses_a_missing_checkpoint(tmp_path):
+    result = ganrun("nope.pt", "--out", "x.png", cwd=tmp_path, module="ganrun.sample")
+    assert_user_error(result, "checkpoint nope.pt does not exist")
+
+
+def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
+    result = ganrun("dataset=mnist", f"dataset.root={tmp_path}/none", "dataset.download=false",
+                    "hydra.run.dir=run", cwd=tmp_path)
+    assert_user_error(result, "train-images-idx3-ubyte", "dataset.download=true", "dataset.root=")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
+
+
+def test_batchnorm_critic_with_penalty_is_refused(tmp_path, tiny_mnist):
+    result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
+                    "model.critic_norm=batch", "loss=wgan_gp", "hydra.run.dir=run", cwd=tmp_path)
+    assert_user_error(result, "model.allow_batchnorm_with_penalty=true")
