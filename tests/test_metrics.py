@@ -1,0 +1,303 @@
+"""Spec of the quality metrics: the Fréchet distance in closed form, the torch-fidelity pipeline with a random
+Inception network, the real-statistics cache, the offline path, and the evaluate command."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+import torch_fidelity.feature_extractor_inceptionv3 as inception
+import torch_fidelity.utils
+from torch import nn
+
+from conftest import REPO, assert_user_error
+from ganrun import metrics
+from ganrun.errors import UsageError
+from ganrun.metrics import QualityMetrics, frechet_distance, hub_weights_path
+from tiny_data import pattern
+
+# Inception's input size in these tests: 75 (its smallest) instead of 299 costs 16× less on a CPU.
+SMALL_INPUT = 75
+
+
+class _RandomInception(inception.FeatureExtractorInceptionV3):
+    """torch-fidelity's InceptionV3 that keeps its random initialization instead of loading weights."""
+
+    def load_state_dict(self, *args, **kwargs):
+        return None
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory) -> Path:
+    """A state-dict file of torch-fidelity's InceptionV3 architecture with random (seeded) weights."""
+    torch.manual_seed(0)
+    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}):  # no download
+        net = _RandomInception("inception-v3-compat", ["2048"])
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):  # keeps activations O(1) through 90 layers (the default shrinks them)
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(nn.Module.state_dict(net), path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path, monkeypatch):
+    """A private cache, an empty torch hub, no network, and the small Inception input."""
+    monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    downloads = []
+
+    def no_network(url, dst, *args, **kwargs):
+        downloads.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(inception.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", SMALL_INPUT)
+    return downloads
+
+
+@pytest.fixture(scope="module")
+def real() -> torch.Tensor:
+    return torch.from_numpy(pattern(64, 28))  # 64 gray 28×28 images
+
+
+@pytest.fixture(scope="module")
+def noise() -> torch.Tensor:
+    return torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def extracted(monkeypatch) -> list:
+    """The sizes of the image sets torch-fidelity runs through Inception, in order."""
+    sizes = []
+    original = torch_fidelity.utils.get_featuresdict_from_dataset
+
+    def spy(dataset, *args, **kwargs):
+        sizes.append(len(dataset))
+        return original(dataset, *args, **kwargs)
+
+    monkeypatch.setattr(torch_fidelity.utils, "get_featuresdict_from_dataset", spy)
+    return sizes
+
+
+# ---------------------------------------------------------------- the Fréchet distance
+
+def test_frechet_distance_of_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    var1, var2 = rng.uniform(0.1, 3, 6), rng.uniform(0.1, 3, 6)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(var1 + var2 - 2 * np.sqrt(var1 * var2))
+    assert frechet_distance(mu1, np.diag(var1), mu2, np.diag(var2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_distance_of_rotated_gaussians():
+    # Σ1 = Q diag(a) Qᵀ and Σ2 = Q diag(b) Qᵀ commute, so (Σ1Σ2)^½ = Q diag(√(ab)) Qᵀ.
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    a, b = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)
+    mu1, mu2 = np.zeros(5), np.full(5, 0.5)
+    expected = 5 * 0.25 + np.sum(a + b - 2 * np.sqrt(a * b))
+    assert frechet_distance(mu1, q @ np.diag(a) @ q.T, mu2, q @ np.diag(b) @ q.T) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_of_one_dimensional_gaussians():
+    assert frechet_distance(0.0, 1.0, 3.0, 4.0) == pytest.approx(9 + 1 + 4 - 2 * 2)
+    assert frechet_distance([1.0, 2.0], np.eye(2), [1.0, 2.0], np.eye(2)) == pytest.approx(0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def test_a_set_against_itself_scores_zero_and_noise_scores_higher(random_weights, real, noise):
+    quality = QualityMetrics(["fid", "kid", "isc"], 64, real, "tiny-mnist", random_weights)
+    itself = quality.compute(lambda n: real[:n])  # the same 64 images as the real subset, in another order
+    against_noise = quality.compute(lambda n: noise[:n])
+
+    assert set(itself) == set(against_noise) == {"metrics/fid", "metrics/kid", "metrics/isc"}
+    assert against_noise["metrics/fid"] > 1.0
+    assert itself["metrics/fid"] == pytest.approx(0, abs=1e-4 * against_noise["metrics/fid"])
+    assert against_noise["metrics/kid"] > 0.05
+    assert itself["metrics/kid"] == pytest.approx(0, abs=0.05 * against_noise["metrics/kid"])
+    assert itself["metrics/isc"] >= 1.0 and against_noise["metrics/isc"] >= 1.0  # exp of a mean KL
+
+
+def test_generated_images_are_checked(random_weights, real):
+    quality = QualityMetrics(["fid"], 8, real, "tiny-mnist", random_weights)
+    with pytest.raises(ValueError, match="uint8 N×C×H×W"):
+        quality.compute(lambda n: torch.zeros(n, 1, 28, 28))
+
+
+def test_grayscale_is_replicated_to_three_channels(real):
+    image = metrics._Images(real)[5]
+    assert image.shape == (3, 28, 28) and image.dtype == torch.uint8
+    for channel in image:
+        torch.testing.assert_close(channel, real[5, 0])
+
+
+def test_real_statistics_are_cached_on_disk_and_reused(random_weights, real, noise, extracted):
+    first = QualityMetrics(["fid", "kid"], 32, real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
+    assert extracted == [32, 32]  # generated, then real
+    cached = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
+    assert len(cached) == 2 and all(name.startswith("ganrun-tiny-mnist-") for name in cached)  # features, FID stats
+
+    again = QualityMetrics(["fid", "kid"], 32, real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
+    assert extracted == [32, 32, 32]  # only the generated images this time
+    assert again == pytest.approx(first, rel=1e-12)
+
+
+def test_changed_real_images_are_not_served_from_the_cache(random_weights, real, noise, extracted):
+    QualityMetrics(["fid"], 16, real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
+    QualityMetrics(["fid"], 16, 255 - real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
+    assert extracted == [16, 16, 16, 16]  # same key, other images: extracted again
+
+
+def test_kid_subset_size_is_clamped_to_the_samples(random_weights, real, caplog):
+    caplog.set_level(logging.INFO, logger="ganrun")
+    quality = QualityMetrics(["kid"], 500, real, "tiny-mnist", random_weights)
+    assert quality.kid_subset_size == 64 and quality.real.shape == (64, 1, 28, 28)
+    assert "KID subset size 64 instead of 1000" in caplog.text
+    assert QualityMetrics(["fid"], 20, real, "tiny-mnist", random_weights).real.shape[0] == 20
+
+
+# ---------------------------------------------------------------- offline and bad input
+
+def test_no_weights_and_no_network_turns_metrics_off_with_one_warning(real, offline, caplog):
+    quality = QualityMetrics(["fid", "kid"], 16, real, "tiny-mnist")
+    calls = []
+    with caplog.at_level(logging.WARNING, logger="ganrun"):
+        assert quality.compute(lambda n: calls.append(n)) == {}
+        assert quality.compute(lambda n: calls.append(n)) == {}
+    assert quality.enabled is False and calls == [] and len(offline) == 1  # one download try, no images made
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "metrics.inception_weights=PATH" in message and str(hub_weights_path()) in message
+    assert "\n" not in message
+
+
+def test_a_prefilled_torch_hub_cache_works_offline(random_weights, real, noise, offline):
+    hub_weights_path().parent.mkdir(parents=True)
+    hub_weights_path().write_bytes(random_weights.read_bytes())
+    values = QualityMetrics(["fid"], 16, real, "tiny-mnist").compute(lambda n: noise[:n])
+    assert set(values) == {"metrics/fid"} and values["metrics/fid"] > 0
+    assert offline == []  # nothing downloaded
+
+
+def test_missing_weights_file_is_a_usage_error(tmp_path, real):
+    with pytest.raises(UsageError, match=r"^metrics\.inception_weights=.*nope\.pth does not exist") as error:
+        QualityMetrics(["fid"], 16, real, "tiny-mnist", str(tmp_path / "nope.pth"))
+    assert "\n" not in str(error.value)
+
+
+def test_weights_file_of_another_network_is_a_usage_error(tmp_path, real):
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(UsageError, match="not a state dict of torch-fidelity's InceptionV3"):
+        QualityMetrics(["fid"], 16, real, "tiny-mnist", tmp_path / "other.pth")
+
+
+@pytest.mark.parametrize("names", [[], ["fid", "lpips"], "fid,is"])
+def test_unknown_metric_names_are_a_usage_error(names, real):
+    with pytest.raises(UsageError, match=r"metrics\.names=.*subset of fid, kid, isc"):
+        QualityMetrics(names, 16, real, "tiny-mnist")
+
+
+def test_too_few_samples_is_a_usage_error(real):
+    with pytest.raises(UsageError, match=r"metrics\.num_samples=1 is out of range"):
+        QualityMetrics(["fid"], 1, real, "tiny-mnist")
+
+
+def test_dataset_cache_key_names_the_loader_and_ignores_download():
+    cfg = {"_target_": "ganrun.data.mnist", "root": "data", "download": True, "image_size": 28, "channels": 1}
+    key = metrics.dataset_cache_key(cfg)
+    assert key.startswith("mnist-")
+    assert metrics.dataset_cache_key({**cfg, "download": False}) == key
+    assert metrics.dataset_cache_key({**cfg, "image_size": 32}) != key
+
+
+# ---------------------------------------------------------------- python -m ganrun.evaluate
+
+# Runs the real module as `python -m` does, with Inception's small input (the test's only change).
+EVALUATE = ("import runpy, torch_fidelity.feature_extractor_inceptionv3 as m; "
+            f"m.FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE = {SMALL_INPUT}; "
+            "runpy.run_module('ganrun.evaluate', run_name='__main__', alter_sys=True)")
+
+
+def write_checkpoint(folder: Path, mnist_root: Path, ema: bool) -> Path:
+    """A checkpoint with the keys ganrun writes, its generator tiny, and an EMA generator different from it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from ganrun import config
+    from ganrun.train import build_gan
+
+    config.register()
+    config.register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "dataset=mnist", f"dataset.root={mnist_root}", "dataset.download=false", "model=dcgan28", "model.hidden=8"])
+    torch.manual_seed(0)
+    generator, critic, _ = build_gan(cfg)
+    state = {"step": 7, "generator": generator.state_dict(), "critic": critic.state_dict(),
+             "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)}
+    if ema:
+        with torch.no_grad():
+            for p in generator.parameters():
+                p.mul_(0.5)
+        state["ema"] = generator.state_dict()
+    path = folder / "checkpoints" / "step_0000007.pt"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return path
+
+
+def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), "TORCH_HOME": str(cwd / "torch-home")}
+    return subprocess.run([sys.executable, "-c", EVALUATE, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_evaluate_prints_the_metrics_and_writes_json(tmp_path, tiny_mnist, random_weights):
+    ckpt = write_checkpoint(tmp_path / "run", tiny_mnist, ema=True)
+    common = ["--num", "32", "--metrics", "fid,kid", "--device", "cpu", "--inception-weights", str(random_weights)]
+    result = evaluate(str(ckpt), *common, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
+    assert written["step"] == 7 and written["num_samples"] == 32 and written["ema"] is True
+    assert set(written["metrics"]) == {"fid", "kid"} and written["metrics"]["fid"] > 0
+    printed = dict(line.split() for line in result.stdout.splitlines() if line.split()[0] in ("fid", "kid"))
+    assert {k: float(v) for k, v in printed.items()} == pytest.approx(written["metrics"], rel=1e-5)
+    assert "EMA generator" in result.stdout
+
+    raw = evaluate(str(ckpt), *common, "--no-ema", cwd=tmp_path)  # the raw generator: other images, other numbers
+    assert raw.returncode == 0, raw.stderr
+    written_raw = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
+    assert written_raw["ema"] is False
+    assert written_raw["metrics"]["fid"] != pytest.approx(written["metrics"]["fid"], rel=1e-3)
+
+
+def test_evaluate_bad_input_is_one_line_and_exit_2(tmp_path, tiny_mnist):
+    missing = evaluate(str(tmp_path / "nope.pt"), cwd=tmp_path)
+    assert missing.returncode == 2
+    assert_user_error(missing, "nope.pt does not exist")
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+
+def test_evaluate_without_weights_offline_is_one_line_and_exit_2(tmp_path, tiny_mnist, capsys):
+    from ganrun import evaluate as command
+
+    ckpt = write_checkpoint(tmp_path / "run", tiny_mnist, ema=False)
+    with pytest.raises(SystemExit) as exit:
+        command.main([str(ckpt), "--num", "8", "--device", "cpu"])  # the fixture: empty torch hub, no network
+    assert exit.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("Error: cannot get the Inception weights") and stderr.count("\n") == 1
+    assert "--inception-weights PATH" in stderr and str(hub_weights_path()) in stderr
+    assert not (ckpt.parent / "step_0000007.metrics.json").exists()
