@@ -1,6 +1,7 @@
 """The typed schema of the top-level keys, range checks, and the resolvers the Hydra config uses."""
 
 from dataclasses import dataclass, field
+import re
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -133,6 +134,32 @@ def _resume_output_subdir(resume: Optional[str]) -> str:
     return ".hydra"
 
 
+def swept_keys(sweep_dir: str) -> set[str]:
+    """Keys a sweep varies: its sweep overrides (a,b / range / choice) and hydra.sweeper.params, from multirun.yaml."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return set()
+    recorded = OmegaConf.load(path).hydra
+    overrides = OverridesParser.create().parse_overrides(list(recorded.overrides.task))
+    params = recorded.sweeper.get("params") or {}
+    return {o.key_or_group for o in overrides if o.is_sweep_override()} | set(params)
+
+
+def _job_name(num: int, sweep_dir: str, overrides, limit: int = 60) -> str:
+    """A sweep job's folder name: its number and the values of the swept keys, e.g. `3_lambda_gp=10`."""
+    keys = swept_keys(sweep_dir)
+    parts = []
+    for override in overrides:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if key in keys:
+            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    name = re.sub(r"[^\w.=,+\-\[\]]", "-", ",".join(parts))[:limit]
+    return f"{num}_{name}" if name else str(num)
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("ganrun_run_dir", _resume_run_dir, replace=True)
+    OmegaConf.register_new_resolver("ganrun_job_name", _job_name, replace=True)
     OmegaConf.register_new_resolver("ganrun_output_subdir", _resume_output_subdir, replace=True, use_cache=True)

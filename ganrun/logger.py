@@ -4,6 +4,7 @@ import math
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
 
@@ -31,6 +32,19 @@ class TensorBoardLogger:
     def images(self, tag: str, images: torch.Tensor, step: int) -> None:
         if self.writer:
             self.writer.add_image(tag, image_grid(images), step)
+
+    def hparams(self, params: dict, metric_tags: list[str]) -> None:
+        """Register this run in TensorBoard's HParams dashboard; the metrics' values come from their scalars."""
+        if self.writer:
+            experiment, session_start, _ = hparams(params, dict.fromkeys(metric_tags, 0.0))
+            self.writer.file_writer.add_summary(experiment)
+            self.writer.file_writer.add_summary(session_start)
+
+    def hparams_done(self) -> None:
+        """Mark the HParams session as finished successfully."""
+        if self.writer:
+            _, _, session_end = hparams({}, {})
+            self.writer.file_writer.add_summary(session_end)
 
     def flush(self) -> None:
         if self.writer:

@@ -4,6 +4,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -16,11 +17,12 @@ HIGHER_IS_BETTER = {"metrics/isc", "perf/it_per_s"}  # every other metric ranks 
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The job folders of a sweep, by job number when numbered, else by name."""
+    """The job folders of a sweep, by job number (the folder name's leading digits) when numbered, else by name."""
     jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()] if sweep_dir.is_dir() else []
     if not jobs:
         raise UsageError(f"{sweep_dir} is not a sweep folder: expected job folders with .hydra/overrides.yaml")
-    return sorted(jobs, key=lambda d: (0, int(d.name), "") if d.name.isdigit() else (1, 0, d.name))
+    numbered = {d: re.match(r"\d+", d.name) for d in jobs}
+    return sorted(jobs, key=lambda d: (0, int(numbered[d].group()), d.name) if numbered[d] else (1, 0, d.name))
 
 
 def read_overrides(job: Path) -> dict[str, str]:

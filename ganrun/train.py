@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
@@ -90,9 +91,31 @@ def recompose_for_resume(state: dict) -> DictConfig:
     return hydra.compose(config_name="train", overrides=list(merged.values()))
 
 
+GROUPS = ("dataset", "model", "loss", "regularizer", "experiment")
+HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
+                  "metrics/fid", "metrics/kid", "metrics/isc"]
+
+
+def run_hparams(overrides: list[str]) -> dict:
+    """HParams of a run: the group choices and every key set on the command line, as TensorBoard types."""
+    params: dict = {g: v for g, v in HydraConfig.get().runtime.choices.items() if g in GROUPS and v is not None}
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith("hydra") or key == "resume":
+            continue
+        try:
+            params[key] = float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            params[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return params
+
+
 def run(cfg: DictConfig, run_dir: Path, status: RunStatus) -> dict:
     """Train one run as `cfg` says; returns the final logged values."""
     state = None
+    if cfg.resume is None and os.environ.get("SUBMITIT_EXECUTOR"):
+        # A requeued cluster job runs again in its own folder: continue from its checkpoints if any.
+        cfg.resume = "auto"
     if cfg.resume:
         path = find_resume_checkpoint(cfg.resume, run_dir)
         if path is None:
@@ -141,9 +164,11 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus) -> dict:
     log.info("run folder %s on %s: %d images, %s", run_dir, device, data.num_images, type(loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps)
     logger = TensorBoardLogger(str(run_dir), resumed_step=start_step)
+    logger.hparams(run_hparams(overrides), HPARAM_METRICS)
     try:
         checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep)
         step, values = fit(parts, settings, logger, checkpointer, save_state, start_step)
+        logger.hparams_done()
     finally:
         logger.close()
     status.update(status="completed", step=step, final=values)
@@ -157,13 +182,20 @@ config.register_resolvers()
 @hydra.main(version_base="1.3", config_path=_config_path(), config_name="train")
 def main(cfg: DictConfig) -> None:
     """Entry point of `python -m ganrun` and the `ganrun` console script."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     status = RunStatus(run_dir, cfg.train.steps)
     try:
         run(cfg, run_dir, status)
     except BaseException as exc:
         status.failed(exc)
-        if not isinstance(exc, UsageError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        if hydra_cfg.mode == RunMode.MULTIRUN and isinstance(exc, Exception):
+            # One failed job must not cost the others: log it, let the sweep go on; its summary lists it.
+            log.error("job %s failed: %s", run_dir.name, status.fields["error"], exc_info=not isinstance(exc, UsageError))
+            return
+        if not isinstance(exc, UsageError):
             raise
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
