@@ -19,6 +19,11 @@ class OptimizerName(str, Enum):
     rmsprop = "rmsprop"
 
 
+class NanPolicy(str, Enum):
+    stop = "stop"
+    skip = "skip"
+
+
 @dataclass
 class OptimizerConfig:
     name: OptimizerName = OptimizerName.adam
@@ -37,6 +42,8 @@ class TrainConfig:
     steps: int = 10000  # generator updates
     batch_size: int = 64
     n_critic: int = 1  # critic updates per generator update
+    nan_policy: NanPolicy = NanPolicy.stop  # a non-finite loss stops the run, or (skip) drops that update
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
 
 
 @dataclass

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ganrun.divergence import UpdateGuard
+from ganrun.errors import UsageError
 from ganrun.stats import RunningMeans
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class Settings:
     log_every: int
     images_every: int
     ckpt_every: int
+    nan_policy: str = "stop"  # stop | skip
 
 
 @dataclass
@@ -57,45 +60,64 @@ def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
     }
 
 
+def load_weights(module: torch.nn.Module, weights: dict, what: str) -> None:
+    """load_state_dict with a one-line UsageError listing the keys that do not match."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
+    if missing or unexpected or reshaped:
+        listed = "; ".join(f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
+                           for label, keys in [("missing", missing), ("unexpected", unexpected),
+                                               ("different shape", reshaped)] if keys)
+        raise UsageError(f"the checkpoint's {what} does not match this model config ({listed}); "
+                         "resume with the settings the checkpoint was trained with")
+    module.load_state_dict(weights)
+
+
 def restore(parts: Parts, state: dict) -> None:
     """Load a snapshot into `parts` (everything but the RNGs and config)."""
-    parts.generator.load_state_dict(state["generator"])
-    parts.critic.load_state_dict(state["critic"])
+    load_weights(parts.generator, state["generator"], "generator")
+    load_weights(parts.critic, state["critic"], "critic")
     parts.opt_g.load_state_dict(state["opt_g"])
     parts.opt_d.load_state_dict(state["opt_d"])
     parts.data.load_state_dict(state["data"])
     parts.fixed_noise.copy_(state["fixed_noise"])
 
 
-def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans) -> None:
-    """One critic update on a real batch and a fresh fake batch."""
+def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans,
+                guard: UpdateGuard, step: int) -> None:
+    """One critic update on a real batch and a fresh fake batch (`step`: the generator step it belongs to)."""
     G, D = parts.generator, parts.critic
     with torch.no_grad():
         fake = G(torch.randn(real.shape[0], G.z_dim, device=real.device))
     terms = parts.loss.critic_loss(D, real, fake)
     total = terms["loss"]
-    extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates)
+    extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates) or {}
     if extra:
         total = total + extra["penalty"]
-        means.add_all(REGULARIZER_TAGS, extra)
     parts.opt_d.zero_grad(set_to_none=True)
+    if not guard.allows("loss/critic", total, step):
+        return
     total.backward()
     parts.opt_d.step()
     parts.loss.after_critic_step(D)
     means.add("loss/critic", total)
     means.add_all(CRITIC_TAGS, terms)
+    means.add_all(REGULARIZER_TAGS, extra)
 
 
-def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans) -> None:
+def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, step: int) -> None:
     """One generator update against the current critic."""
     G, D = parts.generator, parts.critic
     D.requires_grad_(False)  # the critic's weight gradients are not needed here
     loss = parts.loss.generator_loss(D(G(torch.randn(batch_size, G.z_dim, device=device))))
     parts.opt_g.zero_grad(set_to_none=True)
-    loss.backward()
-    parts.opt_g.step()
+    if guard.allows("loss/generator", loss, step):
+        loss.backward()
+        parts.opt_g.step()
+        means.add("loss/generator", loss)
     D.requires_grad_(True)
-    means.add("loss/generator", loss)
 
 
 @torch.no_grad()
@@ -108,38 +130,56 @@ def samples(generator: torch.nn.Module, noise: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0) -> tuple[int, dict]:
-    """Train from `start_step` to `settings.steps` generator updates; returns the last step and logged values.
+@dataclass
+class Outcome:
+    step: int  # the last generator step done
+    values: dict  # the last logged values
+    preempted: bool  # stopped early by a signal, after writing a checkpoint
+
+
+def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0, stop=None) -> Outcome:
+    """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`; it lives outside the loop
-    because it needs the run's config.
+    because it needs the run's config. `stop.requested` (preemption) ends the run at a step boundary.
     """
     device = parts.fixed_noise.device
-    means = RunningMeans()
+    means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
     if start_step == 0:
         logger.images("real", parts.data.images[: parts.fixed_noise.shape[0]], 0)  # does not advance the sampler
-    step, values = start_step, {}
+    step, values, last_good = start_step, {}, start_step or None
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, disable=None)
     while step < settings.steps:
         for i in range(settings.n_critic):
-            critic_step(parts, parts.data.next_batch(settings.batch_size), step * settings.n_critic + i, means)
-        generator_step(parts, settings.batch_size, device, means)
+            real = parts.data.next_batch(settings.batch_size)
+            critic_step(parts, real, step * settings.n_critic + i, means, guard, step + 1)
+        generator_step(parts, settings.batch_size, device, means, guard, step + 1)
         step += 1
         bar.update(1)
+        preempted = stop is not None and stop.requested
+        last = step == settings.steps or preempted
 
-        if step % settings.log_every == 0 or step == settings.steps:
+        if step % settings.log_every == 0 or last:
             values = means.read()  # the only host sync of the loop, once per log interval
+            guard.check(step, last_good, parts.generator, parts.critic)
             now = time.perf_counter()
             values["perf/it_per_s"] = (step - clock_step) / max(now - clock, 1e-9)
+            if guard.policy == "skip":
+                values["train/skipped_updates"] = guard.skipped
             clock, clock_step = now, step
             logger.scalars(values, step)
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
-        if step % settings.images_every == 0 or step == settings.steps:
+        if step % settings.images_every == 0 or last:
             logger.images("samples", samples(parts.generator, parts.fixed_noise), step)
-        if step % settings.ckpt_every == 0 or step == settings.steps:
+        if step % settings.ckpt_every == 0 or last:
+            guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite a good checkpoint with NaNs
             checkpointer.save(save_state(step), step, periodic=step % settings.ckpt_every == 0)
+            last_good = step
+        if preempted:
+            log.warning("stopped at step %d by a signal; checkpoint written, resume with resume=auto or resume=PATH", step)
+            break
     bar.close()
     logger.flush()
-    return step, values
+    return Outcome(step, values, preempted)

@@ -19,7 +19,8 @@ from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.errors import UsageError
 from ganrun.logger import TensorBoardLogger
-from ganrun.loop import Parts, Settings, fit, restore, snapshot
+from ganrun.loop import Outcome, Parts, Settings, fit, restore, snapshot
+from ganrun.preemption import StopRequest
 from ganrun.status import RunStatus
 
 log = logging.getLogger("ganrun")
@@ -71,14 +72,21 @@ def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimiz
     return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), fused=device.type == "cuda")
 
 
-def find_resume_checkpoint(resume: str, run_dir: Path) -> Path | None:
-    """The checkpoint `resume=` points at: a file, a run folder's last.pt, or for `auto` this run's own."""
-    if resume == "auto":
-        folder = run_dir / "checkpoints"
-        candidates = [folder / "last.pt", *reversed(checkpoint.periodic_checkpoints(folder))]
-        return next((p for p in candidates if p.is_file()), None)
-    path = Path(resume)
-    return path / "checkpoints" / "last.pt" if path.is_dir() else path
+def load_resume_state(resume: str, run_dir: Path) -> tuple[Path, dict] | None:
+    """The checkpoint `resume=` means, loaded: a file, a run folder's last.pt, or (auto) this run's newest
+    readable one; auto skips a corrupt file with a warning and takes the one before."""
+    if resume != "auto":
+        path = Path(resume)
+        path = path / "checkpoints" / "last.pt" if path.is_dir() else path
+        return path, checkpoint.load(path)
+    folder = run_dir / "checkpoints"
+    for path in [folder / "last.pt", *reversed(checkpoint.periodic_checkpoints(folder))]:
+        if path.is_file():
+            try:
+                return path, checkpoint.load(path)
+            except UsageError as exc:
+                log.warning("resume=auto skips %s: %s", path.name, exc)
+    return None
 
 
 def recompose_for_resume(state: dict) -> DictConfig:
@@ -110,41 +118,59 @@ def run_hparams(overrides: list[str]) -> dict:
     return params
 
 
-def run(cfg: DictConfig, run_dir: Path, status: RunStatus) -> dict:
-    """Train one run as `cfg` says; returns the final logged values."""
-    state = None
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, dict | None]:
+    """The config and checkpoint state a run starts from (state None: from scratch)."""
     if cfg.resume is None and os.environ.get("SUBMITIT_EXECUTOR"):
-        # A requeued cluster job runs again in its own folder: continue from its checkpoints if any.
-        cfg.resume = "auto"
-    if cfg.resume:
-        path = find_resume_checkpoint(cfg.resume, run_dir)
-        if path is None:
-            log.info("resume=auto: no checkpoint in %s/checkpoints yet, starting from step 0", run_dir)
-        else:
-            state = checkpoint.load(path)
-            if cfg.resume != "auto":
-                cfg = recompose_for_resume(state)
-            log.info("resuming %s at step %d", path, state["step"])
-    config.check_ranges(cfg)
-    device = config.pick_device(cfg.device)
+        cfg.resume = "auto"  # a requeued cluster job runs again in its own folder: continue from its checkpoints
+    if not cfg.resume:
+        if checkpoint.periodic_checkpoints(run_dir / "checkpoints") or (run_dir / "checkpoints" / "last.pt").exists():
+            raise UsageError(f"{run_dir} already holds checkpoints; pass resume=auto to continue that run, "
+                             "or choose another hydra.run.dir")
+        return cfg, None
+    found = load_resume_state(cfg.resume, run_dir)
+    if found is None:
+        log.info("resume=auto: no checkpoint in %s yet, starting from step 0", run_dir / "checkpoints")
+        return cfg, None
+    path, state = found
+    log.info("resuming %s at step %d", path, state["step"])
+    return (cfg if cfg.resume == "auto" else recompose_for_resume(state)), state
 
+
+def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
+    """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     generator, critic, regularizer = build_gan(cfg)
     generator, critic = generator.to(device), critic.to(device)
     loss = instantiate(cfg.loss)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
-    data = ImageBank(instantiate(cfg.dataset), device, cfg.seed)
-    parts = Parts(
+    return Parts(
         generator=generator,
         critic=critic,
         opt_g=make_optimizer(generator.parameters(), cfg.optim.generator, device),
         opt_d=make_optimizer(critic.parameters(), cfg.optim.critic, device),
         loss=loss,
         regularizer=regularizer,
-        data=data,
+        data=ImageBank(instantiate(cfg.dataset), device, cfg.seed),
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
     )
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Deterministic kernels for bit-exact reruns (cuBLAS needs its workspace setting before first use)."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) -> Outcome:
+    """Train one run as `cfg` says."""
+    cfg, state = resolve_resume(cfg, run_dir)
+    config.check_ranges(cfg)
+    device = config.pick_device(cfg.device)
+    set_deterministic(cfg.train.deterministic)
+    parts = build_parts(cfg, device)
     start_step = 0
     if state is not None:
         restore(parts, state)
@@ -159,20 +185,21 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus) -> dict:
     def save_state(step: int) -> dict:
         return {**snapshot(parts, step, stored_config, checkpoint.rng_state()), "overrides": overrides}
 
-    settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic,
-                        cfg.log.every, cfg.log.images_every, cfg.ckpt.every)
-    log.info("run folder %s on %s: %d images, %s", run_dir, device, data.num_images, type(loss).__name__)
+    settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic, cfg.log.every,
+                        cfg.log.images_every, cfg.ckpt.every, str(getattr(cfg.train.nan_policy, "value", "stop")))
+    log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps)
     logger = TensorBoardLogger(str(run_dir), resumed_step=start_step)
     logger.hparams(run_hparams(overrides), HPARAM_METRICS)
     try:
         checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep)
-        step, values = fit(parts, settings, logger, checkpointer, save_state, start_step)
-        logger.hparams_done()
+        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, stop)
+        if not outcome.preempted:
+            logger.hparams_done()
     finally:
         logger.close()
-    status.update(status="completed", step=step, final=values)
-    return values
+    status.update(status="preempted" if outcome.preempted else "completed", step=outcome.step, final=outcome.values)
+    return outcome
 
 
 config.register()
@@ -185,9 +212,11 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     status = RunStatus(run_dir, cfg.train.steps)
+    stop = StopRequest().install()
     try:
-        run(cfg, run_dir, status)
+        outcome = run(cfg, run_dir, status, stop)
     except BaseException as exc:
+        stop.uninstall()
         status.failed(exc)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -199,3 +228,9 @@ def main(cfg: DictConfig) -> None:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
+    under_submitit = bool(os.environ.get("SUBMITIT_EXECUTOR"))
+    if outcome.preempted and under_submitit:
+        stop.hand_over()  # submitit's own handler requeues the job, which resumes from checkpoints/last.pt
+    stop.uninstall()
+    if outcome.preempted and not under_submitit and hydra_cfg.mode == RunMode.MULTIRUN:
+        raise KeyboardInterrupt  # a signal stops a local sweep too, after this job's checkpoint

@@ -1,0 +1,72 @@
+"""Divergence: remember on the device the first step at which each watched term went non-finite."""
+
+import torch
+
+from ganrun.errors import UsageError
+
+
+class DivergenceError(UsageError):
+    """Training produced a non-finite loss or weight."""
+
+
+class NonFiniteWatch:
+    """Per term, the first step with a NaN/inf value, tracked without a host sync; `check()` syncs."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._first_bad: dict[str, torch.Tensor] = {}
+
+    def observe(self, name: str, value: torch.Tensor, step: int) -> None:
+        first = self._first_bad.get(name)
+        if first is None:
+            first = self._first_bad[name] = torch.full((), -1, dtype=torch.long, device=self.device)
+        bad = ~torch.isfinite(value.detach()).all()
+        first.copy_(torch.where(bad & (first < 0), torch.tensor(step, device=self.device), first))
+
+    def first_bad(self) -> tuple[str, int] | None:
+        """The earliest (term, step) that went non-finite, or None."""
+        if not self._first_bad:
+            return None
+        names = list(self._first_bad)
+        steps = torch.stack([self._first_bad[n] for n in names]).tolist()
+        bad = [(step, name) for name, step in zip(names, steps) if step >= 0]
+        return (min(bad)[1], min(bad)[0]) if bad else None
+
+
+def non_finite_parameters(*modules: torch.nn.Module) -> list[str]:
+    """Names of parameters holding a NaN or inf (one sync for all of them)."""
+    named = [(f"{i}.{name}", p) for i, m in enumerate(modules) for name, p in m.named_parameters()]
+    if not named:
+        return []
+    flags = torch.stack([torch.isfinite(p.detach()).all() for _, p in named]).tolist()
+    return [name for (name, _), ok in zip(named, flags) if not ok]
+
+
+class UpdateGuard:
+    """`train.nan_policy`: `stop` watches losses on the device and stops at the next check; `skip` drops an
+    update whose loss is non-finite (one host sync per update: the price of deciding before stepping)."""
+
+    def __init__(self, policy: str, device: torch.device):
+        if policy not in ("stop", "skip"):
+            raise UsageError(f"train.nan_policy={policy} is not allowed: it must be stop or skip")
+        self.policy, self.watch, self.skipped = policy, NonFiniteWatch(device), 0
+
+    def allows(self, name: str, loss: torch.Tensor, step: int) -> bool:
+        """Whether to apply the update whose loss is `loss`."""
+        if self.policy == "skip":
+            if bool(torch.isfinite(loss.detach()).all()):
+                return True
+            self.skipped += 1
+            return False
+        self.watch.observe(name, loss, step)
+        return True
+
+    def check(self, step: int, last_good: int | None, *modules: torch.nn.Module) -> None:
+        """Raise DivergenceError if a watched loss or any weight went non-finite."""
+        bad = self.watch.first_bad()
+        if bad is None and (names := non_finite_parameters(*modules)):
+            bad = (f"weight {names[0]}", step)
+        if bad is not None:
+            kept = f"the last good checkpoint (step {last_good}) is kept" if last_good else "no checkpoint was written"
+            raise DivergenceError(f"training diverged: {bad[0]} became non-finite at step {bad[1]}; {kept}; "
+                                  "lower the learning rates, or set train.nan_policy=skip to drop such updates")

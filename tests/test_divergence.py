@@ -1,0 +1,83 @@
+"""Divergence: a non-finite loss stops the run naming the step and the term, and never overwrites a good checkpoint;
+train.nan_policy=skip drops such updates and counts them."""
+
+import pytest
+import torch
+
+from ganrun.checkpoint import Checkpointer
+from ganrun.data import ImageBank
+from ganrun.divergence import DivergenceError, UpdateGuard, non_finite_parameters
+from ganrun.logger import TensorBoardLogger
+from ganrun.loop import Parts, Settings, fit, snapshot
+from ganrun.losses import WGANGP
+from ganrun.models import dcgan28
+from ganrun.regularizers import Regularizer
+
+
+class NaNAtStep(WGANGP):
+    """WGAN-GP whose critic loss is NaN on the critic updates of generator step `bad_step` (1-based)."""
+
+    def __init__(self, bad_step: int, n_critic: int):
+        super().__init__()
+        self.bad_step, self.n_critic, self.calls = bad_step, n_critic, 0
+
+    def critic_loss(self, critic, real, fake):
+        terms = super().critic_loss(critic, real, fake)
+        self.calls += 1
+        if (self.calls - 1) // self.n_critic + 1 == self.bad_step:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+def make_parts(loss) -> Parts:
+    torch.manual_seed(0)
+    generator, critic = dcgan28.build(28, 1, z_dim=8, hidden=4)
+    images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    return Parts(generator, critic, torch.optim.Adam(generator.parameters()), torch.optim.Adam(critic.parameters()),
+                 loss, Regularizer(), ImageBank(images, "cpu", 0), torch.randn(4, 8))
+
+
+def train(tmp_path, parts, policy, steps=6):
+    settings = Settings(steps=steps, batch_size=8, n_critic=2, log_every=10, images_every=100, ckpt_every=1,
+                        nan_policy=policy)
+    logger = TensorBoardLogger(str(tmp_path))
+    try:
+        return fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1),
+                   lambda step: snapshot(parts, step, {}, {}))
+    finally:
+        logger.close()
+
+
+def test_stop_names_the_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
+    parts = make_parts(NaNAtStep(bad_step=4, n_critic=2))
+    with pytest.raises(DivergenceError, match=r"loss/critic became non-finite at step 4; "
+                                              r"the last good checkpoint \(step 3\) is kept"):
+        train(tmp_path, parts, "stop")
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 3
+    for tensor in last["critic"].values():
+        assert torch.isfinite(tensor).all()
+    assert not (tmp_path / "checkpoints" / "step_0000004.pt").exists()
+
+
+def test_skip_drops_the_bad_updates_and_counts_them(tmp_path):
+    parts = make_parts(NaNAtStep(bad_step=4, n_critic=2))
+    outcome = train(tmp_path, parts, "skip")
+    assert outcome.step == 6
+    assert outcome.values["train/skipped_updates"] == 2  # both critic updates of step 4
+    assert non_finite_parameters(parts.generator, parts.critic) == []
+
+
+def test_non_finite_weights_are_named():
+    layer = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        layer.bias[0] = float("inf")
+    assert non_finite_parameters(layer) == ["0.bias"]
+    guard = UpdateGuard("stop", torch.device("cpu"))
+    with pytest.raises(DivergenceError, match="weight 0.bias became non-finite at step 7; no checkpoint was written"):
+        guard.check(7, None, layer)
+
+
+def test_unknown_policy_is_refused():
+    with pytest.raises(Exception, match="train.nan_policy=ignore is not allowed"):
+        UpdateGuard("ignore", torch.device("cpu"))
