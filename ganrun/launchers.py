@@ -1,0 +1,46 @@
+"""Before Hydra starts: a launcher named on the command line must be installed, else a one-line hint."""
+
+import importlib.util
+import sys
+
+from ganrun.errors import UsageError
+
+# hydra/launcher options that need hydra-submitit-launcher: ganrun's presets (conf/hydra/launcher/)
+# and the plugin's own names.
+SUBMITIT_LAUNCHERS = {"slurm", "local", "submitit_slurm", "submitit_local"}
+SUBMITIT_MODULES = ("hydra_plugins.hydra_submitit_launcher", "submitit")
+INSTALL_HINT = 'pip install -e ".[slurm]"'
+
+
+def requested_launchers(argv: list[str]) -> list[str]:
+    """The options of every `hydra/launcher=X` override in argv (also `+`/`++` and sweeps `X,Y`)."""
+    names = []
+    for arg in argv:
+        key, sep, value = arg.lstrip("+").partition("=")
+        if sep and key.strip("/") == "hydra/launcher":
+            names += [v.strip().strip("'\"") for v in value.split(",")]
+    return names
+
+
+def is_installed(module: str) -> bool:
+    """True when `module` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package, or a module set to None in sys.modules
+        return False
+
+
+def check_launcher_installed(argv: list[str]) -> None:
+    """Raise UsageError when argv asks for a submitit launcher and hydra-submitit-launcher is not installed."""
+    wanted = [name for name in requested_launchers(argv) if name in SUBMITIT_LAUNCHERS]
+    if wanted and not all(is_installed(module) for module in SUBMITIT_MODULES):
+        raise UsageError(f"hydra/launcher={wanted[0]} needs the submitit launcher: {INSTALL_HINT}")
+
+
+def exit_if_launcher_missing(argv: list[str] | None = None) -> None:
+    """check_launcher_installed(sys.argv[1:]) for entry points: print `Error: ...` and exit 2 on failure."""
+    try:
+        check_launcher_installed(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(2)
