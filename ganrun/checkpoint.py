@@ -75,6 +75,11 @@ class Checkpointer:
             self._prune()
         save_atomic(state, self.folder / "last.pt")
 
+    def save_best(self, state: dict) -> None:
+        """`best.pt`: the state at the best evaluation so far (its "best" entry says the step and the value)."""
+        if self.enabled:
+            save_atomic(state, self.folder / "best.pt")
+
     def _prune(self) -> None:
         if not self.keep:
             return

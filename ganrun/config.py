@@ -44,6 +44,7 @@ class TrainConfig:
     n_critic: int = 1  # critic updates per generator update
     nan_policy: NanPolicy = NanPolicy.stop  # a non-finite loss stops the run, or (skip) drops that update
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
+    ema: float = 0.999  # decay of the generator's moving average; 0 turns it off
 
 
 @dataclass
@@ -60,6 +61,14 @@ class CkptConfig:
 
 
 @dataclass
+class MetricsConfig:
+    every: int = 0  # generator steps between evaluations; 0 = only at the end
+    num_samples: int = 10000  # generated images per evaluation (real ones: as many, at most the data set)
+    names: list[str] = field(default_factory=lambda: ["fid"])  # subset of fid, kid, isc; [] turns metrics off
+    inception_weights: Optional[str] = None  # a local copy of torch-fidelity's Inception weights (offline)
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     device: str = "auto"
@@ -68,6 +77,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ckpt: CkptConfig = field(default_factory=CkptConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     dataset: Any = None
     model: Any = None
     loss: Any = None
@@ -90,6 +100,9 @@ def check_ranges(cfg) -> None:
         ("log.num_samples", cfg.log.num_samples >= 1, ">= 1"),
         ("ckpt.every", cfg.ckpt.every >= 1, ">= 1"),
         ("ckpt.keep", cfg.ckpt.keep is None or cfg.ckpt.keep >= 1, ">= 1 or null"),
+        ("train.ema", 0 <= cfg.train.ema < 1, "in [0, 1) (0 turns it off)"),
+        ("metrics.every", cfg.metrics.every >= 0, ">= 0 (0: only at the end)"),
+        ("metrics.num_samples", cfg.metrics.num_samples >= 2, ">= 2"),
         ("optim.generator.lr", cfg.optim.generator.lr > 0, "> 0"),
         ("optim.critic.lr", cfg.optim.critic.lr > 0, "> 0"),
     ]

@@ -9,7 +9,7 @@ from ganrun.errors import UsageError
 
 
 class EMA:
-    """θ_ema ← decay·θ_ema + (1−decay)·θ after each generator step; buffers (batch-norm statistics) are copied."""
+    """θ_ema ← decay·θ_ema + (1−decay)·θ at each generator step; buffers (batch-norm statistics) are copied."""
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0 <= decay < 1:
@@ -36,7 +36,7 @@ class EMA:
 
 
 def load_ema_weights(generator: nn.Module, state: dict, use_ema: bool = True) -> bool:
-    """Load a checkpoint's EMA weights ("ema") into `generator` if it has them and `use_ema`; returns whether it did."""
+    """Load a checkpoint's EMA weights ("ema") into `generator` if it has them and use_ema; True if it did."""
     if not use_ema or state.get("ema") is None:
         return False
     generator.load_state_dict(state["ema"])

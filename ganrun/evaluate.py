@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 from ganrun import checkpoint, config
-from ganrun.ema import load_ema_weights
 from ganrun.errors import UsageError
-from ganrun.metrics import RESULT_KEYS, QualityMetrics, dataset_cache_key
+from ganrun.metrics import FEATURES, QualityMetrics, dataset_cache_key
 from ganrun.sample import generate, load_generator
 
 DEFAULT_NUM = 10_000
@@ -26,8 +25,9 @@ DEFAULT_NAMES = "fid"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ganrun.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
-    parser.add_argument("--num", type=int, help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})")
-    parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(RESULT_KEYS)} "
+    parser.add_argument("--num", type=int,
+                        help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})")
+    parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(FEATURES)} "
                                           f"(default: the run's metrics.names, else {DEFAULT_NAMES})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if the checkpoint has an EMA")
@@ -41,8 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--num must be >= 2, got {args.num}")
     if args.metrics is not None:
         names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-        if not names or set(names) - set(RESULT_KEYS):
-            parser.error(f"--metrics {args.metrics}: choose a comma-separated subset of {','.join(RESULT_KEYS)}")
+        if not names or set(names) - set(FEATURES):
+            parser.error(f"--metrics {args.metrics}: choose a comma-separated subset of {','.join(FEATURES)}")
     return args
 
 
@@ -65,10 +65,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     metrics = QualityMetrics(names, num, instantiate(dataset_cfg), dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
                              option="--inception-weights ")
-    metrics.weights_path()  # fail now, with how to fix it, rather than after generating the images
+    metrics.inception()  # fails now, saying how to fix it, rather than warn after generating the images
 
-    generator = load_generator(path, device)
-    used_ema = load_ema_weights(generator, state, use_ema=not args.no_ema)
+    generator = load_generator(path, device, use_ema=not args.no_ema)
+    used_ema = not args.no_ema and state.get("ema") is not None
     values = metrics.compute(lambda n: generate(generator, n, args.seed, device))
     return {"checkpoint": str(path), "step": state["step"], "num_samples": num, "ema": used_ema, "seed": args.seed,
             "metrics": {name.split("/", 1)[1]: value for name, value in values.items()}}

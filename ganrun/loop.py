@@ -2,7 +2,8 @@
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -29,6 +30,7 @@ class Settings:
     images_every: int
     ckpt_every: int
     nan_policy: str = "stop"  # stop | skip
+    metrics_every: int = 0  # generator steps between quality evaluations; 0 = only at the end
 
 
 @dataclass
@@ -43,6 +45,13 @@ class Parts:
     regularizer: object
     data: object  # ImageBank
     fixed_noise: torch.Tensor
+    ema: Optional[object] = None  # EMA of the generator, or None
+    best: dict = field(default_factory=dict)  # {"step", "fid"} of the best evaluation so far
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator to draw samples from: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.generator
 
 
 def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
@@ -55,6 +64,8 @@ def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
         "opt_d": parts.opt_d.state_dict(),
         "data": parts.data.state_dict(),
         "fixed_noise": parts.fixed_noise.cpu(),
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
+        "best": dict(parts.best),
         "rng": rng,
         "config": config,
     }
@@ -83,6 +94,10 @@ def restore(parts: Parts, state: dict) -> None:
     parts.opt_d.load_state_dict(state["opt_d"])
     parts.data.load_state_dict(state["data"])
     parts.fixed_noise.copy_(state["fixed_noise"])
+    if parts.ema is not None:
+        # A run that had no EMA yet starts its average from the restored generator.
+        load_weights(parts.ema.module, state.get("ema") or parts.generator.state_dict(), "EMA generator")
+    parts.best = dict(state.get("best") or {})
 
 
 def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans,
@@ -116,6 +131,8 @@ def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, g
     if guard.allows("loss/generator", loss, step):
         loss.backward()
         parts.opt_g.step()
+        if parts.ema is not None:
+            parts.ema.update(G)
         means.add("loss/generator", loss)
     D.requires_grad_(True)
 
@@ -137,11 +154,13 @@ class Outcome:
     preempted: bool  # stopped early by a signal, after writing a checkpoint
 
 
-def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0, stop=None) -> Outcome:
+def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0, stop=None,
+        evaluate: Optional[Callable[[], dict]] = None) -> Outcome:
     """Train from `start_step` to `settings.steps` generator updates.
 
-    `save_state(step)` builds the checkpoint dict for `checkpointer`; it lives outside the loop
-    because it needs the run's config. `stop.requested` (preemption) ends the run at a step boundary.
+    `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
+    metrics ({"metrics/fid": ...}, maybe empty); both live outside the loop because they need the
+    run's config. `stop.requested` (preemption) ends the run at a step boundary.
     """
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
@@ -172,11 +191,24 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
         if step % settings.images_every == 0 or last:
-            logger.images("samples", samples(parts.generator, parts.fixed_noise), step)
-        if step % settings.ckpt_every == 0 or last:
+            logger.images("samples", samples(parts.sampler, parts.fixed_noise), step)
+        improved = False
+        if evaluate is not None and ((settings.metrics_every and step % settings.metrics_every == 0)
+                                     or step == settings.steps):
+            quality = evaluate()
+            logger.scalars(quality, step)
+            values.update(quality)
+            improved = "metrics/fid" in quality and quality["metrics/fid"] < parts.best.get("fid", float("inf"))
+            if improved:
+                parts.best = {"step": step, "fid": quality["metrics/fid"]}
+        if step % settings.ckpt_every == 0 or last or improved:
             guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite a good checkpoint with NaNs
-            checkpointer.save(save_state(step), step, periodic=step % settings.ckpt_every == 0)
-            last_good = step
+            state = save_state(step)
+            if step % settings.ckpt_every == 0 or last:
+                checkpointer.save(state, step, periodic=step % settings.ckpt_every == 0)
+                last_good = step
+            if improved:
+                checkpointer.save_best(state)
         if preempted:
             log.warning("stopped at step %d by a signal; checkpoint written, resume with resume=auto or resume=PATH", step)
             break

@@ -14,18 +14,21 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from ganrun import checkpoint, config
+from ganrun.ema import load_ema_weights
 from ganrun.errors import UsageError
 from ganrun.logger import image_grid
 from ganrun.loop import samples
 
 
-def load_generator(path, device: torch.device) -> torch.nn.Module:
-    """The generator of a checkpoint, rebuilt from the config stored in it, in eval mode on `device`."""
+def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
+    """The generator of a checkpoint (its moving average unless use_ema is False), rebuilt from the
+    config stored in it, in eval mode on `device`."""
     from ganrun.train import build_gan  # the one place that instantiates models
 
     state = checkpoint.load(path)
     generator, _, _ = build_gan(OmegaConf.create(state["config"]))
-    generator.load_state_dict(state["generator"])
+    if not load_ema_weights(generator, state, use_ema):
+        generator.load_state_dict(state["generator"])
     return generator.to(device).eval()
 
 
@@ -60,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="grid.png, samples.npz, or a folder for PNG files")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--no-ema", action="store_true", help="use the trained generator, not its moving average")
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error(f"--num must be >= 1, got {args.num}")
@@ -70,7 +74,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         device = config.pick_device(args.device)
-        images = generate(load_generator(args.checkpoint, device), args.num, args.seed, device)
+        images = generate(load_generator(args.checkpoint, device, use_ema=not args.no_ema), args.num, args.seed, device)
         write(images, Path(args.out))
     except UsageError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -20,7 +20,9 @@ from ganrun.data import ImageBank
 from ganrun.errors import UsageError
 from ganrun.logger import TensorBoardLogger
 from ganrun.loop import Outcome, Parts, Settings, fit, restore, snapshot
+from ganrun.ema import EMA
 from ganrun.preemption import StopRequest
+from ganrun.sample import generate
 from ganrun.status import RunStatus
 
 log = logging.getLogger("ganrun")
@@ -153,7 +155,20 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         regularizer=regularizer,
         data=ImageBank(instantiate(cfg.dataset), device, cfg.seed),
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
+        ema=EMA(generator, cfg.train.ema) if cfg.train.ema > 0 else None,
     )
+
+
+def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torch.device):
+    """The loop's `evaluate()`: torch-fidelity metrics of the sampling generator, or None when metrics are off."""
+    if not cfg.metrics.names:
+        return None
+    from ganrun.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
+
+    quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, parts.data.images,
+                             dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device)
+    # The same seeded noise at every evaluation, so differences come from the generator alone.
+    return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device))
 
 
 def set_deterministic(enabled: bool) -> None:
@@ -186,14 +201,16 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
         return {**snapshot(parts, step, stored_config, checkpoint.rng_state()), "overrides": overrides}
 
     settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic, cfg.log.every,
-                        cfg.log.images_every, cfg.ckpt.every, str(getattr(cfg.train.nan_policy, "value", "stop")))
+                        cfg.log.images_every, cfg.ckpt.every, str(getattr(cfg.train.nan_policy, "value", "stop")),
+                        cfg.metrics.every)
+    evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device)
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps)
     logger = TensorBoardLogger(str(run_dir), resumed_step=start_step)
     logger.hparams(run_hparams(overrides), HPARAM_METRICS)
     try:
         checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep)
-        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, stop)
+        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, stop, evaluate)
         if not outcome.preempted:
             logger.hparams_done()
     finally:

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers (tiny_data)
 
 # A small, fast configuration for CLI runs: tiny networks, tiny batches, a few steps.
-FAST = ["model=dcgan28", "model.hidden=8", "model.z_dim=16", "train.batch_size=8", "log.num_samples=4"]
+FAST = ["model=dcgan28", "model.hidden=8", "model.z_dim=16", "train.batch_size=8", "log.num_samples=4", "metrics.names=[]"]
 
 
 @pytest.fixture

@@ -57,6 +57,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
     assert step == whole_step == 16
     assert_close(generator, whole_generator, rtol=0, atol=0)
     assert_close(critic, whole_critic, rtol=0, atol=0)
+    ema, whole_ema = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True)["ema"]
+                      for run in ("killed", "whole"))
+    assert_close(ema, whole_ema, rtol=0, atol=0)
     # TensorBoard: every step once, in order, although steps after the checkpoint were logged twice.
     assert [s for s, _ in read_scalars(tmp_path / "killed")["loss/generator"]] == list(range(1, 17))
 

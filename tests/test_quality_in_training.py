@@ -1,0 +1,73 @@
+"""Quality metrics inside training: logged, best.pt follows the minimum FID, EMA kept, offline runs go on."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import FAST, ganrun
+from test_cli import read_scalars
+from test_divergence import make_parts
+from test_metrics import random_weights  # noqa: F401  (a pytest fixture: Inception with random weights)
+from ganrun.checkpoint import Checkpointer
+from ganrun.ema import EMA
+from ganrun.logger import TensorBoardLogger
+from ganrun.loop import Settings, fit, snapshot
+from ganrun.losses import WGANGP
+
+
+def test_best_pt_follows_the_minimum_fid(tmp_path):
+    parts = make_parts(WGANGP())
+    scripted = iter([5.0, 3.0, 4.0, 2.5, 2.6, 9.0])
+    settings = Settings(steps=6, batch_size=8, n_critic=1, log_every=1, images_every=100, ckpt_every=100,
+                        metrics_every=1)
+    logger = TensorBoardLogger(str(tmp_path))
+    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 100),
+        lambda step: snapshot(parts, step, {}, {}), evaluate=lambda: {"metrics/fid": next(scripted)})
+    logger.close()
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
+    assert best["step"] == 4 and best["best"] == {"step": 4, "fid": 2.5}
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == 6 and last["best"] == {"step": 4, "fid": 2.5}  # survives a resume
+    assert [v for _, v in read_scalars(tmp_path)["metrics/fid"]] == pytest.approx([5.0, 3.0, 4.0, 2.5, 2.6, 9.0])
+
+
+def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
+    parts = make_parts(WGANGP())
+    parts.ema = EMA(parts.generator, 0.5)
+    settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1)
+    logger = TensorBoardLogger(str(tmp_path))
+    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1), lambda step: snapshot(parts, step, {}, {}))
+    logger.close()
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    torch.testing.assert_close(state["ema"], parts.ema.state_dict())
+    assert parts.sampler is parts.ema.module
+    differs = [k for k, v in state["ema"].items() if v.is_floating_point() and not torch.equal(v, state["generator"][k])]
+    assert differs  # the average lags the trained weights
+
+
+def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F811
+    result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
+                    "metrics.names=[fid,kid]", "metrics.every=2", "metrics.num_samples=16",
+                    f"metrics.inception_weights={random_weights}", "train.steps=4", "log.every=2",
+                    "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    scalars = read_scalars(tmp_path / "run")
+    assert [s for s, _ in scalars["metrics/fid"]] == [2, 4] and [s for s, _ in scalars["metrics/kid"]] == [2, 4]
+    assert all(math.isfinite(v) and v >= 0 for _, v in scalars["metrics/fid"])
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["best"]
+    assert best["fid"] == pytest.approx(min(v for _, v in scalars["metrics/fid"]), rel=1e-6)  # TB stores float32
+    assert "metrics/fid" in json.loads((tmp_path / "run" / "status.json").read_text())["final"]
+
+
+def test_offline_without_inception_weights_training_goes_on(tmp_path, tiny_mnist):
+    args = [a for a in FAST if not a.startswith("metrics.")]
+    result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *args,
+                    "metrics.num_samples=16", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path,
+                    env={"TORCH_HOME": str(tmp_path / "empty-torch-home")})
+    assert result.returncode == 0, result.stderr
+    logged = result.stdout + result.stderr
+    assert logged.count("metrics.inception_weights=") == 1  # one warning that says how to provide the weights
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
