@@ -19,6 +19,11 @@ class OptimizerName(str, Enum):
     rmsprop = "rmsprop"
 
 
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class NanPolicy(str, Enum):
     stop = "stop"
     skip = "skip"
@@ -45,6 +50,9 @@ class TrainConfig:
     nan_policy: NanPolicy = NanPolicy.stop  # a non-finite loss stops the run, or (skip) drops that update
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
     ema: float = 0.999  # decay of the generator's moving average; 0 turns it off
+    precision: Precision = Precision.fp32  # bf16: autocast forward passes; penalties and reductions stay fp32
+    channels_last: bool = False
+    compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
 
 
 @dataclass
@@ -87,6 +95,11 @@ class RunConfig:
 def register() -> None:
     """Make the schema available to conf/train.yaml's defaults list as `schema`."""
     ConfigStore.instance().store(name="schema", node=RunConfig)
+
+
+def name_of(value) -> str:
+    """The plain string of an enum-typed key (Hydra gives Enum members for typed keys)."""
+    return str(getattr(value, "value", value))
 
 
 def check_ranges(cfg) -> None:

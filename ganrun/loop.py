@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ganrun.divergence import UpdateGuard
 from ganrun.errors import UsageError
+from ganrun.speed import autocast
 from ganrun.stats import RunningMeans
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class Settings:
     ckpt_every: int
     nan_policy: str = "stop"  # stop | skip
     metrics_every: int = 0  # generator steps between quality evaluations; 0 = only at the end
+    precision: str = "fp32"  # fp32 | bf16
+    channels_last: bool = False
 
 
 @dataclass
@@ -46,7 +49,14 @@ class Parts:
     data: object  # ImageBank
     fixed_noise: torch.Tensor
     ema: Optional[object] = None  # EMA of the generator, or None
+    fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
+    fast_critic: Optional[torch.nn.Module] = None
     best: dict = field(default_factory=dict)  # {"step", "fid"} of the best evaluation so far
+
+    def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The (generator, critic) a training step calls: the compiled ones when there are."""
+        return (self.generator if self.fast_generator is None else self.fast_generator,
+                self.critic if self.fast_critic is None else self.fast_critic)
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -101,38 +111,41 @@ def restore(parts: Parts, state: dict) -> None:
 
 
 def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans,
-                guard: UpdateGuard, step: int) -> None:
+                guard: UpdateGuard, step: int, precision: str = "fp32") -> None:
     """One critic update on a real batch and a fresh fake batch (`step`: the generator step it belongs to)."""
-    G, D = parts.generator, parts.critic
-    with torch.no_grad():
-        fake = G(torch.randn(real.shape[0], G.z_dim, device=real.device))
-    terms = parts.loss.critic_loss(D, real, fake)
-    total = terms["loss"]
-    extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates) or {}
-    if extra:
-        total = total + extra["penalty"]
+    G, D = parts.step_modules()
+    with autocast(real.device, precision):
+        with torch.no_grad():
+            fake = G(torch.randn(real.shape[0], parts.generator.z_dim, device=real.device))
+        terms = parts.loss.critic_loss(D, real, fake)
+        total = terms["loss"]
+        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates) or {}
+        if extra:
+            total = total + extra["penalty"]
     parts.opt_d.zero_grad(set_to_none=True)
     if not guard.allows("loss/critic", total, step):
         return
     total.backward()
     parts.opt_d.step()
-    parts.loss.after_critic_step(D)
+    parts.loss.after_critic_step(parts.critic)
     means.add("loss/critic", total)
     means.add_all(CRITIC_TAGS, terms)
     means.add_all(REGULARIZER_TAGS, extra)
 
 
-def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, step: int) -> None:
+def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, step: int,
+                   precision: str = "fp32") -> None:
     """One generator update against the current critic."""
-    G, D = parts.generator, parts.critic
+    G, D = parts.step_modules()
     D.requires_grad_(False)  # the critic's weight gradients are not needed here
-    loss = parts.loss.generator_loss(D(G(torch.randn(batch_size, G.z_dim, device=device))))
+    with autocast(device, precision):
+        loss = parts.loss.generator_loss(D(G(torch.randn(batch_size, parts.generator.z_dim, device=device))))
     parts.opt_g.zero_grad(set_to_none=True)
     if guard.allows("loss/generator", loss, step):
         loss.backward()
         parts.opt_g.step()
         if parts.ema is not None:
-            parts.ema.update(G)
+            parts.ema.update(parts.generator)
         means.add("loss/generator", loss)
     D.requires_grad_(True)
 
@@ -172,8 +185,10 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
     while step < settings.steps:
         for i in range(settings.n_critic):
             real = parts.data.next_batch(settings.batch_size)
-            critic_step(parts, real, step * settings.n_critic + i, means, guard, step + 1)
-        generator_step(parts, settings.batch_size, device, means, guard, step + 1)
+            if settings.channels_last:
+                real = real.contiguous(memory_format=torch.channels_last)
+            critic_step(parts, real, step * settings.n_critic + i, means, guard, step + 1, settings.precision)
+        generator_step(parts, settings.batch_size, device, means, guard, step + 1, settings.precision)
         step += 1
         bar.update(1)
         preempted = stop is not None and stop.requested

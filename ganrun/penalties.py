@@ -2,11 +2,14 @@
 
 import torch
 
+from ganrun.speed import eager
+
 WGAN_DIV_POINTS = ("interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "fake", "real")
 
 
 def input_grad_norm(critic, x: torch.Tensor) -> torch.Tensor:
     """‖∇ₓD(x)‖₂ per sample, the norm over the whole flattened sample; differentiable (create_graph)."""
+    critic = eager(critic)  # torch.compile cannot differentiate twice
     x = x.detach().requires_grad_(True)
     # Summing the scores gives each sample's own gradient, since D scores samples independently.
     (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)

@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from ganrun import checkpoint, config
+from ganrun import checkpoint, config, speed
 from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.errors import UsageError
@@ -68,7 +68,7 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
 
 def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:
     """Adam (fused on CUDA) or RMSprop, from optim.generator / optim.critic."""
-    name = str(getattr(opt_cfg.name, "value", opt_cfg.name))
+    name = config.name_of(opt_cfg.name)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=opt_cfg.lr)
     return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), fused=device.type == "cuda")
@@ -146,7 +146,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     generator, critic = generator.to(device), critic.to(device)
     loss = instantiate(cfg.loss)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
-    return Parts(
+    parts = Parts(
         generator=generator,
         critic=critic,
         opt_g=make_optimizer(generator.parameters(), cfg.optim.generator, device),
@@ -157,6 +157,11 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
         ema=EMA(generator, cfg.train.ema) if cfg.train.ema > 0 else None,
     )
+    fast_generator, fast_critic = speed.prepare(generator, critic, config.name_of(cfg.train.precision),
+                                                cfg.train.channels_last, cfg.train.compile)
+    if cfg.train.compile:
+        parts.fast_generator, parts.fast_critic = fast_generator, fast_critic
+    return parts
 
 
 def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torch.device):
@@ -201,8 +206,9 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
         return {**snapshot(parts, step, stored_config, checkpoint.rng_state()), "overrides": overrides}
 
     settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic, cfg.log.every,
-                        cfg.log.images_every, cfg.ckpt.every, str(getattr(cfg.train.nan_policy, "value", "stop")),
-                        cfg.metrics.every)
+                        cfg.log.images_every, cfg.ckpt.every, config.name_of(cfg.train.nan_policy),
+                        cfg.metrics.every, config.name_of(cfg.train.precision),
+                        cfg.train.channels_last)
     evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device)
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps)
