@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ganrun.divergence import UpdateGuard
 from ganrun.errors import UsageError
-from ganrun.speed import autocast
+from ganrun.speed import autocast, eager
 from ganrun.stats import RunningMeans
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class Settings:
     metrics_every: int = 0  # generator steps between quality evaluations; 0 = only at the end
     precision: str = "fp32"  # fp32 | bf16
     channels_last: bool = False
+    progress: bool = True  # the progress bar (rank 0 only under torchrun)
 
 
 @dataclass
@@ -96,13 +97,14 @@ def load_weights(module: torch.nn.Module, weights: dict, what: str) -> None:
     module.load_state_dict(weights)
 
 
-def restore(parts: Parts, state: dict) -> None:
-    """Load a snapshot into `parts` (everything but the RNGs and config)."""
+def restore(parts: Parts, state: dict, data: bool = True) -> None:
+    """Load a snapshot into `parts` (everything but the RNGs and config; the data order only if `data`)."""
     load_weights(parts.generator, state["generator"], "generator")
     load_weights(parts.critic, state["critic"], "critic")
     parts.opt_g.load_state_dict(state["opt_g"])
     parts.opt_d.load_state_dict(state["opt_d"])
-    parts.data.load_state_dict(state["data"])
+    if data:
+        parts.data.load_state_dict(state["data"])
     parts.fixed_noise.copy_(state["fixed_noise"])
     if parts.ema is not None:
         # A run that had no EMA yet starts its average from the restored generator.
@@ -137,7 +139,11 @@ def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, g
                    precision: str = "fp32") -> None:
     """One generator update against the current critic."""
     G, D = parts.step_modules()
-    D.requires_grad_(False)  # the critic's weight gradients are not needed here
+    # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
+    # runs this forward (a DDP forward would wait for a critic backward that never comes).
+    if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
+        D = eager(D).module
+    D.requires_grad_(False)
     with autocast(device, precision):
         loss = parts.loss.generator_loss(D(G(torch.randn(batch_size, parts.generator.z_dim, device=device))))
     parts.opt_g.zero_grad(set_to_none=True)
@@ -167,13 +173,13 @@ class Outcome:
     preempted: bool  # stopped early by a signal, after writing a checkpoint
 
 
-def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0, stop=None,
-        evaluate: Optional[Callable[[], dict]] = None) -> Outcome:
+def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0,
+        should_stop: Optional[Callable[[int], bool]] = None, evaluate: Optional[Callable[[], dict]] = None) -> Outcome:
     """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
     metrics ({"metrics/fid": ...}, maybe empty); both live outside the loop because they need the
-    run's config. `stop.requested` (preemption) ends the run at a step boundary.
+    run's config. `should_stop(step)` true (preemption) ends the run at that step boundary.
     """
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
@@ -181,7 +187,8 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
         logger.images("real", parts.data.images[: parts.fixed_noise.shape[0]], 0)  # does not advance the sampler
     step, values, last_good = start_step, {}, start_step or None
     clock, clock_step = time.perf_counter(), step
-    bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, disable=None)
+    bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True,
+               disable=None if settings.progress else True)
     while step < settings.steps:
         for i in range(settings.n_critic):
             real = parts.data.next_batch(settings.batch_size)
@@ -191,7 +198,7 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
         generator_step(parts, settings.batch_size, device, means, guard, step + 1, settings.precision)
         step += 1
         bar.update(1)
-        preempted = stop is not None and stop.requested
+        preempted = should_stop is not None and should_stop(step)
         last = step == settings.steps or preempted
 
         if step % settings.log_every == 0 or last:

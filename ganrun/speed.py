@@ -24,8 +24,9 @@ def autocast(device: torch.device, precision: str):
     raise UsageError(f"train.precision={precision} is not allowed: it must be fp32 or bf16")
 
 
-def prepare(generator, critic, precision: str, channels_last: bool, compile_models: bool):
-    """Apply the options to the networks; returns (generator, critic) to train with.
+def prepare(generator, critic, precision: str, channels_last: bool, compile_models: bool, wrap=None):
+    """Apply the options to the networks; returns (generator, critic) to train with; `wrap` (DDP)
+    wraps each network before compilation.
 
     Compiled modules share their parameters with the originals, and the gradient penalty runs on the
     original critic (`_orig_mod`), since torch.compile cannot differentiate twice.
@@ -35,6 +36,8 @@ def prepare(generator, critic, precision: str, channels_last: bool, compile_mode
     if channels_last:
         generator.to(memory_format=torch.channels_last)
         critic.to(memory_format=torch.channels_last)
+    if wrap is not None:
+        generator, critic = wrap(generator), wrap(critic)
     if compile_models:
         generator, critic = torch.compile(generator), torch.compile(critic)
     return generator, critic

@@ -14,7 +14,9 @@ from hydra.types import RunMode
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from ganrun import checkpoint, config, speed
+from torch.nn.parallel import DistributedDataParallel
+
+from ganrun import checkpoint, config, distributed, speed
 from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.errors import UsageError
@@ -139,7 +141,9 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, dict | N
 
 
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
-    """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal)."""
+    """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal).
+    Under torchrun every rank builds the same networks, wraps them in DDP, and draws its own data and noise."""
+    rank, world = distributed.rank_and_world()
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     generator, critic, regularizer = build_gan(cfg)
@@ -153,13 +157,21 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         opt_d=make_optimizer(critic.parameters(), cfg.optim.critic, device),
         loss=loss,
         regularizer=regularizer,
-        data=ImageBank(instantiate(cfg.dataset), device, cfg.seed),
+        data=ImageBank(instantiate(cfg.dataset), device, cfg.seed + rank),
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
         ema=EMA(generator, cfg.train.ema) if cfg.train.ema > 0 else None,
     )
+    ddp = None
+    if world > 1:
+        def ddp(module):
+            return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                           gradient_as_bucket_view=True)
+
+
+        torch.manual_seed(cfg.seed + rank)  # the same networks everywhere, each rank its own noise
     fast_generator, fast_critic = speed.prepare(generator, critic, config.name_of(cfg.train.precision),
-                                                cfg.train.channels_last, cfg.train.compile)
-    if cfg.train.compile:
+                                                cfg.train.channels_last, cfg.train.compile, wrap=ddp)
+    if cfg.train.compile or ddp is not None:
         parts.fast_generator, parts.fast_critic = fast_generator, fast_critic
     return parts
 
@@ -188,13 +200,23 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     """Train one run as `cfg` says."""
     cfg, state = resolve_resume(cfg, run_dir)
     config.check_ranges(cfg)
-    device = config.pick_device(cfg.device)
+    rank, world = distributed.rank_and_world()
+    if cfg.train.batch_size % world:
+        raise UsageError(f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; "
+                         f"use a multiple of {world}")
+    device = distributed.device_for_rank(config.pick_device(cfg.device))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     set_deterministic(cfg.train.deterministic)
     parts = build_parts(cfg, device)
     start_step = 0
     if state is not None:
-        restore(parts, state)
-        checkpoint.set_rng_state(state["rng"])
+        # Rank 0 continues its RNG and data order exactly; other ranks draw fresh streams of their own.
+        restore(parts, state, data=rank == 0)
+        if rank == 0:
+            checkpoint.set_rng_state(state["rng"])
+        else:
+            torch.manual_seed(cfg.seed + rank + state["step"])
         start_step = state["step"]
 
     stored_config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # plain types: weights_only
@@ -205,18 +227,22 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     def save_state(step: int) -> dict:
         return {**snapshot(parts, step, stored_config, checkpoint.rng_state()), "overrides": overrides}
 
-    settings = Settings(cfg.train.steps, cfg.train.batch_size, cfg.train.n_critic, cfg.log.every,
+    settings = Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
                         cfg.log.images_every, cfg.ckpt.every, config.name_of(cfg.train.nan_policy),
                         cfg.metrics.every, config.name_of(cfg.train.precision),
-                        cfg.train.channels_last)
-    evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device)
+                        cfg.train.channels_last, progress=rank == 0)
+    evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device) if rank == 0 else None
+    if world == 1:
+        should_stop = lambda step: stop.requested  # noqa: E731
+    else:  # every rank must stop at the same step: agree at log boundaries (signals reach all ranks at once)
+        should_stop = lambda step: step % cfg.log.every == 0 and distributed.agree(stop.requested)  # noqa: E731
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps)
-    logger = TensorBoardLogger(str(run_dir), resumed_step=start_step)
+    logger = TensorBoardLogger(str(run_dir), resumed_step=start_step, enabled=rank == 0)
     logger.hparams(run_hparams(overrides), HPARAM_METRICS)
     try:
-        checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep)
-        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, stop, evaluate)
+        checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep, enabled=rank == 0)
+        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, should_stop, evaluate)
         if not outcome.preempted:
             logger.hparams_done()
     finally:
@@ -234,7 +260,7 @@ def main(cfg: DictConfig) -> None:
     """Entry point of `python -m ganrun` and the `ganrun` console script."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    status = RunStatus(run_dir, cfg.train.steps)
+    status = RunStatus(run_dir, cfg.train.steps, enabled=distributed.rank_and_world()[0] == 0)
     stop = StopRequest().install()
     try:
         outcome = run(cfg, run_dir, status, stop)

@@ -1,0 +1,42 @@
+"""Run under torchrun by tests/test_distributed.py: a few DDP steps of the real loop, then compare ranks."""
+
+import sys
+
+import torch
+import torch.distributed as dist
+from hydra import compose, initialize_config_dir
+
+from conftest import FAST, REPO
+from ganrun import config, distributed
+from ganrun.loop import Settings, fit, snapshot
+from ganrun.train import build_parts
+
+
+class Quiet:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def main(mnist_root: str) -> None:
+    distributed.setup([])
+    rank, world = distributed.rank_and_world()
+    config.register()
+    config.register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", [f"dataset.root={mnist_root}", "dataset.download=false", *FAST, "loss=wgan_gp"])
+    parts = build_parts(cfg, torch.device("cpu"))
+    first_batch = parts.data.next_batch(4)
+    settings = Settings(steps=3, batch_size=8 // world, n_critic=2, log_every=100, images_every=100, ckpt_every=100)
+    fit(parts, settings, Quiet(), Quiet(), lambda step: snapshot(parts, step, {}, {}))
+    weights = torch.cat([p.detach().flatten() for m in (parts.generator, parts.critic) for p in m.parameters()])
+    gathered, batches = distributed.gather(weights), distributed.gather(first_batch)
+    if rank == 0:
+        print("WORLD", world)
+        print("IDENTICAL", all(torch.equal(gathered[0], w) for w in gathered))
+        print("DIFFERENT_DATA", not torch.equal(batches[0], batches[1]))
+    dist.barrier()
+    distributed.teardown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,47 @@
+"""torchrun: one run on two CPU processes (gloo) writes one run folder, and the ranks stay identical."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FAST, REPO
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_two_ranks_write_one_run_folder(tmp_path, tiny_mnist):
+    result = torchrun("-m", "ganrun", "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
+                      *FAST, "train.batch_size=16", "train.steps=4", "log.every=2", "ckpt.every=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
+    assert len(runs) == 1  # both ranks agreed on one timestamped folder
+    run = runs[0]
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1  # rank 0 alone writes TensorBoard
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt",
+                                                                       "step_0000004.pt"]
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "ganrun.log").read_text().count("step 4:") == 1  # one writer of the log, not one per rank
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+
+
+def test_ranks_hold_identical_weights_and_draw_different_data(tmp_path, tiny_mnist):
+    result = torchrun(str(REPO / "tests" / "ddp_check.py"), str(tiny_mnist), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WORLD 2" in result.stdout
+    assert "IDENTICAL True" in result.stdout
+    assert "DIFFERENT_DATA True" in result.stdout
+
+
+def test_a_batch_that_does_not_split_is_refused(tmp_path, tiny_mnist):
+    result = torchrun("-m", "ganrun", "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
+                      *FAST, "train.batch_size=9", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "train.batch_size=9 does not split over 2 processes" in result.stderr
