@@ -3,7 +3,6 @@
 
 from typing import Optional
 
-import torch
 from torch import nn
 
 from ganrun.errors import UsageError

@@ -5,25 +5,26 @@ import logging
 import os
 import random
 import sys
+from functools import partial
 from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun import checkpoint, config, distributed, speed
 from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
+from ganrun.ema import EMA
 from ganrun.errors import UsageError
 from ganrun.logger import TensorBoardLogger
 from ganrun.loop import Outcome, Parts, Settings, fit, restore, snapshot
-from ganrun.ema import EMA
 from ganrun.preemption import StopRequest
+from ganrun.resume import resolve_resume
 from ganrun.sample import generate
 from ganrun.status import RunStatus
 
@@ -76,33 +77,6 @@ def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimiz
     return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), fused=device.type == "cuda")
 
 
-def load_resume_state(resume: str, run_dir: Path) -> tuple[Path, dict] | None:
-    """The checkpoint `resume=` means, loaded: a file, a run folder's last.pt, or (auto) this run's newest
-    readable one; auto skips a corrupt file with a warning and takes the one before."""
-    if resume != "auto":
-        path = Path(resume)
-        path = path / "checkpoints" / "last.pt" if path.is_dir() else path
-        return path, checkpoint.load(path)
-    folder = run_dir / "checkpoints"
-    for path in [folder / "last.pt", *reversed(checkpoint.periodic_checkpoints(folder))]:
-        if path.is_file():
-            try:
-                return path, checkpoint.load(path)
-            except UsageError as exc:
-                log.warning("resume=auto skips %s: %s", path.name, exc)
-    return None
-
-
-def recompose_for_resume(state: dict) -> DictConfig:
-    """The resumed run's config: the checkpoint's overrides, then this command's (later ones win)."""
-    merged: dict[str, str] = {}
-    for override in [*state.get("overrides", []), *HydraConfig.get().overrides.task]:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if key != "resume":
-            merged[key] = override
-    return hydra.compose(config_name="train", overrides=list(merged.values()))
-
-
 GROUPS = ("dataset", "model", "loss", "regularizer", "experiment")
 HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
                   "metrics/fid", "metrics/kid", "metrics/isc"]
@@ -120,24 +94,6 @@ def run_hparams(overrides: list[str]) -> dict:
         except ValueError:
             params[key] = {"true": True, "false": False}.get(value.lower(), value)
     return params
-
-
-def resolve_resume(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, dict | None]:
-    """The config and checkpoint state a run starts from (state None: from scratch)."""
-    if cfg.resume is None and os.environ.get("SUBMITIT_EXECUTOR"):
-        cfg.resume = "auto"  # a requeued cluster job runs again in its own folder: continue from its checkpoints
-    if not cfg.resume:
-        if checkpoint.periodic_checkpoints(run_dir / "checkpoints") or (run_dir / "checkpoints" / "last.pt").exists():
-            raise UsageError(f"{run_dir} already holds checkpoints; pass resume=auto to continue that run, "
-                             "or choose another hydra.run.dir")
-        return cfg, None
-    found = load_resume_state(cfg.resume, run_dir)
-    if found is None:
-        log.info("resume=auto: no checkpoint in %s yet, starting from step 0", run_dir / "checkpoints")
-        return cfg, None
-    path, state = found
-    log.info("resuming %s at step %d", path, state["step"])
-    return (cfg if cfg.resume == "auto" else recompose_for_resume(state)), state
 
 
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
@@ -161,13 +117,9 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
         ema=EMA(generator, cfg.train.ema) if cfg.train.ema > 0 else None,
     )
-    ddp = None
+    ddp = partial(DistributedDataParallel, device_ids=[device.index] if device.type == "cuda" else None,
+                  gradient_as_bucket_view=True) if world > 1 else None
     if world > 1:
-        def ddp(module):
-            return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
-                                           gradient_as_bucket_view=True)
-
-
         torch.manual_seed(cfg.seed + rank)  # the same networks everywhere, each rank its own noise
     fast_generator, fast_critic = speed.prepare(generator, critic, config.name_of(cfg.train.precision),
                                                 cfg.train.channels_last, cfg.train.compile, wrap=ddp)

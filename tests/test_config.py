@@ -1,7 +1,5 @@
 """Spec of the config: every option of every group composes and builds; bad values are refused."""
 
-from pathlib import Path
-
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
