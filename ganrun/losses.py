@@ -132,12 +132,29 @@ class WGANDiv(WGAN):
         self.k, self.p, self.points = k, p, points
 
     def critic_loss(self, critic, real, fake):
-        terms = self.wasserstein_terms(critic, real, fake)
-        penalty, norms = penalties.wgan_div_penalty(critic, real, fake, self.p, self.points)
+        if self.points in ("real_fake", "real", "fake"):
+            terms, penalty, norms = self._on_the_batches(critic, real, fake)
+        else:
+            terms = self.wasserstein_terms(critic, real, fake)
+            penalty, norms = penalties.wgan_div_penalty(critic, real, fake, self.p, self.points)
         terms["penalty"] = self.k * penalty
         terms["loss"] = terms["adversarial"] + terms["penalty"]
         terms["grad_norm"] = norms.mean().detach()
         return terms
+
+    def _on_the_batches(self, critic, real, fake):
+        """When r(x) is the real and/or fake batch itself, one forward of each batch gives both the
+        Wasserstein term and the input gradients (not a second forward for the penalty)."""
+        net = penalties.eager(critic)  # the penalty differentiates twice: no compiled graph
+        real_x, fake_x = real.detach().requires_grad_(True), fake.detach().requires_grad_(True)
+        real_scores, fake_scores = net(real_x), net(fake_x)
+        wasserstein = real_scores.mean() - fake_scores.mean()
+        terms = {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach()}
+        sets = {"real_fake": [(real_x, real_scores), (fake_x, fake_scores)],
+                "real": [(real_x, real_scores)], "fake": [(fake_x, fake_scores)]}[self.points]
+        norms = [penalties.grad_norm_at(scores, x) for x, scores in sets]
+        penalty = torch.stack([n.pow(self.p).mean() for n in norms]).mean()
+        return terms, penalty, torch.cat(norms)
 
     def after_critic_step(self, critic):
         """The penalty replaces clipping."""

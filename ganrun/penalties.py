@@ -7,14 +7,18 @@ from ganrun.speed import eager
 WGAN_DIV_POINTS = ("interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "fake", "real")
 
 
-def input_grad_norm(critic, x: torch.Tensor) -> torch.Tensor:
-    """‖∇ₓD(x)‖₂ per sample, the norm over the whole flattened sample; differentiable (create_graph)."""
-    critic = eager(critic)  # torch.compile cannot differentiate twice
-    x = x.detach().requires_grad_(True)
+def grad_norm_at(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """‖∇ₓD(x)‖₂ per sample from scores D(x) of an x that requires grad; differentiable (create_graph)."""
     # Summing the scores gives each sample's own gradient, since D scores samples independently.
-    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     # Computed in fp32 whatever the autocast dtype: squares of small gradients underflow in bf16.
     return grad.float().flatten(1).norm(2, dim=1)
+
+
+def input_grad_norm(critic, x: torch.Tensor) -> torch.Tensor:
+    """‖∇ₓD(x)‖₂ per sample, the norm over the whole flattened sample; differentiable (create_graph)."""
+    x = x.detach().requires_grad_(True)
+    return grad_norm_at(eager(critic)(x), x)  # eager: torch.compile cannot differentiate twice
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
