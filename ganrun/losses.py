@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ganrun import penalties
 from ganrun.errors import UsageError
+from ganrun.speed import eager
 
 
 def _require(ok: bool, key: str, allowed: str, value) -> None:
@@ -132,7 +133,7 @@ class WGANDiv(WGAN):
         self.k, self.p, self.points = k, p, points
 
     def critic_loss(self, critic, real, fake):
-        if self.points in ("real_fake", "real", "fake"):
+        if self.points in penalties.WGAN_DIV_BATCHES:
             terms, penalty, norms = self._on_the_batches(critic, real, fake)
         else:
             terms = self.wasserstein_terms(critic, real, fake)
@@ -145,7 +146,7 @@ class WGANDiv(WGAN):
     def _on_the_batches(self, critic, real, fake):
         """When r(x) is the real and/or fake batch itself, one forward of each batch gives both the
         Wasserstein term and the input gradients (not a second forward for the penalty)."""
-        net = penalties.eager(critic)  # the penalty differentiates twice: no compiled graph
+        net = eager(critic)  # the penalty differentiates twice: no compiled graph
         real_x, fake_x = real.detach().requires_grad_(True), fake.detach().requires_grad_(True)
         real_scores, fake_scores = net(real_x), net(fake_x)
         wasserstein = real_scores.mean() - fake_scores.mean()

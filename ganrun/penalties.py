@@ -4,7 +4,9 @@ import torch
 
 from ganrun.speed import eager
 
-WGAN_DIV_POINTS = ("interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "fake", "real")
+WGAN_DIV_INTERPOLATED = ("interpolate", "interpolate_within", "interpolate_mixed")
+WGAN_DIV_BATCHES = ("real_fake", "fake", "real")  # r(x) is the batches themselves: handled by the loss
+WGAN_DIV_POINTS = WGAN_DIV_INTERPOLATED + WGAN_DIV_BATCHES
 
 
 def grad_norm_at(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +37,7 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False) -> tuple[torch
 
 
 def wgan_div_sets(real: torch.Tensor, fake: torch.Tensor, points: str) -> list[torch.Tensor]:
-    """The point sets r(x) of WGAN-div; the penalty averages E[‖∇D‖^p] over the sets."""
+    """The interpolated point sets r(x) of WGAN-div; the penalty averages E[‖∇D‖^p] over the sets."""
     fake = fake.detach()
     if points == "interpolate":
         return [interpolate(real, fake)]
@@ -46,17 +48,11 @@ def wgan_div_sets(real: torch.Tensor, fake: torch.Tensor, points: str) -> list[t
         union = torch.cat([real, fake])
         pick = torch.randint(len(union), (2, len(union)), device=union.device)
         return [interpolate(union[pick[0]], union[pick[1]])]
-    if points == "real_fake":
-        return [real, fake]
-    if points == "fake":
-        return [fake]
-    if points == "real":
-        return [real]
-    raise ValueError(f"loss.points={points!r} is not one of {', '.join(WGAN_DIV_POINTS)}")
+    raise ValueError(f"loss.points={points!r} is not one of {', '.join(WGAN_DIV_INTERPOLATED)}")
 
 
 def wgan_div_penalty(critic, real, fake, p: float, points: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over the point sets of E[‖∇D(x)‖^p]; returns (penalty without k, all norms)."""
+    """Mean over the interpolated point sets of E[‖∇D(x)‖^p]; returns (penalty without k, all norms)."""
     norms = [input_grad_norm(critic, x) for x in wgan_div_sets(real, fake, points)]
     penalty = torch.stack([n.pow(p).mean() for n in norms]).mean()
     return penalty, torch.cat(norms)
