@@ -9,14 +9,13 @@ def cli() -> None:
     # Before Hydra composes: a launcher that is not installed gets a one-line pip hint, not Hydra's error.
     exit_if_launcher_missing()
     from ganrun import distributed
-    from ganrun.errors import UsageError
+    from ganrun.errors import UsageError, exit_with
     from ganrun.train import main
 
     try:
         sys.argv[1:] = distributed.setup(sys.argv[1:])  # torchrun: one process group, one run folder
     except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(exc)
     try:
         main()
     finally:

@@ -10,11 +10,10 @@ bilinear as TensorFlow did), so numbers from tools that resize differently are n
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 from ganrun import checkpoint, config
-from ganrun.errors import UsageError
+from ganrun.errors import UsageError, exit_with
 from ganrun.metrics import FEATURES, QualityMetrics, dataset_cache_key
 from ganrun.sample import generate, load_generator
 
@@ -85,8 +84,7 @@ def main(argv=None) -> None:
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(exc)
     generator = "EMA generator" if result["ema"] else "generator"
     print(f"step {result['step']}, {result['num_samples']} samples of the {generator}")
     for name, value in result["metrics"].items():

@@ -3,7 +3,7 @@
 import importlib.util
 import sys
 
-from ganrun.errors import UsageError
+from ganrun.errors import UsageError, exit_with
 
 # hydra/launcher options that need hydra-submitit-launcher: ganrun's presets (conf/hydra/launcher/)
 # and the plugin's own names.
@@ -42,5 +42,4 @@ def exit_if_launcher_missing(argv: list[str] | None = None) -> None:
     try:
         check_launcher_installed(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(exc)

@@ -5,7 +5,6 @@ FID tools read); anything else is a folder of N PNG files.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 
 from ganrun import checkpoint, config
 from ganrun.ema import load_ema_weights
-from ganrun.errors import UsageError
+from ganrun.errors import UsageError, exit_with
 from ganrun.logger import image_grid
 from ganrun.loop import samples
 
@@ -77,8 +76,7 @@ def main(argv=None) -> None:
         images = generate(load_generator(args.checkpoint, device, use_ema=not args.no_ema), args.num, args.seed, device)
         write(images, Path(args.out))
     except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(exc)
     print(f"wrote {args.num} images to {args.out}")
 
 

@@ -1,13 +1,10 @@
 """Speed options of the training step: bf16 autocast, channels_last, torch.compile."""
 
 import contextlib
-import logging
 
 import torch
 
 from ganrun.errors import UsageError
-
-log = logging.getLogger("ganrun")
 
 
 def _float_scores(module, inputs, output):

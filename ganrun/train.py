@@ -4,7 +4,6 @@ import importlib.util
 import logging
 import os
 import random
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from ganrun import checkpoint, config, distributed, speed
 from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.ema import EMA
-from ganrun.errors import UsageError
+from ganrun.errors import UsageError, exit_with
 from ganrun.logger import TensorBoardLogger
 from ganrun.loop import Outcome, Parts, Settings, fit, restore, snapshot
 from ganrun.preemption import StopRequest
@@ -227,8 +226,7 @@ def main(cfg: DictConfig) -> None:
             return
         if not isinstance(exc, UsageError):
             raise
-        print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(exc)
     under_submitit = bool(os.environ.get("SUBMITIT_EXECUTOR"))
     if outcome.preempted and under_submitit:
         stop.hand_over()  # submitit's own handler requeues the job, which resumes from checkpoints/last.pt
