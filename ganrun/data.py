@@ -111,37 +111,54 @@ def _locate(name: str, find: Callable, fetch: Callable, download: bool, expected
     return found
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    """Parse an idx3 image file (plain or gzip) into N×1×H×W uint8."""
+def _read_idx_array(path: Path, dims: int, unit: str) -> np.ndarray:
+    """Parse an idx file (plain or gzip) of uint8 with `dims` dimensions (1: labels, 3: images)."""
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"cannot read {path} ({e}); the file is damaged: delete it and get it again") from e
-    if len(data) < 16 or struct.unpack(">I", data[:4])[0] != 0x803:
-        raise DatasetError(f"{path} is not an idx image file (bad magic number); delete it and get it again")
-    n, h, w = struct.unpack(">3I", data[4:16])
-    if len(data) != 16 + n * h * w:
-        raise DatasetError(f"{path} is truncated or damaged: its header promises {n}x{h}x{w} pixels but it holds "
-                           f"{len(data) - 16} bytes of pixels; delete it and get it again")
-    return torch.from_numpy(np.frombuffer(data, np.uint8, offset=16).reshape(n, 1, h, w).copy())
+    header = 4 + 4 * dims
+    if len(data) < header or struct.unpack(">I", data[:4])[0] != 0x800 + dims:
+        raise DatasetError(f"{path} is not an idx {unit} file (bad magic number); delete it and get it again")
+    shape = struct.unpack(f">{dims}I", data[4:header])
+    if len(data) != header + int(np.prod(shape)):
+        raise DatasetError(f"{path} is truncated or damaged: its header promises {'x'.join(map(str, shape))} {unit} "
+                           f"but it holds {len(data) - header}; delete it and get it again")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
-def _read_cifar(folder: Path, classes: tuple[int, ...]) -> torch.Tensor:
-    """The images of all six CIFAR-10 pickles whose label is in `classes`, as N×3×32×32 uint8."""
+def _read_idx(path: Path) -> torch.Tensor:
+    """An idx3 image file as N×1×H×W uint8."""
+    return torch.from_numpy(_read_idx_array(path, 3, "pixels")[:, None].copy())
+
+
+def _read_idx_labels(path: Path) -> torch.Tensor:
+    """An idx1 label file as int64 labels."""
+    return torch.from_numpy(_read_idx_array(path, 1, "labels").astype(np.int64))
+
+
+def _read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image (N×3×32×32 uint8) and label (int64) of the given CIFAR-10 batch files, in file order."""
     data, labels = [], []
-    for name in CIFAR_BATCHES:
+    for name in batches:
         try:
             with open(folder / name, "rb") as f:
                 batch = pickle.load(f, encoding="bytes")  # Python 2 pickles: keys are bytes
             data.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))  # rows are CHW
-            labels.append(np.asarray(batch[b"labels"]))
+            labels.append(np.asarray(batch[b"labels"], np.int64))
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as e:
             raise DatasetError(f"cannot read {folder / name} ({e!r}); delete {folder} and get it again") from e
-    selected = np.concatenate(data)[np.isin(np.concatenate(labels), classes)]
+    return torch.from_numpy(np.concatenate(data)), torch.from_numpy(np.concatenate(labels))
+
+
+def _read_cifar(folder: Path, classes: tuple[int, ...]) -> torch.Tensor:
+    """The images of all six CIFAR-10 pickles whose label is in `classes`, as N×3×32×32 uint8."""
+    images, labels = _read_cifar_batches(folder, CIFAR_BATCHES)
+    selected = images[torch.isin(labels, torch.tensor(classes))]
     if len(selected) == 0:
         raise DatasetError(f"no CIFAR-10 images with labels {list(classes)} in {folder}; check dataset.classes")
-    return torch.from_numpy(selected)
+    return selected
 
 
 def _decode_image(path: Path, image_size: int, mode: str) -> np.ndarray | None:

@@ -94,3 +94,24 @@ def write_image_folder(root: Path, n: int = 6, size: int = 40, broken: int = 1) 
         (root / f"broken{i}.jpg").write_bytes(b"this is not a JPEG" * (i + 1))
     (root / "notes.txt").write_text("not an image, ignored\n")
     return root
+
+
+def separable(n: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n images (n×1×size×size uint8) whose class c = i % 10 is a bright band at rows 2c+4..2c+5, on faint noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 40, (n, 1, size, size)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 0, 2 * c + 4:2 * c + 6] = 230
+    return images, labels
+
+
+def write_separable_mnist(root: Path, n: int = 200, folder_name: str = "MNIST") -> Path:
+    """torchvision's layout with separable() train (n) and t10k (n // 2) images and their labels; returns root."""
+    raw = root / folder_name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, count, seed in (("train", n, 0), ("t10k", n // 2, 1)):
+        images, labels = separable(count, seed=seed)
+        _write(raw / f"{prefix}-labels-idx1-ubyte", struct.pack(">II", 0x801, count) + labels.astype(np.uint8).tobytes(), True)
+        _write(raw / f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 0x803, count, 28, 28) + images.tobytes(), True)
+    return root

@@ -1,0 +1,97 @@
+"""The labelled splits (train and test images with their class labels) of MNIST, Fashion-MNIST and CIFAR-10.
+
+The quality classifier learns from these; the GAN loaders in `ganrun.data` read the same files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+
+from ganrun.data import CIFAR_BATCHES, DatasetError, _locate, _read_cifar_batches, _read_idx, _read_idx_labels, _stat
+
+IDX_SPLITS = {"train": "train", "test": "t10k"}  # our split name → the idx files' prefix
+CIFAR_SPLITS = {"train": CIFAR_BATCHES[:5], "test": CIFAR_BATCHES[5:]}
+
+
+@dataclass(frozen=True)
+class LabelledSource:
+    """A data set with class labels: where its files are and how to read a split of it."""
+
+    name: str  # mnist | fashion_mnist | cifar10: what the classifier is trained on
+    root: Path
+    download: bool
+    read: Callable[["LabelledSource", str], tuple[torch.Tensor, torch.Tensor]]
+    files: Callable[["LabelledSource"], list]  # stat()s of the files it reads: a fingerprint for caches
+
+    def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 N×C×H×W images at the data set's own size, int64 labels) of "train" or "test"."""
+        return self.read(self, split)
+
+
+# ---------------------------------------------------------------- idx (MNIST, Fashion-MNIST)
+
+_IDX_FOLDERS = {"mnist": ("MNIST", torchvision.datasets.MNIST),
+                "fashion_mnist": ("FashionMNIST", torchvision.datasets.FashionMNIST)}
+
+
+def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
+    """<prefix>-<kind>-idx?-ubyte[.gz] in root/<Name>/raw (torchvision's layout) or in root (Debian's)."""
+    folder_name, fetcher = _IDX_FOLDERS[source.name]
+    base = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+    candidates = [d / n for d in (source.root / folder_name / "raw", source.root) for n in (base, base + ".gz")]
+    return _locate(folder_name, lambda: next((p for p in candidates if p.is_file()), None),
+                   lambda: fetcher(str(source.root), train=prefix == "train", download=True), source.download,
+                   f"{base}[.gz] in {candidates[0].parent} or {source.root}")
+
+
+def _read_idx_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images_path = _idx_file(source, IDX_SPLITS[split], "images")
+    labels_path = _idx_file(source, IDX_SPLITS[split], "labels")
+    images, labels = _read_idx(images_path), _read_idx_labels(labels_path)
+    if len(images) != len(labels):
+        raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; "
+                           "delete both and get them again")
+    return images, labels
+
+
+def _idx_files(source: LabelledSource) -> list:
+    return [_stat(_idx_file(source, prefix, kind)) for prefix in IDX_SPLITS.values() for kind in ("images", "labels")]
+
+
+# ---------------------------------------------------------------- CIFAR-10 (python pickles)
+
+def _cifar_folder(source: LabelledSource) -> Path:
+    folder = source.root / "cifar-10-batches-py"
+    return _locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
+                   lambda: torchvision.datasets.CIFAR10(str(source.root), train=True, download=True),
+                   source.download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
+
+
+def _read_cifar_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return _read_cifar_batches(_cifar_folder(source), CIFAR_SPLITS[split])
+
+
+def _cifar_files(source: LabelledSource) -> list:
+    folder = _cifar_folder(source)
+    return [_stat(folder / b) for b in CIFAR_BATCHES]
+
+
+# ---------------------------------------------------------------- which data sets have labels
+
+_READERS = {"mnist": (_read_idx_split, _idx_files), "fashion_mnist": (_read_idx_split, _idx_files),
+            "cifar10": (_read_cifar_split, _cifar_files)}
+LABELLED = ("mnist", "fashion_mnist", "cifar10")  # the loader names (ganrun.data.<name>) that have labels
+
+
+def labelled_source(dataset_cfg: dict) -> LabelledSource | None:
+    """The labelled data set behind a dataset config (its `_target_` loader), or None when it has no labels."""
+    loader = str(dataset_cfg.get("_target_", "")).rsplit(".", 1)[-1]
+    if loader not in _READERS:
+        return None
+    read, files = _READERS[loader]
+    root = Path(str(dataset_cfg.get("root", "data"))).expanduser().absolute()
+    return LabelledSource(loader, root, bool(dataset_cfg.get("download", False)), read, files)
