@@ -50,6 +50,7 @@ class TrainConfig:
     nan_policy: NanPolicy = NanPolicy.stop  # a non-finite loss stops the run, or (skip) drops that update
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
     ema: float = 0.999  # decay of the generator's moving average; 0 turns it off
+    ema_rampup: Optional[float] = 0.01  # warm-up: the average's half-life is at most ema_rampup·step; 0/null: none
     precision: Precision = Precision.fp32  # bf16: autocast forward passes; penalties and reductions stay fp32
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
@@ -114,6 +115,7 @@ def check_ranges(cfg) -> None:
         ("ckpt.every", cfg.ckpt.every >= 1, ">= 1"),
         ("ckpt.keep", cfg.ckpt.keep is None or cfg.ckpt.keep >= 1, ">= 1 or null"),
         ("train.ema", 0 <= cfg.train.ema < 1, "in [0, 1) (0 turns it off)"),
+        ("train.ema_rampup", cfg.train.ema_rampup is None or cfg.train.ema_rampup >= 0, ">= 0 (0 or null: no warm-up)"),
         ("metrics.every", cfg.metrics.every >= 0, ">= 0 (0: only at the end)"),
         ("metrics.num_samples", cfg.metrics.num_samples >= 2, ">= 2"),
         ("optim.generator.lr", cfg.optim.generator.lr > 0, "> 0"),

@@ -8,8 +8,8 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
+from ganrun.checkpoint import load_weights
 from ganrun.divergence import UpdateGuard
-from ganrun.errors import UsageError
 from ganrun.speed import autocast, eager
 from ganrun.stats import RunningMeans
 
@@ -82,21 +82,6 @@ def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
     }
 
 
-def load_weights(module: torch.nn.Module, weights: dict, what: str) -> None:
-    """load_state_dict with a one-line UsageError listing the keys that do not match."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(weights))
-    unexpected = sorted(set(weights) - set(own))
-    reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
-    if missing or unexpected or reshaped:
-        listed = "; ".join(f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
-                           for label, keys in [("missing", missing), ("unexpected", unexpected),
-                                               ("different shape", reshaped)] if keys)
-        raise UsageError(f"the checkpoint's {what} does not match this model config ({listed}); "
-                         "resume with the settings the checkpoint was trained with")
-    module.load_state_dict(weights)
-
-
 def restore(parts: Parts, state: dict, data: bool = True) -> None:
     """Load a snapshot into `parts` (everything but the RNGs and config; the data order only if `data`)."""
     load_weights(parts.generator, state["generator"], "generator")
@@ -108,7 +93,7 @@ def restore(parts: Parts, state: dict, data: bool = True) -> None:
     parts.fixed_noise.copy_(state["fixed_noise"])
     if parts.ema is not None:
         # A run that had no EMA yet starts its average from the restored generator.
-        load_weights(parts.ema.module, state.get("ema") or parts.generator.state_dict(), "EMA generator")
+        parts.ema.load_state_dict(state.get("ema") or parts.generator.state_dict())
     parts.best = dict(state.get("best") or {})
 
 
@@ -151,7 +136,7 @@ def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, g
         loss.backward()
         parts.opt_g.step()
         if parts.ema is not None:
-            parts.ema.update(parts.generator)
+            parts.ema.update(parts.generator, step)
         means.add("loss/generator", loss)
     D.requires_grad_(True)
 

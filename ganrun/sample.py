@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from ganrun import checkpoint, config
-from ganrun.ema import load_ema_weights
+from ganrun.ema import recalibrate_batchnorm
 from ganrun.errors import UsageError, exit_with
 from ganrun.logger import image_grid
 from ganrun.loop import samples
@@ -26,8 +26,11 @@ def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn
 
     state = checkpoint.load(path)
     generator, _, _ = build_gan(OmegaConf.create(state["config"]))
-    if not load_ema_weights(generator, state, use_ema):
-        generator.load_state_dict(state["generator"])
+    if use_ema and state.get("ema") is not None:
+        checkpoint.load_weights(generator, state["ema"], "EMA generator")
+        # Checkpoints written before ganrun re-estimated them hold the live generator's batch-norm statistics.
+        return recalibrate_batchnorm(generator.to(device))
+    checkpoint.load_weights(generator, state["generator"], "generator")
     return generator.to(device).eval()
 
 

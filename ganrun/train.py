@@ -114,7 +114,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         regularizer=regularizer,
         data=ImageBank(instantiate(cfg.dataset), device, cfg.seed + rank),
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
-        ema=EMA(generator, cfg.train.ema) if cfg.train.ema > 0 else None,
+        ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
     )
     ddp = partial(DistributedDataParallel, device_ids=[device.index] if device.type == "cuda" else None,
                   gradient_as_bucket_view=True) if world > 1 else None
