@@ -73,7 +73,10 @@ class CkptConfig:
 class MetricsConfig:
     every: int = 0  # generator steps between evaluations; 0 = only at the end
     num_samples: int = 10000  # generated images per evaluation (real ones: as many, at most the data set)
-    names: list[str] = field(default_factory=lambda: ["fid"])  # subset of fid, kid, isc; [] turns metrics off
+    # Inception: fid, kid, isc; a classifier trained on the data set (offline): classifier_fd, classifier_kid,
+    # classifier_precision, classifier_recall. [] turns metrics off.
+    names: list[str] = field(default_factory=lambda: ["fid", "classifier_fd"])
+    best: Optional[str] = None  # the metric best.pt follows; null: the first of fid, classifier_fd, kid, … logged
     inception_weights: Optional[str] = None  # a local copy of torch-fidelity's Inception weights (offline)
 
 
@@ -121,6 +124,10 @@ def check_ranges(cfg) -> None:
         ("optim.generator.lr", cfg.optim.generator.lr > 0, "> 0"),
         ("optim.critic.lr", cfg.optim.critic.lr > 0, "> 0"),
     ]
+    names = [str(n) for n in cfg.metrics.names]
+    if cfg.metrics.best is not None and cfg.metrics.best not in names:
+        raise UsageError(f"metrics.best={cfg.metrics.best} is not one of metrics.names ({', '.join(names) or 'none'}); "
+                         "name a metric that is computed, or leave it null")
     for key, ok, allowed in rules:
         if not ok:
             raise UsageError(f"{key}={OmegaConf.select(cfg, key)} is out of range: it must be {allowed}")

@@ -1,10 +1,12 @@
-"""Compute FID/KID/IS of a checkpoint's generator against its training data; print them and write them as JSON.
+"""Score a checkpoint's generator against its training data (FID/KID/IS, classifier_*); print and write JSON.
 
     python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --num 10000 --metrics fid,kid
+    python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --metrics classifier_fd,classifier_recall
 
 The numbers go to stdout and to <checkpoint stem>.metrics.json beside the checkpoint. The EMA generator is
 used when the checkpoint has one (unless --no-ema). Images are resized by torch-fidelity's Inception (to 299,
-bilinear as TensorFlow did), so numbers from tools that resize differently are not comparable.
+bilinear as TensorFlow did), so numbers from tools that resize differently are not comparable. The classifier_*
+metrics use a classifier trained once on the labelled data set (offline); the JSON names it.
 """
 
 import argparse
@@ -14,7 +16,9 @@ from pathlib import Path
 
 from ganrun import checkpoint, config
 from ganrun.errors import UsageError, exit_with
-from ganrun.metrics import FEATURES, QualityMetrics, dataset_cache_key
+from ganrun.labelled import labelled_source
+from ganrun.metric_names import NAMES
+from ganrun.metrics import QualityMetrics, dataset_cache_key
 from ganrun.sample import generate, load_generator
 
 DEFAULT_NUM = 10_000
@@ -26,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
     parser.add_argument("--num", type=int,
                         help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})")
-    parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(FEATURES)} "
+    parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(NAMES)} "
                                           f"(default: the run's metrics.names, else {DEFAULT_NAMES})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if the checkpoint has an EMA")
@@ -40,8 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--num must be >= 2, got {args.num}")
     if args.metrics is not None:
         names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-        if not names or set(names) - set(FEATURES):
-            parser.error(f"--metrics {args.metrics}: choose a comma-separated subset of {','.join(FEATURES)}")
+        if not names or set(names) - set(NAMES):
+            parser.error(f"--metrics {args.metrics}: choose a comma-separated subset of {','.join(NAMES)}")
     return args
 
 
@@ -63,14 +67,19 @@ def evaluate(args: argparse.Namespace) -> dict:
     device = config.pick_device(args.device)
     metrics = QualityMetrics(names, num, instantiate(dataset_cfg), dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
-                             option="--inception-weights ")
-    metrics.inception()  # fails now, saying how to fix it, rather than warn after generating the images
+                             option="--inception-weights ", labelled=labelled_source(dataset_cfg))
+    metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 
     generator = load_generator(path, device, use_ema=not args.no_ema)
     used_ema = not args.no_ema and state.get("ema") is not None
     values = metrics.compute(lambda n: generate(generator, n, args.seed, device))
-    return {"checkpoint": str(path), "step": state["step"], "num_samples": num, "ema": used_ema, "seed": args.seed,
-            "metrics": {name.split("/", 1)[1]: value for name, value in values.items()}}
+    result = {"checkpoint": str(path), "step": state["step"], "num_samples": num, "ema": used_ema, "seed": args.seed,
+              "metrics": {name.split("/", 1)[1]: value for name, value in values.items()}}
+    if metrics.classifier_record is not None:  # what the classifier_* numbers are comparable with
+        record = metrics.classifier_record
+        result["classifier"] = {"data": record["source"], "file": str(metrics.classifier_path),
+                                "id": record["id"], "test_accuracy": record["test_accuracy"]}
+    return result
 
 
 def main(argv=None) -> None:
@@ -87,6 +96,10 @@ def main(argv=None) -> None:
         exit_with(exc)
     generator = "EMA generator" if result["ema"] else "generator"
     print(f"step {result['step']}, {result['num_samples']} samples of the {generator}")
+    if "classifier" in result:
+        found = result["classifier"]
+        print(f"classifier_* in the features of the {found['data']} classifier {found['id']} "
+              f"(test accuracy {100 * found['test_accuracy']:.2f}%)")
     for name, value in result["metrics"].items():
         print(f"{name} {value:.6g}")
     print(f"wrote {out}")

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from ganrun.checkpoint import load_weights
 from ganrun.divergence import UpdateGuard
+from ganrun.metric_names import best_metric, is_better
 from ganrun.speed import autocast, eager
 from ganrun.stats import RunningMeans
 
@@ -35,6 +36,7 @@ class Settings:
     precision: str = "fp32"  # fp32 | bf16
     channels_last: bool = False
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
+    best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Parts:
     ema: Optional[object] = None  # EMA of the generator, or None
     fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
     fast_critic: Optional[torch.nn.Module] = None
-    best: dict = field(default_factory=dict)  # {"step", "fid"} of the best evaluation so far
+    best: dict = field(default_factory=dict)  # {"step", <metric>: value} of the best evaluation so far
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled ones when there are."""
@@ -205,9 +207,10 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
             quality = evaluate()
             logger.scalars(quality, step)
             values.update(quality)
-            improved = "metrics/fid" in quality and quality["metrics/fid"] < parts.best.get("fid", float("inf"))
+            name = best_metric(quality, settings.best_metric)
+            improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best)
             if improved:
-                parts.best = {"step": step, "fid": quality["metrics/fid"]}
+                parts.best = {"step": step, name: quality[f"metrics/{name}"]}
         if step % settings.ckpt_every == 0 or last or improved:
             guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite a good checkpoint with NaNs
             state = save_state(step)

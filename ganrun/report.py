@@ -10,10 +10,11 @@ from pathlib import Path
 
 import yaml
 
+from ganrun import metric_names
 from ganrun.errors import UsageError
 
 LOSS_TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty"]
-HIGHER_IS_BETTER = {"metrics/isc", "perf/it_per_s"}  # every other metric ranks lower-first
+HIGHER_IS_BETTER = {*(f"metrics/{name}" for name in metric_names.HIGHER_IS_BETTER), "perf/it_per_s"}  # others: lower
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -83,13 +84,15 @@ def swept_keys(records: list[dict]) -> list[str]:
 
 
 def choose_metric(records: list[dict], metric: str | None) -> str:
-    """--metric, else metrics/fid when logged, else critic/wasserstein (W-losses), else loss/generator."""
+    """--metric, else the first logged of the metrics best.pt follows (metrics/fid, metrics/classifier_fd, …),
+    else critic/wasserstein (W-losses), else loss/generator."""
     logged = {tag for r in records for tag in r["final"]}
     if metric is not None:
         if metric not in logged and any(r["final"] for r in records):
             raise UsageError(f"no job logged the metric {metric!r}; logged: {', '.join(sorted(logged))}")
         return metric
-    return next((t for t in ("metrics/fid", "critic/wasserstein") if t in logged), "loss/generator")
+    preferred = [f"metrics/{name}" for name in metric_names.BEST] + ["critic/wasserstein"]
+    return next((t for t in preferred if t in logged), "loss/generator")
 
 
 def table(records: list[dict], keys: list[str], metric: str) -> tuple[list[str], list[dict]]:
@@ -209,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ganrun.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument("--metric", help="the scalar tag to rank and plot by (default: metrics/fid, "
-                                         "critic/wasserstein, loss/generator, the first one logged)")
+                                         "metrics/classifier_fd, …, critic/wasserstein, loss/generator, "
+                                         "the first one logged)")
     args = parser.parse_args(argv)
     try:
         md = write_report(args.sweep_dir, args.metric)

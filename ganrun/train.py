@@ -15,11 +15,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
-from ganrun import checkpoint, config, distributed, speed
+from ganrun import checkpoint, config, distributed, metric_names, speed
 from ganrun.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.ema import EMA
 from ganrun.errors import UsageError, exit_with
+from ganrun.labelled import labelled_source
 from ganrun.logger import TensorBoardLogger
 from ganrun.loop import Outcome, Parts, Settings, fit, restore, snapshot
 from ganrun.preemption import StopRequest
@@ -78,7 +79,7 @@ def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimiz
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "experiment")
 HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
-                  "metrics/fid", "metrics/kid", "metrics/isc"]
+                  *(f"metrics/{name}" for name in metric_names.NAMES)]
 
 
 def run_hparams(overrides: list[str]) -> dict:
@@ -134,7 +135,8 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
     from ganrun.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
 
     quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, parts.data.images,
-                             dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device)
+                             dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device,
+                             labelled=labelled_source(dataset_cfg))
     # The same seeded noise at every evaluation, so differences come from the generator alone.
     return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device))
 
@@ -181,7 +183,7 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     settings = Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
                         cfg.log.images_every, cfg.ckpt.every, config.name_of(cfg.train.nan_policy),
                         cfg.metrics.every, config.name_of(cfg.train.precision),
-                        cfg.train.channels_last, progress=rank == 0)
+                        cfg.train.channels_last, progress=rank == 0, best_metric=cfg.metrics.best)
     evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device) if rank == 0 else None
     if world == 1:
         should_stop = lambda step: stop.requested  # noqa: E731

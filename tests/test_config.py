@@ -68,6 +68,12 @@ def test_out_of_range_values_name_the_key(key, value, allowed):
         config.check_ranges(cfg)
 
 
+def test_metrics_best_must_be_a_computed_metric():
+    config.check_ranges(compose_with("metrics.best=classifier_fd"))
+    with pytest.raises(UsageError, match=r"metrics\.best=kid is not one of metrics\.names \(fid, classifier_fd\)"):
+        config.check_ranges(compose_with("metrics.best=kid"))
+
+
 def test_device_cuda_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(UsageError, match="no CUDA GPU is visible"):

@@ -33,6 +33,27 @@ def test_best_pt_follows_the_minimum_fid(tmp_path):
     assert [v for _, v in read_scalars(tmp_path)["metrics/fid"]] == pytest.approx([5.0, 3.0, 4.0, 2.5, 2.6, 9.0])
 
 
+@pytest.mark.parametrize("chosen, best", [
+    (None, {"step": 1, "classifier_fd": 1.0}),  # no FID here: the first of the default order that is logged
+    ("classifier_recall", {"step": 2, "classifier_recall": 0.5}),  # higher is better
+])
+def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
+    parts = make_parts(WGANGP())
+    scripted = iter([(1.0, 0.2), (2.0, 0.5), (3.0, 0.4)])
+    settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=100, ckpt_every=100,
+                        metrics_every=1, best_metric=chosen)
+
+    def evaluate():
+        fd, recall = next(scripted)
+        return {"metrics/classifier_fd": fd, "metrics/classifier_recall": recall}
+
+    logger = TensorBoardLogger(str(tmp_path))
+    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 100),
+        lambda step: snapshot(parts, step, {}, {}), evaluate=evaluate)
+    logger.close()
+    assert torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["best"] == best
+
+
 def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
     parts = make_parts(WGANGP())
     parts.ema = EMA(parts.generator, 0.5)
@@ -62,8 +83,8 @@ def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F8
     assert "metrics/fid" in json.loads((tmp_path / "run" / "status.json").read_text())["final"]
 
 
-def test_offline_without_inception_weights_training_goes_on(tmp_path, tiny_mnist):
-    args = [a for a in FAST if not a.startswith("metrics.")]
+def test_offline_without_inception_weights_the_default_metrics_fall_back_to_the_classifier(tmp_path, tiny_mnist):
+    args = [a for a in FAST if not a.startswith("metrics.")]  # the default metrics: fid and classifier_fd
     result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *args,
                     "metrics.num_samples=16", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path,
                     env={"TORCH_HOME": str(tmp_path / "empty-torch-home")})
@@ -71,4 +92,20 @@ def test_offline_without_inception_weights_training_goes_on(tmp_path, tiny_mnist
     logged = result.stdout + result.stderr
     assert logged.count("metrics.inception_weights=") == 1  # one warning that says how to provide the weights
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
-    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    scalars = read_scalars(tmp_path / "run")
+    assert "metrics/fid" not in scalars and [s for s, _ in scalars["metrics/classifier_fd"]] == [2]
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["best"]
+    assert best == {"step": 2, "classifier_fd": pytest.approx(scalars["metrics/classifier_fd"][0][1], rel=1e-6)}
+
+
+def test_data_without_labels_says_in_one_line_which_metrics_it_can_use(tmp_path):
+    from tiny_data import write_image_folder
+
+    folder = write_image_folder(tmp_path / "faces", n=8, size=28, broken=0)
+    result = ganrun("dataset=anime_faces", f"dataset.root={folder}", "dataset.image_size=28", *FAST,
+                    "metrics.names=[classifier_fd]", "metrics.num_samples=8", "train.steps=1", "hydra.run.dir=run",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "classifier_fd: off" in line]
+    assert len(warnings) == 1 and "use fid, kid or isc" in warnings[0]
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"

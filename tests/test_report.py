@@ -168,6 +168,15 @@ def test_metric_choice_rules():
     assert report.choose_metric(records({"loss/critic": 1.0, "loss/generator": 1.0}), None) == "loss/generator"
     assert report.choose_metric(records(w, {}), "loss/critic") == "loss/critic"
     assert report.choose_metric(records({}, {}), None) == "loss/generator"  # nothing logged yet
+    offline = {**w, "metrics/classifier_fd": 2.0, "metrics/classifier_recall": 0.5}  # no Inception weights here
+    assert report.choose_metric(records(w, offline), None) == "metrics/classifier_fd"
+
+
+def test_precision_and_recall_rank_higher_first():
+    rows = [{"job": "a", "status": "completed", "metrics/classifier_recall": 0.4, "metrics/classifier_fd": 3.0},
+            {"job": "b", "status": "completed", "metrics/classifier_recall": 0.6, "metrics/classifier_fd": 5.0}]
+    assert report.best_job(rows, "metrics/classifier_recall")["job"] == "b"
+    assert report.best_job(rows, "metrics/classifier_fd")["job"] == "a"
 
 
 def test_categorical_key_unreadable_status_and_a_job_with_nothing(tmp_path):

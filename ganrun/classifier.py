@@ -1,0 +1,200 @@
+"""A small classifier trained on the labelled data set itself, whose features make an offline quality yardstick.
+
+FID needs Inception weights from the network. MNIST, Fashion-MNIST and CIFAR-10 come with labels, so a small
+convolutional net trained once on them (a minute or two on a CPU) gives features in which a Fréchet distance,
+KID and precision/recall of generated images can be measured anywhere. The net is cached under
+$GANRUN_CACHE/classifiers with its test accuracy; numbers are comparable only between runs scored by the same
+classifier file (same data set, same files), never with FID.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import logging
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+from ganrun.checkpoint import save_atomic
+from ganrun.errors import UsageError
+from ganrun.labelled import LABELLED, LabelledSource
+
+log = logging.getLogger("ganrun")
+
+EXTRACTOR = "ganrun-classifier"  # its name in torch-fidelity's registry (and in torch-fidelity's cache files)
+FEATURES = "features"  # the 128 pooled activations before the last layer: what FD, KID and PR are measured on
+VERSION = 1  # bump when the architecture or the training recipe changes: old cache files are then not used
+RECIPE = {"epochs": 4, "batch_size": 128, "lr": 2e-3, "seed": 0}
+
+
+class Classifier(nn.Module):
+    """Three conv blocks (32, 64, 128 channels) and global average pooling → 128 features → class logits."""
+
+    def __init__(self, channels: int, classes: int = 10, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(True), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(True), nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(True),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * width, classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, logits) of images in [-1, 1]."""
+        features = self.net(x)
+        return features, self.head(features)
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images → the classifier's input range [-1, 1] (the GAN's own range)."""
+    return images.float() / 127.5 - 1
+
+
+@torch.no_grad()
+def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, device, batch: int = 1000) -> float:
+    net.eval()
+    right = sum((net(to_input(x.to(device)))[1].argmax(1).cpu() == y).sum().item()
+                for x, y in zip(images.split(batch), labels.split(batch)))
+    return right / len(labels)
+
+
+def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifier, float]:
+    """A classifier trained on (images, labels) with Adam and a one-cycle schedule; returns it and its test accuracy."""
+    images, labels = train_set
+    batch = min(recipe["batch_size"], len(images))
+    per_epoch = len(images) // batch
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(recipe["seed"])  # the same files give the same classifier on the same kind of device
+        net = Classifier(images.shape[1], int(labels.max()) + 1).to(device).train()
+        opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
+        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe["lr"], total_steps=recipe["epochs"] * per_epoch)
+        for _ in range(recipe["epochs"]):
+            order = torch.randperm(len(images))
+            for pick in order[:per_epoch * batch].view(per_epoch, batch):
+                loss = F.cross_entropy(net(to_input(images[pick]).to(device))[1], labels[pick].to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+    return net.eval(), accuracy(net, *test_set, device)
+
+
+# ---------------------------------------------------------------- trained once, cached
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GANRUN_CACHE") or Path.home() / ".cache" / "ganrun") / "classifiers"
+
+
+def cache_path(source: LabelledSource, recipe: dict = RECIPE) -> Path:
+    """The cache file of the classifier for `source`: named by the data set, keyed by its files and the recipe."""
+    key = repr((VERSION, source.name, source.files(source), sorted(recipe.items())))
+    return cache_root() / f"{source.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock beside `path`, so that parallel sweep jobs train one classifier, not one each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load(path: Path) -> dict | None:
+    """The cached classifier record, or None if missing or unreadable (then it is trained again)."""
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        return record if isinstance(record, dict) and record.get("version") == VERSION else None
+    except Exception:  # truncated or foreign: retrain rather than fail a run
+        return None
+
+
+def _train_and_save(source: LabelledSource, path: Path, device, recipe: dict) -> dict:
+    log.info("training the %s classifier for the classifier_* metrics (once; cached in %s)", source.name, path)
+    start = time.perf_counter()
+    train_set, test_set = source.split("train"), source.split("test")
+    net, test_accuracy = train(train_set, test_set, device, recipe)
+    record = {"version": VERSION, "source": source.name, "channels": int(train_set[0].shape[1]),
+              "image_size": int(train_set[0].shape[-1]), "classes": int(train_set[1].max()) + 1,
+              "test_accuracy": test_accuracy, "train_images": len(train_set[1]), "test_images": len(test_set[1]),
+              "recipe": dict(recipe), "seconds": time.perf_counter() - start,
+              "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}}
+    # An id of the weights themselves: classifier_* numbers are comparable only under the same id.
+    record["id"] = hashlib.sha256(b"".join(v.numpy().tobytes() for v in record["state_dict"].values())).hexdigest()[:12]
+    save_atomic(record, path)
+    log.info("%s classifier %s: test accuracy %.2f%% on %d images, trained in %.0f s",
+             source.name, record["id"], 100 * test_accuracy, len(test_set[1]), record["seconds"])
+    return record
+
+
+def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE) -> tuple[Path, dict]:
+    """The cached classifier of `source` (trained first if there is none): its file and its record."""
+    if source is None:
+        raise UsageError(f"the classifier_* metrics need a labelled data set ({', '.join(LABELLED)}); "
+                         "for this one use fid, kid or isc (Inception features)")
+    path = cache_path(source, recipe)
+    record = _load(path)
+    if record is None:
+        with _locked(path):
+            record = _load(path) or _train_and_save(source, path, device, recipe)  # another job may have trained it
+    return path, record
+
+
+# ---------------------------------------------------------------- as a torch-fidelity feature extractor
+
+class ClassifierFeatures(FeatureExtractorBase):
+    """torch-fidelity's view of a cached classifier: uint8 N×3×H×W in, its 128 features (and logits) out."""
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        if feature_extractor_weights_path is None:
+            raise UsageError(f"{EXTRACTOR} needs feature_extractor_weights_path=<a cached classifier .pt file>")
+        record = torch.load(feature_extractor_weights_path, map_location="cpu", weights_only=True)
+        self.channels, self.image_size = record["channels"], record["image_size"]
+        self.net = Classifier(self.channels, record["classes"])
+        self.net.load_state_dict(record["state_dict"])
+        self.net.eval()
+
+    @staticmethod
+    def get_provided_features_list():
+        return FEATURES, "logits"
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return FEATURES
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
+
+    def forward(self, x: torch.Tensor):
+        x = to_input(x)
+        # torch-fidelity hands over 3 channels (gray images are replicated): back to the classifier's channels.
+        x = x.mean(1, keepdim=True) if self.channels == 1 else x
+        if x.shape[-1] != self.image_size:  # e.g. MNIST trained at 32×32: scored at the classifier's own size
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        features, logits = self.net(x)
+        provided = {FEATURES: features, "logits": logits}
+        return tuple(provided[name] for name in self.features_list)
+
+
+if EXTRACTOR not in FEATURE_EXTRACTORS_REGISTRY:
+    register_feature_extractor(EXTRACTOR, ClassifierFeatures)

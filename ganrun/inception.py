@@ -1,0 +1,59 @@
+"""torch-fidelity's InceptionV3 (FID, KID, IS): where its weights are, checking a given file, building it."""
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
+
+from ganrun.errors import UsageError
+
+EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
+
+
+def hub_weights_path() -> Path:
+    """Where torch-fidelity's Inception weights land when downloaded (the torch hub cache)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(URL_INCEPTION_V3).path).name
+
+
+def check_weights_file(path: Path, option: str) -> None:
+    """UsageError unless `path` holds a state dict of torch-fidelity's InceptionV3 (checked with weights_only)."""
+    if not path.is_file():
+        raise UsageError(f"{option}{path} does not exist; give the path of torch-fidelity's "
+                         f"InceptionV3 weights ({hub_weights_path().name}) or leave it null to download them")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign or truncated files
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
+    fc = state.get("fc.weight") if isinstance(state, dict) else None
+    if not torch.is_tensor(fc) or tuple(fc.shape) != (1008, 2048):
+        raise UsageError(f"{option}{path} is not a state dict of torch-fidelity's InceptionV3 "
+                         f"(no fc.weight of shape 1008×2048); use {hub_weights_path().name} from torch-fidelity")
+
+
+def weights_path(given: Path | None, option: str) -> Path:
+    """The Inception weights file: `given`, else the torch hub cache, downloading it there once."""
+    if given is not None:
+        return given
+    path = hub_weights_path()
+    if not path.is_file():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(path), progress=False)  # temp file, then rename
+        except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise UsageError(f"cannot get the Inception weights for FID/KID/IS ({reason}); offline, set "
+                             f"{option}PATH to a copy of {URL_INCEPTION_V3} or put that "
+                             f"file at {path} (the torch hub cache torch-fidelity uses)") from None
+    return path
+
+
+def build(path: Path, layers: list[str], option: str) -> FeatureExtractorInceptionV3:
+    """torch-fidelity's InceptionV3 with the weights at `path`; UsageError if they do not load."""
+    try:
+        with torch.random.fork_rng(devices=[]):  # its random initialization (then overwritten) draws too
+            return FeatureExtractorInceptionV3(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
+    except Exception as exc:  # a truncated download or a foreign file in the hub cache
+        raise UsageError(f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "
+                         f"delete the file to download it again, or set {option}PATH") from None
