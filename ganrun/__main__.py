@@ -1,16 +1,16 @@
-"""`python -m ganrun ...` and the `ganrun` console script: the Hydra app in ganrun/train.py."""
+"""`python -m ganrun ...` and the `ganrun` console script: the Hydra app in ganrun/app/main.py."""
 
 import sys
 
-from ganrun.launchers import exit_if_launcher_missing
+from ganrun.app.launchers import exit_if_launcher_missing
 
 
 def cli() -> None:
     # Before Hydra composes: a launcher that is not installed gets a one-line pip hint, not Hydra's error.
     exit_if_launcher_missing()
-    from ganrun import distributed
+    from ganrun.app.main import main
     from ganrun.errors import UsageError, exit_with
-    from ganrun.train import main
+    from ganrun.training import distributed
 
     try:
         sys.argv[1:] = distributed.setup(sys.argv[1:])  # torchrun: one process group, one run folder

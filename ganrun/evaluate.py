@@ -14,12 +14,14 @@ import json
 import logging
 from pathlib import Path
 
-from ganrun import checkpoint, config
+from ganrun.build import build_dataset, load_generator
+from ganrun.data.labelled import labelled_source
 from ganrun.errors import UsageError, exit_with
-from ganrun.labelled import labelled_source
-from ganrun.metric_names import NAMES
-from ganrun.metrics import QualityMetrics, dataset_cache_key
-from ganrun.sample import generate, load_generator
+from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
+from ganrun.quality.names import NAMES
+from ganrun.runstate import checkpoint
+from ganrun.training.devices import pick_device
+from ganrun.training.sampling import generate
 
 DEFAULT_NUM = 10_000
 DEFAULT_NAMES = "fid"
@@ -51,8 +53,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def evaluate(args: argparse.Namespace) -> dict:
     """The metrics of `args.checkpoint`, as written to its .metrics.json."""
-    from ganrun.train import instantiate  # the one place that instantiates configs
-
     path = Path(args.checkpoint)
     state = checkpoint.load(path)
     run_metrics = state["config"].get("metrics") or {}
@@ -64,8 +64,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     if args.data_root:
         dataset_cfg["root"] = args.data_root
 
-    device = config.pick_device(args.device)
-    metrics = QualityMetrics(names, num, instantiate(dataset_cfg), dataset_cache_key(dataset_cfg),
+    device = pick_device(args.device)
+    metrics = QualityMetrics(names, num, build_dataset(dataset_cfg), dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
                              option="--inception-weights ", labelled=labelled_source(dataset_cfg))
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from ganrun import metric_names
+from ganrun.quality import names as metric_names
 from ganrun.errors import UsageError
+from ganrun.runstate.overrides import split_override
 
 LOSS_TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty"]
 HIGHER_IS_BETTER = {*(f"metrics/{name}" for name in metric_names.HIGHER_IS_BETTER), "perf/it_per_s"}  # others: lower
@@ -29,8 +30,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 def read_overrides(job: Path) -> dict[str, str]:
     """The job's overrides as key → value strings, in the order given ("+key=v" counts as key)."""
     items = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-    pairs = (str(item).split("=", 1) for item in items)
-    return {p[0].lstrip("+"): p[1] if len(p) > 1 else "" for p in pairs}
+    return {key: value or "" for key, value in map(split_override, items)}
 
 
 def read_status(job: Path) -> dict:

@@ -9,38 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
-from ganrun import checkpoint, config
-from ganrun.ema import recalibrate_batchnorm
+from ganrun.build import load_generator
 from ganrun.errors import UsageError, exit_with
-from ganrun.logger import image_grid
-from ganrun.loop import samples
-
-
-def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
-    """The generator of a checkpoint (its moving average unless use_ema is False), rebuilt from the
-    config stored in it, in eval mode on `device`."""
-    from ganrun.train import build_gan  # the one place that instantiates models
-
-    state = checkpoint.load(path)
-    generator, _, _ = build_gan(OmegaConf.create(state["config"]))
-    if use_ema and state.get("ema") is not None:
-        checkpoint.load_weights(generator, state["ema"], "EMA generator")
-        # Checkpoints written before ganrun re-estimated them hold the live generator's batch-norm statistics.
-        return recalibrate_batchnorm(generator.to(device))
-    checkpoint.load_weights(generator, state["generator"], "generator")
-    return generator.to(device).eval()
-
-
-def generate(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256) -> torch.Tensor:
-    """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed."""
-    rng = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(num, generator.z_dim, generator=rng)  # drawn on the CPU so the seed means the same on any device
-    chunks = [samples(generator, noise[i:i + batch].to(device)) for i in range(0, num, batch)]
-    images = torch.cat(chunks).float().cpu()
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+from ganrun.runstate.logger import image_grid
+from ganrun.training.devices import pick_device
+from ganrun.training.sampling import generate
 
 
 def write(images: torch.Tensor, out: Path) -> None:
@@ -75,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     try:
-        device = config.pick_device(args.device)
+        device = pick_device(args.device)
         images = generate(load_generator(args.checkpoint, device, use_ema=not args.no_ema), args.num, args.seed, device)
         write(images, Path(args.out))
     except UsageError as exc:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's ganrun, installed or not
 
-from ganrun.bench import main  # noqa: E402
+from ganrun.bench.speed import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,9 +7,11 @@ import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 
 from conftest import FAST, REPO
-from ganrun import config, distributed
-from ganrun.loop import Settings, fit, snapshot
-from ganrun.train import build_parts
+from ganrun.app import resolvers, schema
+from ganrun.training import distributed
+from ganrun.app.parts import build_parts
+from ganrun.training.loop import Settings, fit
+from ganrun.training.parts import snapshot
 
 
 class Quiet:
@@ -20,8 +22,8 @@ class Quiet:
 def main(mnist_root: str) -> None:
     distributed.setup([])
     rank, world = distributed.rank_and_world()
-    config.register()
-    config.register_resolvers()
+    schema.register()
+    resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", [f"dataset.root={mnist_root}", "dataset.download=false", *FAST, "loss=wgan_gp"])
     parts = build_parts(cfg, torch.device("cpu"))

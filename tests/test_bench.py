@@ -10,11 +10,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import REPO
-from ganrun import bench, config
+from ganrun.bench import speed, textbook, timing
+from ganrun.app import resolvers, schema
 from ganrun.data import ImageBank
-from ganrun.divergence import UpdateGuard
-from ganrun.loop import critic_step, generator_step
-from ganrun.stats import RunningMeans
+from ganrun.training.divergence import UpdateGuard
+from ganrun.training.loop import critic_step, generator_step
+from ganrun.training.stats import RunningMeans
 
 LOSSES = ["bce", "wgan_gp", "wgan_div"]
 CPU = torch.device("cpu")
@@ -23,12 +24,12 @@ CPU = torch.device("cpu")
 @pytest.mark.parametrize("loss", LOSSES)
 def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
     """Same initial weights, same real batches, same seeds before each step: same losses and weights."""
-    batch, steps, n_critic = 16, 2, bench.N_CRITIC[loss]
-    images = bench.synthetic_images(256)
-    parts = bench.ganrun_parts(loss, images, CPU, seed=0)
+    batch, steps, n_critic = 16, 2, textbook.N_CRITIC[loss]
+    images = timing.synthetic_images(256)
+    parts = timing.ganrun_parts(loss, images, CPU, seed=0)
     G, D = copy.deepcopy(parts.generator), copy.deepcopy(parts.critic)
-    opt_g = torch.optim.Adam(G.parameters(), lr=bench.LR, betas=bench.BETAS)
-    opt_d = torch.optim.Adam(D.parameters(), lr=bench.LR, betas=bench.BETAS)
+    opt_g = torch.optim.Adam(G.parameters(), lr=textbook.LR, betas=textbook.BETAS)
+    opt_d = torch.optim.Adam(D.parameters(), lr=textbook.LR, betas=textbook.BETAS)
     bank = ImageBank(images, CPU, seed=1)  # the very batches ganrun's loop draws, fed to both
     guard = UpdateGuard("stop", CPU)
     got, want = [], []
@@ -40,13 +41,13 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
             critic_step(parts, real, k, means, guard, step + 1)
             got.append(means.read()["loss/critic"])
             torch.manual_seed(100 + k)
-            want.append(bench.reference_critic_step(G, D, opt_d, real, loss).item())
+            want.append(textbook.reference_critic_step(G, D, opt_d, real, loss).item())
         means = RunningMeans()
         torch.manual_seed(1000 + step)
         generator_step(parts, batch, CPU, means, guard, step + 1)
         got.append(means.read()["loss/generator"])
         torch.manual_seed(1000 + step)
-        want.append(bench.reference_generator_step(G, D, opt_g, batch, loss, CPU).item())
+        want.append(textbook.reference_generator_step(G, D, opt_g, batch, loss, CPU).item())
     assert len(got) == steps * (n_critic + 1)
     assert got == pytest.approx(want, rel=1e-5)
     # Adam's g/sqrt(v) turns rounding noise in a near-zero gradient (e.g. a conv bias that feeds batch norm,
@@ -61,42 +62,42 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_bench_hyper_parameters_are_ganruns_defaults(loss):
-    config.register()
-    config.register_resolvers()
+    schema.register()
+    resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["model=dcgan28", f"loss={loss}"])
-    assert cfg.train.n_critic == bench.N_CRITIC[loss]
-    assert cfg.model.z_dim == bench.Z_DIM and cfg.model.hidden == 64 and cfg.model.critic_norm == "none"
+    assert cfg.train.n_critic == textbook.N_CRITIC[loss]
+    assert cfg.model.z_dim == textbook.Z_DIM and cfg.model.hidden == 64 and cfg.model.critic_norm == "none"
     for opt in (cfg.optim.generator, cfg.optim.critic):
-        assert (opt.name, opt.lr, tuple(opt.betas)) == ("adam", bench.LR, bench.BETAS)
+        assert (opt.name, opt.lr, tuple(opt.betas)) == ("adam", textbook.LR, textbook.BETAS)
     if loss == "wgan_gp":
-        assert (cfg.loss.lambda_gp, cfg.loss.one_sided) == (bench.LAMBDA_GP, False)
+        assert (cfg.loss.lambda_gp, cfg.loss.one_sided) == (textbook.LAMBDA_GP, False)
     if loss == "wgan_div":
-        assert (cfg.loss.k, cfg.loss.p, cfg.loss.points) == (bench.DIV_K, bench.DIV_P, "real_fake")
+        assert (cfg.loss.k, cfg.loss.p, cfg.loss.points) == (textbook.DIV_K, textbook.DIV_P, "real_fake")
     if loss == "bce":
         assert (cfg.loss.saturating, cfg.loss.real_label) == (False, 1.0)
 
 
 def test_variants_parse():
-    assert bench.parse_variant("eager") == {"precision": "fp32", "channels_last": False, "compile": False}
-    assert bench.parse_variant("bf16+channels_last+compile") == {"precision": "bf16", "channels_last": True,
+    assert timing.parse_variant("eager") == {"precision": "fp32", "channels_last": False, "compile": False}
+    assert timing.parse_variant("bf16+channels_last+compile") == {"precision": "bf16", "channels_last": True,
                                                                   "compile": True}
     for bad in ["", "fp16", "eager+compile"]:
         with pytest.raises(ValueError):
-            bench.parse_variant(bad)
-    assert bench.parse_args(["--precision", "bf16", "--compile"]).variants == ["bf16+compile"]
-    assert bench.parse_args(["--variants", "eager, bf16"]).variants == ["eager", "bf16"]
+            timing.parse_variant(bad)
+    assert speed.parse_args(["--precision", "bf16", "--compile"]).variants == ["bf16+compile"]
+    assert speed.parse_args(["--variants", "eager, bf16"]).variants == ["eager", "bf16"]
     with pytest.raises(SystemExit):
-        bench.parse_args(["--variants", "eager", "--compile"])
+        speed.parse_args(["--variants", "eager", "--compile"])
 
 
 def test_textbook_dataset_is_torchvision_style():
-    images = bench.synthetic_images(4)
+    images = timing.synthetic_images(4)
     assert images.dtype == torch.uint8 and images.shape == (4, 1, 28, 28)
-    torch.testing.assert_close(images, bench.synthetic_images(4))  # deterministic
+    torch.testing.assert_close(images, timing.synthetic_images(4))  # deterministic
     from torchvision import transforms
 
-    dataset = bench.TextbookImages(images, transforms.Compose([transforms.ToTensor(),
+    dataset = textbook.TextbookImages(images, transforms.Compose([transforms.ToTensor(),
                                                                transforms.Normalize((0.5,), (0.5,))]))
     x, label = dataset[2]
     assert label == 0
@@ -125,7 +126,7 @@ def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
     assert set(rows) == {(loss, v) for loss in LOSSES for v in ["textbook", *variants]}
     for (loss, variant), r in rows.items():
         assert r["it_per_s"] > 0 and r["ratio"] > 0, r
-        assert r["images_per_s"] == pytest.approx(r["it_per_s"] * 32 * bench.N_CRITIC[loss])
+        assert r["images_per_s"] == pytest.approx(r["it_per_s"] * 32 * textbook.N_CRITIC[loss])
         assert r["loop"] == ("textbook" if variant == "textbook" else "ganrun")
     for loss in LOSSES:
         assert rows[(loss, "textbook")]["ratio"] == 1.0

@@ -9,10 +9,11 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.utils import create_feature_extractor
 
-from ganrun import classifier, metrics
+from ganrun.quality import classifier
+from ganrun.quality import metrics
 from ganrun.errors import UsageError
-from ganrun.labelled import labelled_source
-from ganrun.metrics import QualityMetrics
+from ganrun.data.labelled import labelled_source
+from ganrun.quality.metrics import QualityMetrics
 from tiny_data import separable, write_mnist, write_separable_mnist
 
 QUICK = {"epochs": 15, "batch_size": 20, "lr": 3e-3, "seed": 0}  # enough for the separable tiny set

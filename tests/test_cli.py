@@ -59,7 +59,7 @@ def test_training_writes_loadable_checkpoints(trained):
     state = torch.load(folder / "last.pt", weights_only=True)
     assert state["step"] == 4
     assert {"generator", "critic", "opt_g", "opt_d", "rng", "data", "fixed_noise", "config"} <= set(state)
-    assert state["config"]["loss"]["_target_"] == "ganrun.losses.WGANGP"
+    assert state["config"]["loss"]["_target_"] == "ganrun.objectives.losses.WGANGP"
     assert "torch" in state["rng"] and "python" in state["rng"]
 
 

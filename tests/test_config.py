@@ -7,7 +7,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import REPO, assert_user_error, ganrun
-from ganrun import config
+from ganrun.app import resolvers, schema
+from ganrun.training.devices import pick_device
 from ganrun.errors import UsageError
 
 CONF = REPO / "conf"
@@ -19,8 +20,8 @@ def options(group: str) -> list[str]:
 
 
 def compose_with(*overrides: str):
-    config.register()
-    config.register_resolvers()
+    schema.register()
+    resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
@@ -41,7 +42,7 @@ def test_groups_have_the_documented_options():
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10_horse", "anime_faces"])
 def test_dcgan_builds_for_every_dataset(dataset):
-    from ganrun.train import build_gan
+    from ganrun.build import build_gan
 
     cfg = compose_with(f"dataset={dataset}", "model.width=8")
     generator, critic, _ = build_gan(cfg)
@@ -65,28 +66,28 @@ def test_wgan_gp_defaults_follow_the_paper():
 def test_out_of_range_values_name_the_key(key, value, allowed):
     cfg = compose_with(f"{key}={value}")
     with pytest.raises(UsageError, match=re.escape(f"{key}={value} is out of range: it must be {allowed}")):
-        config.check_ranges(cfg)
+        schema.check_ranges(cfg)
 
 
 def test_metrics_best_must_be_a_computed_metric():
-    config.check_ranges(compose_with("metrics.best=classifier_fd"))
+    schema.check_ranges(compose_with("metrics.best=classifier_fd"))
     with pytest.raises(UsageError, match=r"metrics\.best=kid is not one of metrics\.names \(fid, classifier_fd\)"):
-        config.check_ranges(compose_with("metrics.best=kid"))
+        schema.check_ranges(compose_with("metrics.best=kid"))
 
 
 def test_device_cuda_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(UsageError, match="no CUDA GPU is visible"):
-        config.pick_device("cuda")
-    assert config.pick_device("auto").type == "cpu"
+        pick_device("cuda")
+    assert pick_device("auto").type == "cpu"
     with pytest.raises(UsageError, match="not a device"):
-        config.pick_device("gpu0")
+        pick_device("gpu0")
 
 
 def test_resume_paths_map_to_their_run_folder(tmp_path):
-    assert config.run_dir_of(str(tmp_path / "run" / "checkpoints" / "last.pt")) == tmp_path / "run"
-    assert config.run_dir_of(str(tmp_path)) == tmp_path
-    assert config.run_dir_of("somewhere/else.pt") is None
+    assert resolvers.run_dir_of(str(tmp_path / "run" / "checkpoints" / "last.pt")) == tmp_path / "run"
+    assert resolvers.run_dir_of(str(tmp_path)) == tmp_path
+    assert resolvers.run_dir_of("somewhere/else.pt") is None
 
 
 @pytest.mark.parametrize("override,message", [
@@ -99,3 +100,4 @@ def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
     result = ganrun(override, "hydra.run.dir=run", cwd=tmp_path)
     assert_user_error(result, message)
     assert not (tmp_path / "run" / "checkpoints").exists()
+

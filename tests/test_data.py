@@ -12,8 +12,7 @@ from torch.testing import assert_close
 
 from tiny_data import (cifar_images, pattern, write_cifar10, write_debian_fashion, write_idx_images,
                       write_image_folder, write_mnist)
-from ganrun import data
-from ganrun.data import DatasetError, ImageBank, cifar10, fashion_mnist, image_folder, mnist
+from ganrun.data import DatasetError, ImageBank, cifar, cifar10, fashion_mnist, folder, idx, image_folder, mnist
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -29,8 +28,8 @@ def no_decoding(monkeypatch):
     """Make every decoder fail, so only the cache can answer."""
     def fail(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
-    for name in ("_read_idx", "_read_cifar", "_decode_image"):
-        monkeypatch.setattr(data, name, fail)
+    for module, name in ((idx, "read_idx"), (cifar, "read_cifar"), (folder, "decode_image")):
+        monkeypatch.setattr(module, name, fail)
 
 
 def assert_one_line(error, *parts):
@@ -100,7 +99,7 @@ def test_missing_mnist_names_the_files_and_both_fixes(tmp_path):
 def test_failed_download_is_a_dataset_error(tmp_path, monkeypatch):
     def offline(root, train, download):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error no network>")
-    monkeypatch.setattr(data.torchvision.datasets, "FashionMNIST", offline)
+    monkeypatch.setattr(idx.torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(DatasetError, match="download failed") as error:
         fashion_mnist(root=str(tmp_path), download=True)
     assert_one_line(error, "no network", tmp_path / "FashionMNIST" / "raw", "dataset.download=true", "dataset.root=")
@@ -111,7 +110,7 @@ def test_download_puts_files_where_they_are_then_read(tmp_path, monkeypatch):
     def fake_download(root, train, download):
         calls.append((root, train, download))
         write_mnist(Path(root), n=5)
-    monkeypatch.setattr(data.torchvision.datasets, "MNIST", fake_download)
+    monkeypatch.setattr(idx.torchvision.datasets, "MNIST", fake_download)
     x = mnist(root=str(tmp_path), download=True)
     assert calls == [(str(tmp_path), True, True)]
     assert_close(x, torch.from_numpy(pattern(5, 28, seed=5)))

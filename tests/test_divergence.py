@@ -4,14 +4,15 @@ train.nan_policy=skip drops such updates and counts them."""
 import pytest
 import torch
 
-from ganrun.checkpoint import Checkpointer
+from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.data import ImageBank
-from ganrun.divergence import DivergenceError, UpdateGuard, non_finite_parameters
-from ganrun.logger import TensorBoardLogger
-from ganrun.loop import Parts, Settings, fit, snapshot
-from ganrun.losses import WGANGP
+from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
+from ganrun.runstate.logger import TensorBoardLogger
+from ganrun.training.loop import Settings, fit
+from ganrun.training.parts import Parts, snapshot
+from ganrun.objectives.losses import WGANGP
 from ganrun.models import dcgan28
-from ganrun.regularizers import Regularizer
+from ganrun.objectives.regularizers import Regularizer
 
 
 class NaNAtStep(WGANGP):

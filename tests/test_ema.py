@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganrun.ema import BN_BATCH_SIZE, BN_BATCHES, BN_SEED, EMA, recalibrate_batchnorm
+from ganrun.training.ema import BN_BATCH_SIZE, BN_BATCHES, BN_SEED, EMA, recalibrate_batchnorm
 from ganrun.errors import UsageError
 
 

@@ -8,7 +8,7 @@ import torch
 from torch.testing import assert_close
 
 from ganrun.data import DatasetError
-from ganrun.labelled import labelled_source
+from ganrun.data.labelled import labelled_source
 from tiny_data import cifar_images, pattern, write_cifar10, write_debian_fashion, write_mnist
 
 

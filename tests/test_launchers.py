@@ -17,7 +17,8 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import FAST, REPO, ganrun
-from ganrun import config, launchers
+from ganrun.app import resolvers, schema
+from ganrun.app import launchers
 from ganrun.errors import UsageError
 
 # Everything but the missing-launcher hint needs the optional extra (CI: pip install -e ".[dev,slurm]").
@@ -44,8 +45,8 @@ def job_folders(sweep: Path) -> list[Path]:
 
 def hydra_config(*overrides: str):
     """The composed config with its `hydra` node, as `--cfg hydra` would print it."""
-    config.register()
-    config.register_resolvers()
+    schema.register()
+    resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
 

@@ -7,7 +7,9 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from ganrun import losses, penalties, regularizers
+from ganrun.objectives import losses
+from ganrun.objectives import penalties
+from ganrun.objectives import regularizers
 from ganrun.errors import UsageError
 
 

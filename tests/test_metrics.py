@@ -20,9 +20,9 @@ from torch import nn
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
 from conftest import REPO
-from ganrun import metrics
+from ganrun.quality import metrics
 from ganrun.errors import UsageError
-from ganrun.metrics import QualityMetrics, frechet_distance, hub_weights_path
+from ganrun.quality.metrics import QualityMetrics, frechet_distance, hub_weights_path
 from tiny_data import pattern
 
 # Speed on a CPU, the tests' only changes to the pipeline: Inception's input size 75 (its smallest) instead of 299
@@ -258,9 +258,9 @@ def test_dataset_cache_key_names_the_loader_and_ignores_download():
 # ---------------------------------------------------------------- python -m ganrun.evaluate
 
 # Runs the real module as `python -m` does, with the small Inception input and features (see SMALL_INPUT).
-EVALUATE = ("import runpy, torch_fidelity.feature_extractor_inceptionv3 as m, ganrun.metrics; "
+EVALUATE = ("import runpy, torch_fidelity.feature_extractor_inceptionv3 as m, ganrun.quality.metrics; "
             f"m.FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE = {SMALL_INPUT}; "
-            f"ganrun.metrics.FEATURES.update({SMALL_FEATURES!r}); "
+            f"ganrun.quality.metrics.FEATURES.update({SMALL_FEATURES!r}); "
             "runpy.run_module('ganrun.evaluate', run_name='__main__', alter_sys=True)")
 
 
@@ -269,11 +269,11 @@ def write_checkpoint(folder: Path, mnist_root: Path, ema: bool) -> Path:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from ganrun import config
-    from ganrun.train import build_gan
+    from ganrun.app import resolvers, schema
+    from ganrun.build import build_gan
 
-    config.register()
-    config.register_resolvers()
+    schema.register()
+    resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[
             "dataset=mnist", f"dataset.root={mnist_root}", "dataset.download=false", "model=dcgan28", "model.hidden=8"])

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.losses import WGANGP
+from ganrun.objectives.losses import WGANGP
 from ganrun.models import resnet, upsample
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model"

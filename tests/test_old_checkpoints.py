@@ -21,7 +21,7 @@ def make_old(path) -> dict:
 
 
 def test_an_old_checkpoint_samples_with_statistics_of_its_average(tmp_path, tiny_mnist):
-    from ganrun.sample import load_generator
+    from ganrun.build import load_generator
 
     run = train(tmp_path, tiny_mnist)
     old = make_old(run / "checkpoints" / "last.pt")

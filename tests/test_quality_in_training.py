@@ -10,11 +10,12 @@ from conftest import FAST, ganrun
 from test_cli import read_scalars
 from test_divergence import make_parts
 from test_metrics import random_weights  # noqa: F401  (a pytest fixture: Inception with random weights)
-from ganrun.checkpoint import Checkpointer
-from ganrun.ema import EMA
-from ganrun.logger import TensorBoardLogger
-from ganrun.loop import Settings, fit, snapshot
-from ganrun.losses import WGANGP
+from ganrun.runstate.checkpoint import Checkpointer
+from ganrun.training.ema import EMA
+from ganrun.runstate.logger import TensorBoardLogger
+from ganrun.training.loop import Settings, fit
+from ganrun.training.parts import snapshot
+from ganrun.objectives.losses import WGANGP
 
 
 def test_best_pt_follows_the_minimum_fid(tmp_path):

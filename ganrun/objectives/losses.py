@@ -8,9 +8,9 @@ minimizes) and whatever else is worth logging ("adversarial", "penalty", "grad_n
 import torch
 import torch.nn.functional as F
 
-from ganrun import penalties
+from ganrun.objectives import penalties
 from ganrun.errors import UsageError
-from ganrun.speed import eager
+from ganrun.training.speed import eager
 
 
 def _require(ok: bool, key: str, allowed: str, value) -> None:

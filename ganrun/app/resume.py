@@ -8,8 +8,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ganrun import checkpoint
+from ganrun.runstate import checkpoint
 from ganrun.errors import UsageError
+from ganrun.runstate.overrides import split_override
 
 log = logging.getLogger("ganrun")
 
@@ -35,7 +36,7 @@ def recompose_for_resume(state: dict) -> DictConfig:
     """The resumed run's config: the checkpoint's overrides, then this command's (later ones win)."""
     merged: dict[str, str] = {}
     for override in [*state.get("overrides", []), *HydraConfig.get().overrides.task]:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key, _ = split_override(override)
         if key != "resume":
             merged[key] = override
     return hydra.compose(config_name="train", overrides=list(merged.values()))

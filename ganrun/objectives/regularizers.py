@@ -6,7 +6,7 @@ from typing import Optional
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.penalties import input_grad_norm
+from ganrun.objectives.penalties import input_grad_norm
 
 
 class Regularizer:

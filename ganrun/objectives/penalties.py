@@ -2,7 +2,7 @@
 
 import torch
 
-from ganrun.speed import eager
+from ganrun.training.speed import eager
 
 WGAN_DIV_INTERPOLATED = ("interpolate", "interpolate_within", "interpolate_mixed")
 WGAN_DIV_BATCHES = ("real_fake", "fake", "real")  # r(x) is the batches themselves: handled by the loss

@@ -1,11 +1,11 @@
 """Quality benchmark: what ganrun shows by default, its raw generator, and a textbook loop, on real Fashion-MNIST.
 
-    python -m ganrun.quality_bench --root /usr/share/datasets/fashion-mnist --steps 200,600,2000 --seeds 0,1,2
+    python -m ganrun.bench --quality --root /usr/share/datasets/fashion-mnist --steps 200,600,2000 --seeds 0,1,2
 
 For each seed it trains, for the largest of --steps generator steps: ganrun through its own command line as a
 user runs it, `python -m ganrun dataset=fashion_mnist` (every default: model=dcgan, WGAN-GP λ 10, batch 64, 5 critic
 steps, Adam 2e-4 (0.5, 0.999), EMA), with --preset also seed 000's preset (`experiment=wgan_gp_mnist`: dcgan28,
-batch 128), and the textbook loop of `ganrun.bench` (seed 000's networks and math, a DataLoader of PIL images, no
+batch 128), and the textbook loop of `ganrun.bench.textbook` (seed 000's networks and math, a DataLoader of PIL images, no
 EMA). At each of --steps it scores, with the offline `classifier_fd` (the Fréchet distance in the features of a
 classifier trained on Fashion-MNIST; lower is better):
 - default (preset): the checkpoint as `ganrun.sample` and `ganrun.evaluate` draw it (the EMA generator);
@@ -29,21 +29,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
-from ganrun import bench, data
+from ganrun import data
+from ganrun.bench import textbook
+from ganrun.bench.speed import device_name
+from ganrun.build import load_generator
+from ganrun.data.labelled import labelled_source
 from ganrun.errors import UsageError
-from ganrun.labelled import labelled_source
-from ganrun.metrics import QualityMetrics, dataset_cache_key
-from ganrun.sample import generate, load_generator
+from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
+from ganrun.training.sampling import generate
 
 # What each ganrun run is: a user's plain command, and seed 000's preset (the textbook loop's own setting).
 CONFIGS = {"default": ["dataset=fashion_mnist"], "preset": ["experiment=wgan_gp_mnist", "dataset=fashion_mnist"]}
 # What is scored: each ganrun run as ganrun shows it (EMA) and its raw generator (--no-ema), and the textbook loop.
 VARIANTS = {"default": ("default", True), "raw": ("default", False),
             "preset": ("preset", True), "preset_raw": ("preset", False), "textbook": (None, None)}
-TEXTBOOK_BATCH = 128  # seed 000's batch: the batch its samples are drawn in (train-mode batch norm)
 
 
 # ---------------------------------------------------------------- training, each run a process of its own
@@ -57,36 +57,8 @@ def ganrun_command(config: str, root: str, seed: int, steps: list[int], run_dir:
 
 
 def textbook_command(root: str, seed: int, steps: list[int], out: Path) -> list[str]:
-    return [sys.executable, "-m", "ganrun.quality_bench", "--textbook-worker", str(out), "--root", root,
+    return [sys.executable, "-m", "ganrun.bench", "--quality", "--textbook-worker", str(out), "--root", root,
             "--seeds", str(seed), "--steps", ",".join(map(str, steps))]
-
-
-def train_textbook(root: str, seed: int, steps: list[int], out: Path) -> None:
-    """The textbook WGAN-GP loop of ganrun.bench on the data set; G's weights saved at each of `steps`."""
-    images = data.fashion_mnist(root, download=False)
-    if len(images) < TEXTBOOK_BATCH:
-        raise UsageError(f"the textbook loop needs at least {TEXTBOOK_BATCH} images, {root} has {len(images)}")
-    G, D = bench.build_models(torch.device("cpu"), seed)
-    opt_g = torch.optim.Adam(G.parameters(), lr=bench.LR, betas=bench.BETAS)
-    opt_d = torch.optim.Adam(D.parameters(), lr=bench.LR, betas=bench.BETAS)
-    dataset = bench.TextbookImages(images, transforms.Compose([transforms.ToTensor(),
-                                                                transforms.Normalize((0.5,), (0.5,))]))
-    loader = DataLoader(dataset, batch_size=TEXTBOOK_BATCH, shuffle=True, drop_last=True)
-    torch.manual_seed(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    done, critic_updates = 0, 0
-    while done < max(steps):
-        for real, _ in loader:
-            bench.reference_critic_step(G, D, opt_d, real, "wgan_gp")
-            critic_updates += 1
-            if critic_updates % bench.N_CRITIC["wgan_gp"]:
-                continue
-            bench.reference_generator_step(G, D, opt_g, TEXTBOOK_BATCH, "wgan_gp", torch.device("cpu"))
-            done += 1
-            if done in steps:
-                torch.save(G.state_dict(), out / f"step_{done:07d}.pt")
-            if done == max(steps):
-                break
 
 
 def run_all(commands: list[list[str]], jobs: int, log_dir: Path) -> None:
@@ -108,21 +80,10 @@ def run_all(commands: list[list[str]], jobs: int, log_dir: Path) -> None:
 
 # ---------------------------------------------------------------- scoring
 
-@torch.no_grad()
-def textbook_images(state_path: Path, num: int, seed: int) -> torch.Tensor:
-    """The textbook generator's samples as its tutorial shows them: train-mode batch norm, batches of 128."""
-    G, _ = bench.build_models(torch.device("cpu"), 0)
-    G.load_state_dict(torch.load(state_path, weights_only=True))
-    G.train()
-    noise = torch.randn(num, bench.Z_DIM, generator=torch.Generator().manual_seed(seed))
-    images = torch.cat([G(z) for z in noise.split(TEXTBOOK_BATCH)])
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
 def variant_images(work: Path, variant: str, seed: int, step: int, num: int) -> torch.Tensor:
     config, use_ema = VARIANTS[variant]
     if config is None:
-        return textbook_images(work / f"textbook-{seed}" / f"step_{step:07d}.pt", num, 0)
+        return textbook.sample(work / f"textbook-{seed}" / f"step_{step:07d}.pt", num, 0)
     checkpoint = work / f"{config}-{seed}" / "checkpoints" / f"step_{step:07d}.pt"
     generator = load_generator(checkpoint, torch.device("cpu"), use_ema=use_ema)
     return generate(generator, num, 0, torch.device("cpu"))
@@ -179,7 +140,7 @@ def write_grid(path: Path, shown: dict, steps: list[int], rows: list[dict], seed
     """One picture: a row per variant, a column per step, each tile 6×6 samples with its classifier_fd."""
     from matplotlib.figure import Figure
 
-    from ganrun.logger import image_grid
+    from ganrun.runstate.logger import image_grid
 
     fd = {(r["variant"], r["step"]): r["classifier_fd"] for r in rows if r["seed"] == seed}
     fig = Figure(figsize=(2.1 * len(steps), 2.3 * len(variants)), layout="constrained")
@@ -199,7 +160,7 @@ def write_grid(path: Path, shown: dict, steps: list[int], rows: list[dict], seed
 
 
 def parse_args(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ganrun.quality_bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ganrun.bench --quality", description=__doc__.splitlines()[0])
     p.add_argument("--root", required=True, help="the Fashion-MNIST idx files (Debian: /usr/share/datasets/fashion-mnist)")
     p.add_argument("--steps", default="200,600,2000", help="generator steps to score at (default 200,600,2000)")
     p.add_argument("--seeds", default="0,1,2", help="seeds (default 0,1,2)")
@@ -229,11 +190,12 @@ def parse_args(argv) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.textbook_worker:
-        train_textbook(args.root, args.seeds[0], args.steps, Path(args.textbook_worker))
+        textbook.train_on_fashion_mnist(args.root, args.seeds[0], args.steps, Path(args.textbook_worker))
         return 0
     work = Path(args.work)
     started = datetime.datetime.now().astimezone()
     try:
+        data.fashion_mnist(args.root, download=False)  # the data are there, before any run starts
         if not args.score_only:
             commands = [c for seed in args.seeds for c in (
                 *(ganrun_command(config, args.root, seed, args.steps, work / f"{config}-{seed}")
@@ -247,8 +209,8 @@ def main(argv=None) -> int:
     table = summarize(rows, args.steps, args.variants)
     print(format_table(table, args.variants))
     record = quality.classifier_record
-    report = {"date": started.isoformat(timespec="seconds"), "device": bench.device_name(torch.device("cpu")),
-              "torch": torch.__version__, "command": " ".join(["python -m ganrun.quality_bench",
+    report = {"date": started.isoformat(timespec="seconds"), "device": device_name(torch.device("cpu")),
+              "torch": torch.__version__, "command": " ".join(["python -m ganrun.bench --quality",
                                                                  *(sys.argv[1:] if argv is None else argv)]),
               "configs": {c: CONFIGS[c] for c in args.configs}, "steps": args.steps, "seeds": args.seeds, "num_samples": args.num,
               "classifier": {"id": record["id"], "test_accuracy": record["test_accuracy"]},

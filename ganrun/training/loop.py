@@ -2,17 +2,18 @@
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 from tqdm.auto import tqdm
 
-from ganrun.checkpoint import load_weights
-from ganrun.divergence import UpdateGuard
-from ganrun.metric_names import best_metric, is_better
-from ganrun.speed import autocast, eager
-from ganrun.stats import RunningMeans
+from ganrun.training.divergence import UpdateGuard
+from ganrun.training.parts import Parts
+from ganrun.training.sampling import samples
+from ganrun.quality.names import best_metric, is_better
+from ganrun.training.speed import autocast, eager
+from ganrun.training.stats import RunningMeans
 
 log = logging.getLogger(__name__)
 
@@ -37,66 +38,6 @@ class Settings:
     channels_last: bool = False
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
     best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
-
-
-@dataclass
-class Parts:
-    """Everything the loop trains or draws from; what a checkpoint must hold."""
-
-    generator: torch.nn.Module
-    critic: torch.nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    loss: object
-    regularizer: object
-    data: object  # ImageBank
-    fixed_noise: torch.Tensor
-    ema: Optional[object] = None  # EMA of the generator, or None
-    fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
-    fast_critic: Optional[torch.nn.Module] = None
-    best: dict = field(default_factory=dict)  # {"step", <metric>: value} of the best evaluation so far
-
-    def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
-        """The (generator, critic) a training step calls: the compiled ones when there are."""
-        return (self.generator if self.fast_generator is None else self.fast_generator,
-                self.critic if self.fast_critic is None else self.fast_critic)
-
-    @property
-    def sampler(self) -> torch.nn.Module:
-        """The generator to draw samples from: the moving average when there is one."""
-        return self.ema.module if self.ema is not None else self.generator
-
-
-def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
-    """A checkpoint's contents: weights, optimizers, step, RNGs, data order, fixed noise, config."""
-    return {
-        "step": step,
-        "generator": parts.generator.state_dict(),
-        "critic": parts.critic.state_dict(),
-        "opt_g": parts.opt_g.state_dict(),
-        "opt_d": parts.opt_d.state_dict(),
-        "data": parts.data.state_dict(),
-        "fixed_noise": parts.fixed_noise.cpu(),
-        "ema": parts.ema.state_dict() if parts.ema is not None else None,
-        "best": dict(parts.best),
-        "rng": rng,
-        "config": config,
-    }
-
-
-def restore(parts: Parts, state: dict, data: bool = True) -> None:
-    """Load a snapshot into `parts` (everything but the RNGs and config; the data order only if `data`)."""
-    load_weights(parts.generator, state["generator"], "generator")
-    load_weights(parts.critic, state["critic"], "critic")
-    parts.opt_g.load_state_dict(state["opt_g"])
-    parts.opt_d.load_state_dict(state["opt_d"])
-    if data:
-        parts.data.load_state_dict(state["data"])
-    parts.fixed_noise.copy_(state["fixed_noise"])
-    if parts.ema is not None:
-        # A run that had no EMA yet starts its average from the restored generator.
-        parts.ema.load_state_dict(state.get("ema") or parts.generator.state_dict())
-    parts.best = dict(state.get("best") or {})
 
 
 def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans,
@@ -141,16 +82,6 @@ def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, g
             parts.ema.update(parts.generator, step)
         means.add("loss/generator", loss)
     D.requires_grad_(True)
-
-
-@torch.no_grad()
-def samples(generator: torch.nn.Module, noise: torch.Tensor) -> torch.Tensor:
-    """The generator's images for `noise`, in eval mode (batch norm uses its running statistics)."""
-    was_training = generator.training
-    generator.eval()
-    images = generator(noise)
-    generator.train(was_training)
-    return images
 
 
 @dataclass

@@ -24,9 +24,9 @@ from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-from ganrun.checkpoint import save_atomic
+from ganrun.runstate.checkpoint import save_atomic
 from ganrun.errors import UsageError
-from ganrun.labelled import LABELLED, LabelledSource
+from ganrun.data.labelled import LABELLED, LabelledSource
 
 log = logging.getLogger("ganrun")
 

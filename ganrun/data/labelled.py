@@ -1,6 +1,6 @@
 """The labelled splits (train and test images with their class labels) of MNIST, Fashion-MNIST and CIFAR-10.
 
-The quality classifier learns from these; the GAN loaders in `ganrun.data` read the same files.
+The quality classifier learns from these; the GAN loaders of `ganrun.data` read the same files.
 """
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Callable
 import torch
 import torchvision
 
-from ganrun.data import CIFAR_BATCHES, DatasetError, _locate, _read_cifar_batches, _read_idx, _read_idx_labels, _stat
+from ganrun.data.cifar import CIFAR_BATCHES, read_cifar_batches
+from ganrun.data.files import DatasetError, locate, stat
+from ganrun.data.idx import read_idx, read_idx_labels
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}  # our split name → the idx files' prefix
 CIFAR_SPLITS = {"train": CIFAR_BATCHES[:5], "test": CIFAR_BATCHES[5:]}
@@ -43,7 +45,7 @@ def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
     folder_name, fetcher = _IDX_FOLDERS[source.name]
     base = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
     candidates = [d / n for d in (source.root / folder_name / "raw", source.root) for n in (base, base + ".gz")]
-    return _locate(folder_name, lambda: next((p for p in candidates if p.is_file()), None),
+    return locate(folder_name, lambda: next((p for p in candidates if p.is_file()), None),
                    lambda: fetcher(str(source.root), train=prefix == "train", download=True), source.download,
                    f"{base}[.gz] in {candidates[0].parent} or {source.root}")
 
@@ -51,7 +53,7 @@ def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
 def _read_idx_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images_path = _idx_file(source, IDX_SPLITS[split], "images")
     labels_path = _idx_file(source, IDX_SPLITS[split], "labels")
-    images, labels = _read_idx(images_path), _read_idx_labels(labels_path)
+    images, labels = read_idx(images_path), read_idx_labels(labels_path)
     if len(images) != len(labels):
         raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; "
                            "delete both and get them again")
@@ -59,25 +61,25 @@ def _read_idx_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, t
 
 
 def _idx_files(source: LabelledSource) -> list:
-    return [_stat(_idx_file(source, prefix, kind)) for prefix in IDX_SPLITS.values() for kind in ("images", "labels")]
+    return [stat(_idx_file(source, prefix, kind)) for prefix in IDX_SPLITS.values() for kind in ("images", "labels")]
 
 
 # ---------------------------------------------------------------- CIFAR-10 (python pickles)
 
 def _cifar_folder(source: LabelledSource) -> Path:
     folder = source.root / "cifar-10-batches-py"
-    return _locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
+    return locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
                    lambda: torchvision.datasets.CIFAR10(str(source.root), train=True, download=True),
                    source.download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
 
 
 def _read_cifar_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return _read_cifar_batches(_cifar_folder(source), CIFAR_SPLITS[split])
+    return read_cifar_batches(_cifar_folder(source), CIFAR_SPLITS[split])
 
 
 def _cifar_files(source: LabelledSource) -> list:
     folder = _cifar_folder(source)
-    return [_stat(folder / b) for b in CIFAR_BATCHES]
+    return [stat(folder / b) for b in CIFAR_BATCHES]
 
 
 # ---------------------------------------------------------------- which data sets have labels

@@ -1,13 +1,9 @@
-"""The typed schema of the top-level keys, range checks, and the resolvers the Hydra config uses."""
+"""The typed schema of the top-level keys (a wrong type fails at compose time) and the range checks."""
 
 from dataclasses import dataclass, field
-import re
-from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any, Optional
 
-import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
@@ -101,11 +97,6 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=RunConfig)
 
 
-def name_of(value) -> str:
-    """The plain string of an enum-typed key (Hydra gives Enum members for typed keys)."""
-    return str(getattr(value, "value", value))
-
-
 def check_ranges(cfg) -> None:
     """One-line UsageError for a value of the right type but out of its range."""
     rules = [
@@ -131,77 +122,3 @@ def check_ranges(cfg) -> None:
     for key, ok, allowed in rules:
         if not ok:
             raise UsageError(f"{key}={OmegaConf.select(cfg, key)} is out of range: it must be {allowed}")
-
-
-def pick_device(name: str) -> torch.device:
-    """auto → the first CUDA GPU if there is one, else the CPU; cuda/cuda:N must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"device={name} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UsageError(f"device={name} but no CUDA GPU is visible here; use device=auto or device=cpu")
-        if (device.index or 0) >= count:
-            raise UsageError(f"device={name} but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{count - 1})")
-    elif device.type != "cpu":
-        raise UsageError(f"device={name} is not supported; use auto, cpu, cuda or cuda:N")
-    return device
-
-
-def run_dir_of(checkpoint_or_run: str) -> Optional[Path]:
-    """The run folder a `resume=` path belongs to: <run>/checkpoints/x.pt → <run>; a run folder → itself."""
-    path = Path(checkpoint_or_run)
-    if path.is_dir():
-        return path
-    if path.suffix == ".pt" and path.parent.name == "checkpoints":
-        return path.parent.parent
-    return None
-
-
-def _resume_run_dir(resume: Optional[str], default: str) -> str:
-    """hydra.run.dir: a resumed run continues in its own folder, so its TensorBoard curves go on there."""
-    if resume and resume != "auto" and (found := run_dir_of(resume)) is not None:
-        return str(found)
-    return default
-
-
-def _resume_output_subdir(resume: Optional[str]) -> str:
-    """hydra.output_subdir: a resumed run keeps the original .hydra record and adds its own beside it."""
-    if resume and resume != "auto" and run_dir_of(resume) is not None:
-        return f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    return ".hydra"
-
-
-def swept_keys(sweep_dir: str) -> set[str]:
-    """Keys a sweep varies: its sweep overrides (a,b / range / choice) and hydra.sweeper.params, from multirun.yaml."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    path = Path(sweep_dir) / "multirun.yaml"
-    if not path.is_file():
-        return set()
-    recorded = OmegaConf.load(path).hydra
-    overrides = OverridesParser.create().parse_overrides(list(recorded.overrides.task))
-    params = recorded.sweeper.get("params") or {}
-    return {o.key_or_group for o in overrides if o.is_sweep_override()} | set(params)
-
-
-def _job_name(num: int, sweep_dir: str, overrides, limit: int = 60) -> str:
-    """A sweep job's folder name: its number and the values of the swept keys, e.g. `3_lambda_gp=10`."""
-    keys = swept_keys(sweep_dir)
-    parts = []
-    for override in overrides:
-        key, _, value = str(override).lstrip("+~").partition("=")
-        if key in keys:
-            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
-    name = re.sub(r"[^\w.=,+\-\[\]]", "-", ",".join(parts))[:limit]
-    return f"{num}_{name}" if name else str(num)
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("ganrun_run_dir", _resume_run_dir, replace=True)
-    OmegaConf.register_new_resolver("ganrun_job_name", _job_name, replace=True)
-    OmegaConf.register_new_resolver("ganrun_output_subdir", _resume_output_subdir, replace=True, use_cache=True)

@@ -4,6 +4,7 @@ import importlib.util
 import sys
 
 from ganrun.errors import UsageError, exit_with
+from ganrun.runstate.overrides import split_override
 
 # hydra/launcher options that need hydra-submitit-launcher: ganrun's presets (conf/hydra/launcher/)
 # and the plugin's own names.
@@ -16,8 +17,8 @@ def requested_launchers(argv: list[str]) -> list[str]:
     """The options of every `hydra/launcher=X` override in argv (also `+`/`++` and sweeps `X,Y`)."""
     names = []
     for arg in argv:
-        key, sep, value = arg.lstrip("+").partition("=")
-        if sep and key.strip("/") == "hydra/launcher":
+        key, value = split_override(arg)
+        if value is not None and key.strip("/") == "hydra/launcher":
             names += [v.strip().strip("'\"") for v in value.split(",")]
     return names
 

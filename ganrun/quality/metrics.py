@@ -21,11 +21,12 @@ from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 from torch_fidelity.utils import (create_feature_extractor, extract_featuresdict_from_input_id,
                                   extract_featuresdict_from_input_id_cached)
 
-from ganrun import classifier, inception
+from ganrun.quality import classifier
+from ganrun.quality import inception
 from ganrun.errors import UsageError
-from ganrun.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
-from ganrun.labelled import LabelledSource
-from ganrun.metric_names import CLASSIFIER as CLASSIFIER_METRICS, NAMES
+from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
+from ganrun.data.labelled import LabelledSource
+from ganrun.quality.names import CLASSIFIER as CLASSIFIER_METRICS, NAMES
 
 log = logging.getLogger("ganrun")
 

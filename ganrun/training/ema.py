@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ganrun.checkpoint import load_weights
+from ganrun.runstate.checkpoint import load_weights
 from ganrun.errors import UsageError
 
 BN_BATCHES, BN_BATCH_SIZE = 16, 256  # 4,096 samples re-estimate the batch-norm statistics (precise BN)

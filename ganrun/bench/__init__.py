@@ -1,0 +1,1 @@
+"""Benchmarks against a textbook loop: speed (`python -m ganrun.bench`) and sample quality (`--quality`)."""

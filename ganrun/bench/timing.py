@@ -1,0 +1,133 @@
+"""The two loops the speed benchmark times: the textbook loop, and ganrun's `fit` with a variant's options."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from types import SimpleNamespace
+
+import torch
+from torch.utils.data import DataLoader
+
+from ganrun.bench.textbook import (BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, N_CRITIC, Z_DIM, TextbookImages,
+                                   build_models, reference_critic_step, reference_generator_step, textbook_transform)
+from ganrun.build import make_optimizer
+from ganrun.data import ImageBank
+from ganrun.objectives import losses
+from ganrun.objectives.regularizers import Regularizer
+from ganrun.training import speed
+from ganrun.training.ema import EMA
+from ganrun.training.loop import Settings, fit
+from ganrun.training.parts import Parts
+
+OPTIONS = ("bf16", "channels_last", "compile")  # what a variant may join with "+"; "eager" alone is plain fp32
+
+
+# ---------------------------------------------------------------- data
+
+def synthetic_images(n: int, seed: int = 0) -> torch.Tensor:
+    """n deterministic random 1×28×28 uint8 images (no download needed)."""
+    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- the two loops, timed
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a clock read after it measures the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_textbook(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int,
+                  seed: int) -> float:
+    """Seconds for `steps` generator steps of the textbook loop, after `warmup` untimed ones."""
+    G, D = build_models(device, seed)
+    opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
+    opt_d = torch.optim.Adam(D.parameters(), lr=LR, betas=BETAS)
+    dataset = TextbookImages(images, textbook_transform())
+    # num_workers=0: on a 2-core machine, worker processes would take cores from the training math that
+    # ganrun's loop keeps to itself, so in-process loading is the fair (and the tutorials') setting.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=0)
+    torch.manual_seed(seed)
+    n_critic, done, critic_updates, start = N_CRITIC[loss], 0, 0, time.perf_counter()
+    while True:
+        for real, _ in loader:
+            reference_critic_step(G, D, opt_d, real.to(device), loss).item()  # a tutorial prints it: one sync
+            critic_updates += 1
+            if critic_updates % n_critic:
+                continue
+            reference_generator_step(G, D, opt_g, batch_size, loss, device).item()
+            done += 1
+            if done == warmup:
+                sync(device)
+                start = time.perf_counter()
+            if done == warmup + steps:
+                sync(device)
+                return time.perf_counter() - start
+
+
+class _Nothing:
+    """Logger and checkpointer that do nothing (the benchmark times training, not I/O)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def make_loss(loss: str) -> losses.Loss:
+    return {"bce": lambda: losses.BCE(),
+            "wgan_gp": lambda: losses.WGANGP(lambda_gp=LAMBDA_GP),
+            "wgan_div": lambda: losses.WGANDiv(k=DIV_K, p=DIV_P, points="real_fake")}[loss]()
+
+
+def ganrun_parts(loss: str, images: torch.Tensor, device, seed: int, precision: str = "fp32",
+                 channels_last: bool = False, compile_models: bool = False, ema: float = 0.0) -> Parts:
+    """Parts as train.build_parts makes them for model=dcgan28, regularizer=none, without Hydra."""
+    G, D = build_models(device, seed)
+    adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
+    parts = Parts(generator=G, critic=D, opt_g=make_optimizer(G.parameters(), adam, device),
+                  opt_d=make_optimizer(D.parameters(), adam, device), loss=make_loss(loss),
+                  regularizer=Regularizer(), data=ImageBank(images, device, seed),
+                  fixed_noise=torch.randn(64, Z_DIM, device=device), ema=EMA(G, ema) if ema > 0 else None)
+    fast_g, fast_d = speed.prepare(G, D, precision, channels_last, compile_models)
+    if compile_models:
+        parts.fast_generator, parts.fast_critic = fast_g, fast_d
+    return parts
+
+
+def loop_settings(steps: int, batch_size: int, n_critic: int, precision: str, channels_last: bool) -> Settings:
+    """Settings for `fit` with logging, samples and checkpoints only at the end, and no progress bar."""
+    never = 10 ** 9
+    extra = {"progress": False} if "progress" in {f.name for f in dataclasses.fields(Settings)} else {}
+    return Settings(steps=steps, batch_size=batch_size, n_critic=n_critic, log_every=never, images_every=never,
+                    ckpt_every=never, nan_policy="stop", metrics_every=0, precision=precision,
+                    channels_last=channels_last, **extra)
+
+
+def time_ganrun(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int, seed: int,
+                variant: str, ema: float = 0.0) -> float:
+    """Seconds for `steps` generator steps of ganrun's `fit`, after `warmup` untimed ones."""
+    opts = parse_variant(variant)
+    parts = ganrun_parts(loss, images, device, seed, opts["precision"], opts["channels_last"], opts["compile"], ema)
+    torch.manual_seed(seed)
+
+    def run(start: int, stop: int) -> None:
+        settings = loop_settings(stop, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"])
+        fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, start_step=start)
+
+    if warmup:
+        run(0, warmup)
+    sync(device)
+    start = time.perf_counter()
+    run(warmup, warmup + steps)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def parse_variant(name: str) -> dict:
+    """"eager" → fp32; otherwise options joined by "+", e.g. "bf16+channels_last+compile"."""
+    tokens = [t.strip() for t in name.split("+") if t.strip()]
+    unknown = [t for t in tokens if t not in OPTIONS + ("eager", "fp32")]
+    if unknown or not tokens or ("eager" in tokens and "compile" in tokens):
+        raise ValueError(f"variant {name!r} is not eager or a '+'-joined set of {', '.join(OPTIONS)}")
+    return {"precision": "bf16" if "bf16" in tokens else "fp32",
+            "channels_last": "channels_last" in tokens, "compile": "compile" in tokens}

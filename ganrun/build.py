@@ -1,0 +1,79 @@
+"""Everything made from a config: every `hydra.utils.instantiate` call of ganrun lives here.
+
+The app builds a run with these, and the tools rebuild a checkpoint's generator and data set from the config
+stored in it; neither builds anything itself.
+"""
+
+import hydra
+import torch
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from ganrun.errors import UsageError
+from ganrun.runstate import checkpoint
+from ganrun.training.ema import recalibrate_batchnorm
+
+# Keys of the model config that configure ganrun itself rather than the model's build function.
+MODEL_META_KEYS = ("allow_batchnorm_with_penalty",)
+# Where targets stored in older checkpoints' configs live now (the package was flat before).
+MOVED_TARGETS = {"ganrun.losses.": "ganrun.objectives.losses.",
+                 "ganrun.regularizers.": "ganrun.objectives.regularizers."}
+
+
+def name_of(value) -> str:
+    """The plain string of an enum-typed key (Hydra gives Enum members for typed keys)."""
+    return str(getattr(value, "value", value))
+
+
+def instantiate(node, **kwargs):
+    """hydra.utils.instantiate of a config node (a target moved since it was stored is found where it is now),
+    re-raising a UsageError from the target as itself (one line, no wrapper)."""
+    node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    target = str(node.get("_target_", ""))
+    for old, new in MOVED_TARGETS.items():
+        if target.startswith(old):
+            node["_target_"] = new + target[len(old):]
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, UsageError):
+            raise exc.__cause__ from None
+        raise
+
+
+def build_gan(cfg) -> tuple[torch.nn.Module, torch.nn.Module, object]:
+    """The generator, the critic and the regularizer, with the regularizer applied to both networks."""
+    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS}
+    generator, critic = instantiate(model_cfg)
+    regularizer = instantiate(cfg.regularizer)
+    regularizer.apply(generator, critic)
+    return generator, critic, regularizer
+
+
+def build_loss(cfg):
+    return instantiate(cfg.loss)
+
+
+def build_dataset(dataset_cfg) -> torch.Tensor:
+    """The data set's images, uint8 N×C×H×W, by its loader."""
+    return instantiate(dataset_cfg)
+
+
+def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:
+    """Adam (fused on CUDA) or RMSprop, from optim.generator / optim.critic."""
+    if name_of(opt_cfg.name) == "rmsprop":
+        return torch.optim.RMSprop(params, lr=opt_cfg.lr)
+    return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), fused=device.type == "cuda")
+
+
+def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
+    """The generator of a checkpoint (its moving average unless use_ema is False), rebuilt from the
+    config stored in it, in eval mode on `device`."""
+    state = checkpoint.load(path)
+    generator, _, _ = build_gan(OmegaConf.create(state["config"]))
+    if use_ema and state.get("ema") is not None:
+        checkpoint.load_weights(generator, state["ema"], "EMA generator")
+        # Checkpoints written before ganrun re-estimated them hold the live generator's batch-norm statistics.
+        return recalibrate_batchnorm(generator.to(device))
+    checkpoint.load_weights(generator, state["generator"], "generator")
+    return generator.to(device).eval()

@@ -1,0 +1,61 @@
+"""CIFAR-10: the python pickles of ROOT/cifar-10-batches-py, the images of chosen classes."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torchvision
+
+from ganrun.data.cache import cached
+from ganrun.data.files import DatasetError, check_options, locate, stat, to_shape
+
+CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def cifar10(root: str = "data", download: bool = True, image_size: int = 32, channels: int = 3,
+            classes: Sequence[int] = (7,)) -> torch.Tensor:
+    """CIFAR-10 images (train and test batches) whose label is in `classes` (7 = horse)."""
+    check_options(image_size, channels)
+    classes = check_classes(classes)
+    root = Path(root).expanduser().absolute()
+    folder = root / "cifar-10-batches-py"
+    found = locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
+                    lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
+                    download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
+    key = ("cifar10", [stat(found / b) for b in CIFAR_BATCHES], image_size, channels, classes)
+    return cached("cifar10", key, lambda: to_shape(read_cifar(found, classes), image_size, channels))
+
+
+def read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image (N×3×32×32 uint8) and label (int64) of the given CIFAR-10 batch files, in file order."""
+    data, labels = [], []
+    for name in batches:
+        try:
+            with open(folder / name, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")  # Python 2 pickles: keys are bytes
+            data.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))  # rows are CHW
+            labels.append(np.asarray(batch[b"labels"], np.int64))
+        except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as e:
+            raise DatasetError(f"cannot read {folder / name} ({e!r}); delete {folder} and get it again") from e
+    return torch.from_numpy(np.concatenate(data)), torch.from_numpy(np.concatenate(labels))
+
+
+def read_cifar(folder: Path, classes: tuple[int, ...]) -> torch.Tensor:
+    """The images of all six CIFAR-10 pickles whose label is in `classes`, as N×3×32×32 uint8."""
+    images, labels = read_cifar_batches(folder, CIFAR_BATCHES)
+    selected = images[torch.isin(labels, torch.tensor(classes))]
+    if len(selected) == 0:
+        raise DatasetError(f"no CIFAR-10 images with labels {list(classes)} in {folder}; check dataset.classes")
+    return selected
+
+
+def check_classes(classes) -> tuple[int, ...]:
+    """Validate CIFAR-10 labels (a list, or one int) and return them sorted and unique."""
+    values = list(classes) if isinstance(classes, Sequence) else [classes]
+    if not values or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for c in values):
+        raise DatasetError(f"dataset.classes={classes!r} must be a non-empty list of CIFAR-10 labels 0..9 "
+                           "(e.g. [7] for horse)")
+    return tuple(sorted(set(values)))

@@ -1,0 +1,60 @@
+"""What every reader shares: the one-line data error, finding (or downloading) files, shaping images."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision.transforms.functional as TF
+
+from ganrun.errors import UsageError
+
+FIXES = "set dataset.download=true on a machine with network, or dataset.root=<folder holding a local copy>"
+
+
+class DatasetError(UsageError):
+    """A data-set problem the user can fix; str(e) is ONE line that says what is wrong and what to do."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))  # causes quoted inside may hold newlines
+
+
+def locate(name: str, find: Callable, fetch: Callable, download: bool, expected: str) -> Path:
+    """Return find()'s path, downloading first when it is missing and download is on."""
+    found = find()
+    if found is None and download:
+        try:
+            fetch()
+        except Exception as e:  # every download failure (usually: no network) is the same problem for the user
+            raise DatasetError(f"{name} download failed ({type(e).__name__}: {e}); expected {expected}; {FIXES}") from e
+        found = find()
+    if found is None:
+        raise DatasetError(f"{name} not found: expected {expected}; {FIXES}")
+    return found
+
+
+def to_shape(x: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
+    """Convert N×C×H×W uint8 to `channels` and, if needed, a square image_size (shorter side, center crop)."""
+    if x.shape[1] == 3 and channels == 1:
+        # ITU-R 601-2 luma in PIL's fixed point, so every loader grays exactly like Image.convert("L")
+        luma = torch.tensor([19595, 38470, 7471], dtype=torch.int32).view(1, 3, 1, 1)
+        x = (((x.int() * luma).sum(1, keepdim=True) + 0x8000) >> 16).to(torch.uint8)
+    if x.shape[-2:] != (image_size, image_size):
+        # chunks bound the size of the resize's float temporaries
+        x = torch.cat([TF.center_crop(TF.resize(c, image_size, antialias=True), image_size) for c in x.split(4096)])
+    if x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)  # after the resize: one channel is cheaper to resize than three
+    return x.contiguous()
+
+
+def check_options(image_size: int, channels: int) -> None:
+    """Reject image sizes and channel counts the loaders cannot produce."""
+    if channels not in (1, 3):
+        raise DatasetError(f"dataset.channels={channels} is not supported; use 1 (grayscale) or 3 (RGB)")
+    if not isinstance(image_size, int) or image_size < 1:
+        raise DatasetError(f"dataset.image_size={image_size} must be a positive integer")
+
+
+def stat(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path), st.st_size, st.st_mtime_ns

@@ -1,0 +1,68 @@
+"""MNIST and Fashion-MNIST: the idx files, in torchvision's layout (ROOT/<Name>/raw) or Debian's (ROOT)."""
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torchvision
+
+from ganrun.data.cache import cached
+from ganrun.data.files import DatasetError, check_options, locate, stat, to_shape
+
+
+def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1) -> torch.Tensor:
+    """The 60,000 MNIST training images."""
+    return idx_dataset("MNIST", torchvision.datasets.MNIST, root, download, image_size, channels)
+
+
+def fashion_mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1) -> torch.Tensor:
+    """The 60,000 Fashion-MNIST training images."""
+    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels)
+
+
+def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_size: int,
+                 channels: int) -> torch.Tensor:
+    """Load train-images-idx3-ubyte[.gz] from root/<name>/raw (torchvision) or root itself (Debian)."""
+    check_options(image_size, channels)
+    root = Path(root).expanduser().absolute()
+    folders = (root / name / "raw", root)
+    names = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")  # the plain file reads faster
+    candidates = [d / n for d in folders for n in names]
+    path = locate(name, lambda: next((p for p in candidates if p.is_file()), None),
+                   lambda: fetcher(str(root), train=True, download=True),
+                   download, f"{names[0]}[.gz] in {folders[0]} or {folders[1]}")
+    # cache the one-channel images: replicating to three is cheap, and caching it would triple the file
+    gray = cached(name.lower(), (name, stat(path), image_size), lambda: to_shape(read_idx(path), image_size, 1))
+    return to_shape(gray, image_size, channels)
+
+
+def read_idx_array(path: Path, dims: int, unit: str) -> np.ndarray:
+    """Parse an idx file (plain or gzip) of uint8 with `dims` dimensions (1: labels, 3: images)."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetError(f"cannot read {path} ({e}); the file is damaged: delete it and get it again") from e
+    header = 4 + 4 * dims
+    if len(data) < header or struct.unpack(">I", data[:4])[0] != 0x800 + dims:
+        raise DatasetError(f"{path} is not an idx {unit} file (bad magic number); delete it and get it again")
+    shape = struct.unpack(f">{dims}I", data[4:header])
+    if len(data) != header + int(np.prod(shape)):
+        raise DatasetError(f"{path} is truncated or damaged: its header promises {'x'.join(map(str, shape))} {unit} "
+                           f"but it holds {len(data) - header}; delete it and get it again")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An idx3 image file as N×1×H×W uint8."""
+    return torch.from_numpy(read_idx_array(path, 3, "pixels")[:, None].copy())
+
+
+def read_idx_labels(path: Path) -> torch.Tensor:
+    """An idx1 label file as int64 labels."""
+    return torch.from_numpy(read_idx_array(path, 1, "labels").astype(np.int64))
