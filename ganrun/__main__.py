@@ -8,6 +8,7 @@ from ganrun.app.launchers import exit_if_launcher_missing
 def cli() -> None:
     # Before Hydra composes: a launcher that is not installed gets a one-line pip hint, not Hydra's error.
     exit_if_launcher_missing()
+    from ganrun.app import hydra_errors
     from ganrun.app.main import main
     from ganrun.errors import UsageError, exit_with
     from ganrun.training import distributed
@@ -16,6 +17,7 @@ def cli() -> None:
         sys.argv[1:] = distributed.setup(sys.argv[1:])  # torchrun: one process group, one run folder
     except UsageError as exc:
         exit_with(exc)
+    hydra_errors.install()  # an unknown key or option: one line and exit code 2
     try:
         main()
     finally:

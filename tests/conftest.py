@@ -24,8 +24,9 @@ def tiny_mnist(tmp_path) -> Path:
 
 def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, env: dict | None = None):
     """Run `python -m <module> ARGS` in `cwd` with a private data cache; returns the CompletedProcess."""
-    full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
+    full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}
+    full_env.pop("HYDRA_FULL_ERROR", None)  # unless the test sets it
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 

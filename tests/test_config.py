@@ -99,5 +99,20 @@ def test_resume_paths_map_to_their_run_folder(tmp_path):
 def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
     result = ganrun(override, "hydra.run.dir=run", cwd=tmp_path)
     assert_user_error(result, message)
+    assert result.returncode == 2 and result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert not (tmp_path / "run" / "checkpoints").exists()
 
+
+def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
+    result = ganrun("loss.lamda_gp=1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("Error: Could not override 'loss.lamda_gp'; To append to your config use +loss.lamda_gp=1; "
+                             "Key 'lamda_gp' is not in struct; full_key: loss.lamda_gp\n")
+    missing = ganrun("dataset=imagenet", cwd=tmp_path)
+    assert missing.stderr == ("Error: In 'train': Could not find 'dataset/imagenet'; Available options in 'dataset': "
+                              "anime_faces, cifar10_horse, fashion_mnist, mnist\n")
+
+
+def test_hydra_full_error_still_shows_hydras_own_report(tmp_path):
+    result = ganrun("loss.lamda_gp=1", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode == 1 and "Traceback" in result.stderr and "ConfigCompositionException" in result.stderr

@@ -1,0 +1,53 @@
+"""Hydra's own config errors (an unknown key, option or value) as one line and exit code 2, as ganrun's are."""
+
+import os
+
+from hydra._internal import utils as hydra_utils
+from hydra.errors import CompactHydraException
+
+from ganrun.errors import UsageError, exit_with
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's message and its cause joined by '; ' (a list under a line ending in ':' joined by commas), e.g.
+    `Could not override 'loss.lamda_gp'; To append to your config use +loss.lamda_gp=1; Key 'lamda_gp' is not in
+    struct; full_key: loss.lamda_gp`."""
+    lines = [line.strip() for text in (str(exc), str(exc.__cause__ or "")) for line in text.splitlines()]
+    if "Config search path:" in lines:  # where Hydra looked: noise for a typo
+        lines = lines[:lines.index("Config search path:")]
+    parts: list[str] = []
+    items = None  # the entries of a list whose header ends in ':'
+    for line in (line for line in lines if line and not line.startswith(("object_type=", "reference_type="))):
+        if items is not None and " " not in line:
+            items.append(line)
+            continue
+        if items:
+            parts[-1] += " " + ", ".join(items)
+        items = [] if line.endswith(":") else None
+        parts.append(line.rstrip("."))
+    if items:
+        parts[-1] += " " + ", ".join(items)
+    return "; ".join(parts)
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+def install() -> None:
+    """Make Hydra report its composition errors through ganrun's `exit_with`; every other error, and all of them
+    under HYDRA_FULL_ERROR=1, as Hydra does."""
+    report = hydra_utils.run_and_report
+
+    def run_and_report(func):
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            return report(func)
+        try:
+            return func()
+        except CompactHydraException as exc:
+            exit_with(UsageError(one_line(exc)))
+        except Exception as exc:  # handed to Hydra's own report, as without ganrun
+            failure = exc
+        return report(lambda: _raise(failure))
+
+    hydra_utils.run_and_report = run_and_report
