@@ -45,19 +45,16 @@ def read_status(job: Path) -> dict:
 
 
 def last_scalars(job: Path) -> tuple[dict[str, float], int | None]:
-    """Each scalar tag's value at its highest step across the job's event files (several after a resume)."""
+    """Each scalar tag's value at its highest step, as TensorBoard shows the job: its event files read in order,
+    a resumed run's purge dropping what the run before it logged past the checkpoint it resumed from."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    best: dict[str, tuple[int, float, float]] = {}  # tag -> (step, wall_time, value)
-    for path in sorted(job.glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            last = max(acc.Scalars(tag), key=lambda e: (e.step, e.wall_time))
-            if tag not in best or (last.step, last.wall_time) > best[tag][:2]:
-                best[tag] = (last.step, last.wall_time, last.value)
-    top_step = max((s for s, _, _ in best.values()), default=None)
-    return {tag: v for tag, (_, _, v) in best.items()}, top_step
+    if not any(job.glob("events.out.tfevents.*")):
+        return {}, None
+    events = EventAccumulator(str(job), size_guidance={"scalars": 0})  # the folder: every file, purges applied
+    events.Reload()
+    last = {tag: max(events.Scalars(tag), key=lambda e: (e.step, e.wall_time)) for tag in events.Tags()["scalars"]}
+    return {tag: e.value for tag, e in last.items()}, max((e.step for e in last.values()), default=None)
 
 
 def collect(jobs: list[Path]) -> list[dict]:
@@ -193,8 +190,11 @@ def write_plot(path: Path, rows: list[dict], keys: list[str], metric: str) -> No
 
 def write_report(sweep_dir: Path, metric: str | None = None) -> Path:
     """Write summary.csv, summary.md and summary.png in sweep_dir; returns the path of summary.md."""
-    sweep_dir = Path(sweep_dir)
-    records = collect(job_dirs(sweep_dir))
+    return write_summary(Path(sweep_dir), collect(job_dirs(Path(sweep_dir))), metric)
+
+
+def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = None) -> Path:
+    """write_report for job records already collected; returns the path of summary.md."""
     keys = swept_keys(records)
     metric = choose_metric(records, metric)
     columns, rows = table(records, keys, metric)

@@ -179,6 +179,22 @@ def test_precision_and_recall_rank_higher_first():
     assert report.best_job(rows, "metrics/classifier_fd")["job"] == "a"
 
 
+def test_a_resumed_job_shows_what_tensorboard_shows(tmp_path):
+    """Logged 2, 4, 6, then resumed from the step-4 checkpoint (purge_step 5) and killed before logging again:
+    TensorBoard drops step 6, so the job's last value is step 4's, not the step 6 of the run that died."""
+    job = tmp_path / "job"
+    writer = SummaryWriter(str(job))
+    for step, value in [(2, 1.0), (4, 2.0), (6, 3.0)]:
+        writer.add_scalar("loss/critic", value, step)
+    writer.close()
+    SummaryWriter(str(job), purge_step=5).close()
+    assert report.last_scalars(job) == ({"loss/critic": 2.0}, 4)
+    writer = SummaryWriter(str(job), purge_step=5)  # resumed again, and this time it logged step 6
+    writer.add_scalar("loss/critic", 7.0, 6)
+    writer.close()
+    assert report.last_scalars(job) == ({"loss/critic": 7.0}, 6)
+
+
 def test_categorical_key_unreadable_status_and_a_job_with_nothing(tmp_path):
     sweep = tmp_path / "sweep"
     for n, loss in enumerate(["bce", "hinge"]):

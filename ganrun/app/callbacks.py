@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from ganrun.errors import UsageError
-from ganrun.report import read_status, job_dirs, write_report
+from ganrun.report import collect, job_dirs, write_summary
 
 log = logging.getLogger("ganrun")
 
@@ -18,13 +18,14 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            summary = write_report(sweep_dir)
+            records = collect(job_dirs(sweep_dir))  # read once: for the summary and for the failed jobs
         except UsageError as exc:  # e.g. every job failed before Hydra wrote its folder
             log.error("no sweep summary: %s", exc)
             return
-        jobs = job_dirs(sweep_dir)
-        failed = [job.name for job in jobs if read_status(job).get("status") == "failed"]
+        summary = write_summary(sweep_dir, records)
+        failed = [r["job"] for r in records if r["status"] == "failed"]
         log.info("sweep summary: %s", summary)
         if failed:
-            print(f"Error: {len(failed)} of {len(jobs)} jobs failed ({', '.join(failed)}); see {summary}", file=sys.stderr)
+            print(f"Error: {len(failed)} of {len(records)} jobs failed ({', '.join(failed)}); see {summary}",
+                  file=sys.stderr)
             sys.exit(1)
