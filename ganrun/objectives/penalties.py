@@ -13,8 +13,8 @@ def grad_norm_at(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """‖∇ₓD(x)‖₂ per sample from scores D(x) of an x that requires grad; differentiable (create_graph)."""
     # Summing the scores gives each sample's own gradient, since D scores samples independently.
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    # Computed in fp32 whatever the autocast dtype: squares of small gradients underflow in bf16.
-    return grad.float().flatten(1).norm(2, dim=1)
+    # Computed in fp32 at least, whatever the autocast dtype: squares of small gradients underflow in bf16.
+    return grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1).norm(2, dim=1)
 
 
 def input_grad_norm(critic, x: torch.Tensor) -> torch.Tensor:
