@@ -1,6 +1,5 @@
 """The Hydra app: compose the config, check it, build the run's parts, and call the training loop."""
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -31,10 +30,12 @@ from ganrun.training.parts import restore, snapshot
 log = logging.getLogger("ganrun")
 
 def _config_path() -> str:
-    """pkg://ganrun.conf when installed (wheel or editable); the checkout's conf/ when run from a checkout."""
-    if importlib.util.find_spec("ganrun.conf") is not None:
-        return "pkg://ganrun.conf"
-    return str(Path(__file__).resolve().parent.parent.parent / "conf")
+    """The conf/ beside this package in a checkout (editable install, or another checkout on PYTHONPATH: the
+    package and its config always from one tree); pkg://ganrun.conf in an installed wheel."""
+    checkout = Path(__file__).resolve().parent.parent.parent
+    if (checkout / "conf" / "train.yaml").is_file() and (checkout / "ganrun" / "app").is_dir():
+        return str(checkout / "conf")
+    return "pkg://ganrun.conf"
 
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "experiment")
