@@ -105,8 +105,8 @@ def _writable(folder: Path) -> bool:
 class _Space:
     """One feature extractor and the metrics measured in its features; built on first use, or found missing."""
 
-    def __init__(self, label: str, layers: dict[str, str], load: Callable[[], tuple[torch.nn.Module, str]]):
-        self.label, self.layers, self.load = label, layers, load  # layers: our metric name → its feature layer
+    def __init__(self, layers: dict[str, str], load: Callable[[], tuple[torch.nn.Module, str]]):
+        self.layers, self.load = layers, load  # layers: our metric name → its feature layer
         self.enabled, self.extractor, self.weights_id = True, None, None
 
     def ready(self) -> bool:
@@ -150,9 +150,8 @@ class QualityMetrics:
         self.classifier_record, self.classifier_path = None, None  # set when the classifier is loaded
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
-        spaces = [_Space("Inception", {n: FEATURES[n] for n in self.names if n in FEATURES}, self._inception),
-                  _Space("classifier", {n: classifier.FEATURES for n in self.names if n in CLASSIFIER_METRICS},
-                         self._classifier)]
+        spaces = [_Space({n: FEATURES[n] for n in self.names if n in FEATURES}, self._inception),
+                  _Space({n: classifier.FEATURES for n in self.names if n in CLASSIFIER_METRICS}, self._classifier)]
         self.spaces = [space for space in spaces if space.layers]
 
         # A seeded random subset, so the statistics cover every class of a data set stored class by class.
