@@ -107,3 +107,15 @@ class ProjectionCritic(nn.Module):
         if labels is None:
             raise ValueError("a class-conditional critic needs labels")
         return score + (self.embed(labels) * h.flatten(1)).sum(1, keepdim=True)
+
+
+class ConvStackCritic(ProjectionCritic):
+    """A critic whose `self.net` is a Sequential ending in the conv that scores: φ is everything before it."""
+
+    net: nn.Sequential
+
+    def features(self, x):
+        return self.net[:-1](x)
+
+    def head(self, features):
+        return self.net[-1](features).flatten(1)

@@ -5,7 +5,7 @@ from torch import nn
 
 from ganrun.errors import UsageError
 from ganrun.models import check_conditional, critic_norm_layer, init_dcgan_weights
-from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
+from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 
 SIZE_HINT = "sizes b·2^n with b in 3..7 and n in 2..7, e.g. 28, 32, 48, 64, 96, 128, 256"
 MAX_WIDTH_FACTOR = 8  # channels stop growing at 8·width (512 for width 64), as in DCGAN
@@ -39,7 +39,7 @@ class Generator(LabelledGenerator):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1), labels)
 
 
-class Critic(ProjectionCritic):
+class Critic(ConvStackCritic):
     """n halvings (Conv 4/2/1 + norm + LeakyReLU 0.2), then a base×base conv to one score per image."""
 
     def __init__(self, channels: int, image_size: int, width: int = 64, critic_norm: str = "none",
@@ -54,12 +54,6 @@ class Critic(ProjectionCritic):
         layers += [nn.Conv2d(widths[-1], 1, base, 1, 0)]  # ψ: a linear map of the last base×base feature map
         self.net = nn.Sequential(*layers)
         self.project_classes(num_classes, widths[-1] * base * base)
-
-    def features(self, x):
-        return self.net[:-1](x)
-
-    def head(self, features):
-        return self.net[-1](features).flatten(1)
 
 
 def build(image_size: int, channels: int, z_dim: int = 100, width: int = 64, critic_norm: str = "none",

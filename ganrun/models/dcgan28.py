@@ -5,7 +5,7 @@ from torch import nn
 
 from ganrun.errors import UsageError
 from ganrun.models import check_conditional, critic_norm_layer, init_dcgan_weights
-from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
+from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 
 
 def _up(c_in: int, c_out: int, kernel: int, stride: int, num_classes: int = 0, last: bool = False) -> list[nn.Module]:
@@ -29,7 +29,7 @@ class Generator(LabelledGenerator):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1), labels)
 
 
-class Critic(ProjectionCritic):
+class Critic(ConvStackCritic):
     """28×28 → 13×13×64 → 5×5×128 → one score (4×4 stride-2 convs, LeakyReLU 0.2)."""
 
     def __init__(self, channels: int = 1, hidden: int = 64, critic_norm: str = "none", num_classes: int = 0):
@@ -40,12 +40,6 @@ class Critic(ProjectionCritic):
             nn.Conv2d(hidden * 2, 1, 4, 2),
         )
         self.project_classes(num_classes, hidden * 2 * 5 * 5)  # φ: the 5×5 map the last conv reads
-
-    def features(self, x):
-        return self.net[:-1](x)
-
-    def head(self, features):
-        return self.net[-1](features).flatten(1)
 
 
 def build(image_size: int, channels: int, z_dim: int = 64, hidden: int = 64, critic_norm: str = "none",
