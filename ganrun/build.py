@@ -9,7 +9,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from ganrun.data.files import ImageSet, take_subset
 from ganrun.errors import UsageError
+from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
 from ganrun.training.ema import recalibrate_batchnorm
 
@@ -25,10 +27,15 @@ def name_of(value) -> str:
     return str(getattr(value, "value", value))
 
 
+def plain(node) -> dict:
+    """A config node as a plain, resolved dict."""
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
 def instantiate(node, **kwargs):
     """hydra.utils.instantiate of a config node (a target moved since it was stored is found where it is now),
     re-raising a UsageError from the target as itself (one line, no wrapper)."""
-    node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    node = plain(node)
     target = str(node.get("_target_", ""))
     for old, new in MOVED_TARGETS.items():
         if target.startswith(old):
@@ -54,9 +61,19 @@ def build_loss(cfg):
     return instantiate(cfg.loss)
 
 
-def build_dataset(dataset_cfg) -> torch.Tensor:
-    """The data set's images, uint8 N×C×H×W, by its loader."""
-    return instantiate(dataset_cfg)
+def build_augment(cfg) -> Augment:
+    """The critic's input augmentation (`augment=`; none in a config that predates it)."""
+    return instantiate(cfg.augment) if cfg.get("augment") is not None else Augment()
+
+
+def build_dataset(dataset_cfg, subset: bool = True) -> ImageSet:
+    """The data set's uint8 N×C×H×W images and their labels (None: unlabelled) by its loader: `dataset.limit` of
+    them (seeded by `dataset.limit_seed`) unless `subset` is False (the metrics' real images: all of them)."""
+    node = plain(dataset_cfg)
+    limit, limit_seed = node.pop("limit", None), node.pop("limit_seed", 0)
+    data = instantiate(node)
+    data = data if isinstance(data, ImageSet) else ImageSet(data)  # a loader of one's own may return just images
+    return take_subset(data, limit, limit_seed) if subset else data
 
 
 def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:

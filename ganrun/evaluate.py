@@ -65,7 +65,9 @@ def evaluate(args: argparse.Namespace) -> dict:
         dataset_cfg["root"] = args.data_root
 
     device = pick_device(args.device)
-    metrics = QualityMetrics(names, num, build_dataset(dataset_cfg), dataset_cache_key(dataset_cfg),
+    # The whole data set, also for a run trained on dataset.limit images of it (as the run's own metrics).
+    real = build_dataset(dataset_cfg, subset=False).images
+    metrics = QualityMetrics(names, num, real, dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
                              option="--inception-weights ", labelled=labelled_source(dataset_cfg))
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images

@@ -12,7 +12,7 @@ from ganrun.training.devices import pick_device
 from ganrun.errors import UsageError
 
 CONF = REPO / "conf"
-GROUPS = ["dataset", "model", "loss", "regularizer", "experiment"]
+GROUPS = ["dataset", "model", "loss", "regularizer", "augment", "experiment"]
 
 
 def options(group: str) -> list[str]:
@@ -37,7 +37,9 @@ def test_groups_have_the_documented_options():
     assert {"mnist", "fashion_mnist", "cifar10_horse", "anime_faces"} <= set(options("dataset"))
     assert {"dcgan", "dcgan28"} <= set(options("model"))
     assert {"bce", "wgan_gp"} <= set(options("loss"))
-    assert "none" in options("regularizer")
+    assert {"none", "spectral_norm", "r1", "lecam"} <= set(options("regularizer"))
+    assert {"none", "diffaugment", "adaptive"} == set(options("augment"))
+    assert compose_with().augment._target_ == "ganrun.objectives.augment.Augment"  # none by default
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10_horse", "anime_faces"])
@@ -110,7 +112,7 @@ def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
                              "Key 'lamda_gp' is not in struct; full_key: loss.lamda_gp\n")
     missing = ganrun("dataset=imagenet", cwd=tmp_path)
     assert missing.stderr == ("Error: In 'train': Could not find 'dataset/imagenet'; Available options in 'dataset': "
-                              "anime_faces, cifar10_horse, fashion_mnist, mnist\n")
+                              "anime_faces, cifar10, cifar10_horse, fashion_mnist, mnist\n")
 
 
 def test_hydra_full_error_still_shows_hydras_own_report(tmp_path):

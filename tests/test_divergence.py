@@ -22,8 +22,8 @@ class NaNAtStep(WGANGP):
         super().__init__()
         self.bad_step, self.n_critic, self.calls = bad_step, n_critic, 0
 
-    def critic_loss(self, critic, real, fake):
-        terms = super().critic_loss(critic, real, fake)
+    def critic_loss(self, critic, real, fake, labels=None):
+        terms = super().critic_loss(critic, real, fake, labels)
         self.calls += 1
         if (self.calls - 1) // self.n_critic + 1 == self.bad_step:
             terms["loss"] = terms["loss"] * float("nan")

@@ -8,12 +8,17 @@ from test_cli import train
 
 def make_old(path) -> dict:
     """Rewrite a checkpoint as ganrun wrote it before: the EMA holds the live generator's batch-norm statistics,
-    the config has no train.ema_rampup or metrics.best, and best.pt's entry is {"step", "fid"}."""
+    the config has no train.ema_rampup or metrics.best, and best.pt's entry is {"step", "fid"}; nor anything of
+    augmentation, LeCam, labels, subsets or class-conditional models."""
     state = torch.load(path, weights_only=True)
     for key, value in state["generator"].items():
         if "running" in key or "num_batches" in key:
             state["ema"][key] = value.clone()
     del state["config"]["train"]["ema_rampup"], state["config"]["metrics"]["best"]
+    del state["augment"], state["regularizer"], state["config"]["augment"]
+    for section, keys in (("dataset", ("classes", "limit", "limit_seed")), ("model", ("conditional", "num_classes"))):
+        for key in keys:
+            del state["config"][section][key]
     state["config"]["metrics"]["names"] = ["fid"]
     state["best"] = {"step": state["step"], "fid": 123.0}
     torch.save(state, path)

@@ -38,7 +38,7 @@ def _config_path() -> str:
     return "pkg://ganrun.conf"
 
 
-GROUPS = ("dataset", "model", "loss", "regularizer", "experiment")
+GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "experiment")
 HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
                   *(f"metrics/{name}" for name in METRIC_NAMES)]
 

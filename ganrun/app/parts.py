@@ -7,9 +7,10 @@ import torch
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
-from ganrun.build import build_dataset, build_gan, build_loss, make_optimizer, name_of
+from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data import ImageBank
-from ganrun.data.labelled import labelled_source
+from ganrun.data.files import NUM_CLASSES
+from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.errors import UsageError
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
@@ -26,16 +27,57 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
                          "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway")
 
 
+def resolve_classes(cfg: DictConfig) -> None:
+    """A class-conditional model needs a labelled data set: stop in one line before anything is built when there
+    is none, and fill in model.num_classes (null: the data set's), so that the stored config rebuilds the nets."""
+    if not cfg.model.get("conditional", False):
+        return
+    if labelled_source(cfg.dataset) is None:
+        raise UsageError(f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
+                         f"none; train on a labelled one ({', '.join(LABELLED)}) or set model.conditional=false")
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = NUM_CLASSES
+
+
+def refuse_adaptive_without_boundary(augment, loss) -> None:
+    """r_t = E[sign(D(x))] needs scores with an origin; a Wasserstein critic's are defined up to a constant."""
+    if augment.adaptive and loss.decision_boundary is None:
+        raise UsageError(f"augment=adaptive tunes p from the sign of the critic's scores, which {type(loss).__name__} "
+                         "scores do not have (a Wasserstein critic is defined up to a constant); use loss=bce, hinge "
+                         "or lsgan, or augment=diffaugment")
+
+
+def make_bank(cfg: DictConfig, generator, device: torch.device, seed: int) -> ImageBank:
+    """The training images on the device, with their labels for a class-conditional generator, whose class prior
+    becomes the data's class frequencies."""
+    data = build_dataset(cfg.dataset)
+    if not getattr(generator, "num_classes", 0):
+        return ImageBank(data.images, device, seed)
+    if data.labels is None:
+        raise UsageError("model.conditional=true needs the data set's labels, and none were found beside its images "
+                         "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there")
+    if int(data.labels.max()) >= generator.num_classes:
+        raise UsageError(f"model.num_classes={generator.num_classes} but the data set has label "
+                         f"{int(data.labels.max())}; set model.num_classes=null (the data set's number of classes)")
+    bank = ImageBank(data.images, device, seed, labels=data.labels)
+    generator.class_prior.copy_(bank.class_frequencies(generator.num_classes))
+    return bank
+
+
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
-    """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal).
-    Under torchrun every rank builds the same networks, wraps them in DDP, and draws its own data and noise."""
+    """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal); fills in
+    model.num_classes of a class-conditional model. Under torchrun every rank builds the same networks, wraps
+    them in DDP, and draws its own data and noise."""
     rank, world = distributed.rank_and_world()
+    resolve_classes(cfg)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     generator, critic, regularizer = build_gan(cfg)
     generator, critic = generator.to(device), critic.to(device)
-    loss = build_loss(cfg)
+    loss, augment = build_loss(cfg), build_augment(cfg).to(device)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
+    refuse_adaptive_without_boundary(augment, loss)
+    data = make_bank(cfg, generator, device, cfg.seed + rank)  # before the EMA copies the generator's class prior
     parts = Parts(
         generator=generator,
         critic=critic,
@@ -43,9 +85,10 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         opt_d=make_optimizer(critic.parameters(), cfg.optim.critic, device),
         loss=loss,
         regularizer=regularizer,
-        data=ImageBank(build_dataset(cfg.dataset), device, cfg.seed + rank),
+        data=data,
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
         ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
+        augment=augment,
     )
     ddp = partial(DistributedDataParallel, device_ids=[device.index] if device.type == "cuda" else None,
                   gradient_as_bucket_view=True) if world > 1 else None
@@ -64,7 +107,10 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
         return None
     from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
 
-    quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, parts.data.images,
+    # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
+    # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
+    real = build_dataset(dataset_cfg, subset=False).images if dataset_cfg.get("limit") else parts.data.images
+    quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, real,
                              dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device,
                              labelled=labelled_source(dataset_cfg))
     # The same seeded noise at every evaluation, so differences come from the generator alone.

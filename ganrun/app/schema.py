@@ -90,6 +90,7 @@ class RunConfig:
     model: Any = None
     loss: Any = None
     regularizer: Any = None
+    augment: Any = None
 
 
 def register() -> None:

@@ -9,15 +9,16 @@ import numpy as np
 import torch
 import torchvision
 
-from ganrun.data.cache import cached
-from ganrun.data.files import DatasetError, check_options, locate, stat, to_shape
+from ganrun.data.cache import cached_labelled
+from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
+                               to_shape)
 
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 
 def cifar10(root: str = "data", download: bool = True, image_size: int = 32, channels: int = 3,
-            classes: Sequence[int] = (7,)) -> torch.Tensor:
-    """CIFAR-10 images (train and test batches) whose label is in `classes` (7 = horse)."""
+            classes: Sequence[int] | None = (7,)) -> ImageSet:
+    """CIFAR-10 images (train and test batches) whose label is in `classes` (7 = horse; null: all), with labels."""
     check_options(image_size, channels)
     classes = check_classes(classes)
     root = Path(root).expanduser().absolute()
@@ -26,7 +27,12 @@ def cifar10(root: str = "data", download: bool = True, image_size: int = 32, cha
                     lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
                     download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
     key = ("cifar10", [stat(found / b) for b in CIFAR_BATCHES], image_size, channels, classes)
-    return cached("cifar10", key, lambda: to_shape(read_cifar(found, classes), image_size, channels))
+
+    def build():
+        images, labels = read_cifar(found, classes)
+        return to_shape(images, image_size, channels), labels
+
+    return ImageSet(*cached_labelled("cifar10", key, build))
 
 
 def read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,19 +49,6 @@ def read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tens
     return torch.from_numpy(np.concatenate(data)), torch.from_numpy(np.concatenate(labels))
 
 
-def read_cifar(folder: Path, classes: tuple[int, ...]) -> torch.Tensor:
-    """The images of all six CIFAR-10 pickles whose label is in `classes`, as N×3×32×32 uint8."""
-    images, labels = read_cifar_batches(folder, CIFAR_BATCHES)
-    selected = images[torch.isin(labels, torch.tensor(classes))]
-    if len(selected) == 0:
-        raise DatasetError(f"no CIFAR-10 images with labels {list(classes)} in {folder}; check dataset.classes")
-    return selected
-
-
-def check_classes(classes) -> tuple[int, ...]:
-    """Validate CIFAR-10 labels (a list, or one int) and return them sorted and unique."""
-    values = list(classes) if isinstance(classes, Sequence) else [classes]
-    if not values or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for c in values):
-        raise DatasetError(f"dataset.classes={classes!r} must be a non-empty list of CIFAR-10 labels 0..9 "
-                           "(e.g. [7] for horse)")
-    return tuple(sorted(set(values)))
+def read_cifar(folder: Path, classes: tuple[int, ...] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images (N×3×32×32 uint8) and labels of all six CIFAR-10 pickles whose label is in `classes` (None: all)."""
+    return select_classes(*read_cifar_batches(folder, CIFAR_BATCHES), classes, "CIFAR-10", folder)

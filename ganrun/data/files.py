@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
 import torchvision.transforms.functional as TF
@@ -10,6 +10,15 @@ import torchvision.transforms.functional as TF
 from ganrun.errors import UsageError
 
 FIXES = "set dataset.download=true on a machine with network, or dataset.root=<folder holding a local copy>"
+SUBSET_KEYS = ("limit", "limit_seed")  # dataset keys that pick a subset of what the loader reads
+NUM_CLASSES = 10  # MNIST, Fashion-MNIST and CIFAR-10 all have ten
+
+
+class ImageSet(NamedTuple):
+    """A data set as training sees it: uint8 N×C×H×W images and their int64 class labels (None: unlabelled)."""
+
+    images: torch.Tensor
+    labels: Optional[torch.Tensor] = None
 
 
 class DatasetError(UsageError):
@@ -58,3 +67,38 @@ def check_options(image_size: int, channels: int) -> None:
 def stat(path: Path) -> tuple[str, int, int]:
     st = path.stat()
     return str(path), st.st_size, st.st_mtime_ns
+
+
+def check_classes(classes) -> tuple[int, ...] | None:
+    """Validate dataset.classes (a list of labels 0..9, or one int; null: all) and return them sorted and unique."""
+    if classes is None:
+        return None
+    values = list(classes) if isinstance(classes, Sequence) else [classes]
+    if not values or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < NUM_CLASSES for c in values):
+        raise DatasetError(f"dataset.classes={classes!r} must be null (all) or a non-empty list of class labels "
+                           f"0..{NUM_CLASSES - 1} (e.g. [7] for CIFAR-10's horses)")
+    return tuple(sorted(set(values)))
+
+
+def select_classes(images: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...] | None, name: str,
+                   where: Path) -> ImageSet:
+    """The images (and labels) of data set `name` whose label is in `classes` (all when None), in file order."""
+    if classes is None:
+        return ImageSet(images, labels)
+    keep = torch.isin(labels, torch.tensor(classes))
+    if not keep.any():
+        raise DatasetError(f"no {name} images with labels {list(classes)} in {where}; check dataset.classes")
+    return ImageSet(images[keep], labels[keep])
+
+
+def take_subset(data: ImageSet, limit: int | None, seed: int = 0) -> ImageSet:
+    """`limit` images drawn at random without replacement (seeded by `seed`, kept in file order); all when None
+    or when the data set is not larger."""
+    if limit is None:
+        return data
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise DatasetError(f"dataset.limit={limit!r} must be null (all images) or a positive number of images")
+    if limit >= len(data.images):
+        return data
+    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(int(seed)))[:limit].sort().values
+    return ImageSet(data.images[pick], None if data.labels is None else data.labels[pick])

@@ -12,13 +12,14 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from ganrun.data.cache import cached
-from ganrun.data.files import DatasetError, check_options, stat
+from ganrun.data.files import DatasetError, ImageSet, check_options, stat
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def image_folder(root: str, image_size: int = 64, channels: int = 3, download: bool = False) -> torch.Tensor:
-    """Every JPG/PNG/BMP/WebP image under `root` (recursively, sorted by path), resized and center-cropped."""
+def image_folder(root: str, image_size: int = 64, channels: int = 3, download: bool = False) -> ImageSet:
+    """Every JPG/PNG/BMP/WebP image under `root` (recursively, sorted by path), resized and center-cropped;
+    a folder of images has no class labels."""
     if download:
         raise DatasetError("an image folder has no automatic download (set dataset.download=false); "
                            "get the anime faces as the README describes and set dataset.root=<that folder>")
@@ -34,7 +35,7 @@ def image_folder(root: str, image_size: int = 64, channels: int = 3, download: b
                            "set dataset.root=<a folder of JPG/PNG images>")
     listing = [(p.relative_to(root).as_posix(), *stat(p)[1:]) for p in files]
     key = ("image_folder", str(root), listing, image_size, channels)
-    return cached("image_folder", key, lambda: decode_folder(root, files, image_size, channels))
+    return ImageSet(cached("image_folder", key, lambda: decode_folder(root, files, image_size, channels)), None)
 
 
 def decode_image(path: Path, image_size: int, mode: str) -> np.ndarray | None:

@@ -12,23 +12,29 @@ import torch
 import torchvision
 
 from ganrun.data.cache import cached
-from ganrun.data.files import DatasetError, check_options, locate, stat, to_shape
+from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
+                               to_shape)
 
 
-def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1) -> torch.Tensor:
-    """The 60,000 MNIST training images."""
-    return idx_dataset("MNIST", torchvision.datasets.MNIST, root, download, image_size, channels)
+def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1,
+          classes=None) -> ImageSet:
+    """The 60,000 MNIST training images (those of `classes` when given) and their labels."""
+    return idx_dataset("MNIST", torchvision.datasets.MNIST, root, download, image_size, channels, classes)
 
 
-def fashion_mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1) -> torch.Tensor:
-    """The 60,000 Fashion-MNIST training images."""
-    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels)
+def fashion_mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1,
+                  classes=None) -> ImageSet:
+    """The 60,000 Fashion-MNIST training images (those of `classes` when given) and their labels."""
+    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels,
+                       classes)
 
 
 def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_size: int,
-                 channels: int) -> torch.Tensor:
-    """Load train-images-idx3-ubyte[.gz] from root/<name>/raw (torchvision) or root itself (Debian)."""
+                channels: int, classes=None) -> ImageSet:
+    """Load train-images-idx3-ubyte[.gz] from root/<name>/raw (torchvision) or root itself (Debian), and the
+    train-labels file beside it when there is one (labels None otherwise; dataset.classes then needs it)."""
     check_options(image_size, channels)
+    classes = check_classes(classes)
     root = Path(root).expanduser().absolute()
     folders = (root / name / "raw", root)
     names = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")  # the plain file reads faster
@@ -38,7 +44,26 @@ def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_s
                    download, f"{names[0]}[.gz] in {folders[0]} or {folders[1]}")
     # cache the one-channel images: replicating to three is cheap, and caching it would triple the file
     gray = cached(name.lower(), (name, stat(path), image_size), lambda: to_shape(read_idx(path), image_size, 1))
-    return to_shape(gray, image_size, channels)
+    labels = _train_labels(path.parent, len(gray))
+    if labels is None:
+        if classes is not None:
+            raise DatasetError(f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
+                               "copy it there, or set dataset.classes=null")
+        return ImageSet(to_shape(gray, image_size, channels), None)
+    gray, labels = select_classes(gray, labels, classes, name, path.parent)
+    return ImageSet(to_shape(gray, image_size, channels), labels)
+
+
+def _train_labels(folder: Path, count: int) -> torch.Tensor | None:
+    """The train-labels-idx1-ubyte[.gz] beside the images, or None when there is none."""
+    found = next((p for p in (folder / "train-labels-idx1-ubyte", folder / "train-labels-idx1-ubyte.gz")
+                  if p.is_file()), None)
+    if found is None:
+        return None
+    labels = read_idx_labels(found)
+    if len(labels) != count:
+        raise DatasetError(f"{found} holds {len(labels)} labels for {count} images; delete both and get them again")
+    return labels
 
 
 def read_idx_array(path: Path, dims: int, unit: str) -> np.ndarray:

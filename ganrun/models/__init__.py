@@ -2,6 +2,8 @@
 
 from torch import nn
 
+from ganrun.errors import UsageError
+
 
 def init_dcgan_weights(module: nn.Module) -> None:
     """DCGAN init: conv weights N(0, 0.02); norm scales N(1, 0.02) and shifts 0."""
@@ -9,7 +11,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.BatchNorm1d)):
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm, nn.BatchNorm1d)) and module.weight is not None:
         # Scale around 1, not 0: N(0, 0.02) scales (as in some tutorials) nearly zero the activations.
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
@@ -24,3 +26,13 @@ def critic_norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "layer":
         return nn.GroupNorm(1, channels)
     raise ValueError(f"model.critic_norm={kind!r} is not one of none, batch, layer")
+
+
+def check_conditional(family: str, conditional: bool, num_classes) -> int:
+    """The number of classes a family's networks are conditioned on: 0 when not `conditional`."""
+    if not conditional:
+        return 0
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise UsageError(f"model={family} with model.conditional=true needs model.num_classes >= 1 (null: the data "
+                         f"set's number of classes), got {num_classes}")
+    return num_classes

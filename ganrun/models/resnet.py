@@ -5,7 +5,8 @@ import math
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import critic_norm_layer
+from ganrun.models import check_conditional, critic_norm_layer
+from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
 
 
 # Init as in the paper's tflib code, not PyTorch's default (kaiming_uniform with a=√5, variance
@@ -26,16 +27,18 @@ def _conv(c_in: int, c_out: int, kernel: int = 3, gain: float = 1.0) -> nn.Conv2
 class UpBlock(nn.Module):
     """Generator block: BN → ReLU → ×2 → conv → BN → ReLU → conv, plus a (×2 → 1×1 conv) shortcut."""
 
-    def __init__(self, c_in: int, c_out: int):
+    takes_labels = True  # its norms are conditional batch norms in a class-conditional generator
+
+    def __init__(self, c_in: int, c_out: int, num_classes: int = 0):
         super().__init__()
-        self.residual = nn.Sequential(
-            nn.BatchNorm2d(c_in), nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest"), _conv(c_in, c_out, gain=HE),
-            nn.BatchNorm2d(c_out), nn.ReLU(), _conv(c_out, c_out, gain=HE),
+        self.residual = Chain(
+            generator_norm(c_in, num_classes), nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv(c_in, c_out, gain=HE), generator_norm(c_out, num_classes), nn.ReLU(), _conv(c_out, c_out, gain=HE),
         )
         self.shortcut = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(c_in, c_out, 1))
 
-    def forward(self, x):
-        return self.shortcut(x) + self.residual(x)
+    def forward(self, x, labels=None):
+        return self.shortcut(x) + self.residual(x, labels)
 
 
 class OptimizedBlock(nn.Module):
@@ -72,28 +75,28 @@ class CriticBlock(nn.Module):
         return self.shortcut(x) + self.residual(x)
 
 
-class Generator(nn.Module):
+class Generator(LabelledGenerator):
     """z → Linear to width×4×4 → three up blocks (8, 16, 32) → BN → ReLU → 3×3 conv to channels → tanh."""
 
-    def __init__(self, z_dim: int = 128, channels: int = 3, width: int = 128):
-        super().__init__()
-        self.z_dim, self.width = z_dim, width
+    def __init__(self, z_dim: int = 128, channels: int = 3, width: int = 128, num_classes: int = 0):
+        super().__init__(z_dim, num_classes)
+        self.width = width
         self.project = nn.Linear(z_dim, 4 * 4 * width)
         nn.init.xavier_uniform_(self.project.weight)
         nn.init.zeros_(self.project.bias)
-        self.net = nn.Sequential(
-            UpBlock(width, width), UpBlock(width, width), UpBlock(width, width),
-            nn.BatchNorm2d(width), nn.ReLU(), _conv(width, channels), nn.Tanh(),
+        self.net = Chain(
+            *(UpBlock(width, width, num_classes) for _ in range(3)),
+            generator_norm(width, num_classes), nn.ReLU(), _conv(width, channels), nn.Tanh(),
         )
 
-    def forward(self, z):
-        return self.net(self.project(z).view(z.shape[0], self.width, 4, 4))
+    def forward(self, z, labels=None):
+        return self.net(self.project(z).view(z.shape[0], self.width, 4, 4), labels)
 
 
-class Critic(nn.Module):
+class Critic(ProjectionCritic):
     """32×32 → optimized block (16) → down block (8) → two plain blocks → ReLU → mean over H,W → Linear."""
 
-    def __init__(self, channels: int = 3, width: int = 128, critic_norm: str = "none"):
+    def __init__(self, channels: int = 3, width: int = 128, critic_norm: str = "none", num_classes: int = 0):
         super().__init__()
         self.net = nn.Sequential(
             OptimizedBlock(channels, width, critic_norm),
@@ -105,16 +108,22 @@ class Critic(nn.Module):
         self.score = nn.Linear(width, 1)
         nn.init.xavier_uniform_(self.score.weight)
         nn.init.zeros_(self.score.bias)
+        self.project_classes(num_classes, width)
 
-    def forward(self, x):
-        return self.score(self.net(x).mean(dim=(2, 3)))  # global mean pool: one feature vector per image
+    def features(self, x):
+        return self.net(x).mean(dim=(2, 3))  # global mean pool: one feature vector per image
+
+    def head(self, features):
+        return self.score(features)
 
 
-def build(image_size: int, channels: int, z_dim: int = 128, width: int = 128, critic_norm: str = "none"):
+def build(image_size: int, channels: int, z_dim: int = 128, width: int = 128, critic_norm: str = "none",
+          conditional: bool = False, num_classes: int | None = None):
     """The WGAN-GP paper's CIFAR-10 ResNet pair; it only makes 32×32 images."""
     if image_size != 32:
         raise UsageError(f"model=resnet makes only 32x32 images, not {image_size}x{image_size}; "
                          "use model=dcgan for other sizes or set dataset.image_size=32")
+    classes = check_conditional("resnet", conditional, num_classes)
     # The paper's critic has no normalization (the gradient penalty is per-sample); critic_norm
     # is there for comparisons, and train.py refuses batch norm with a penalty unless told otherwise.
-    return Generator(z_dim, channels, width), Critic(channels, width, critic_norm)
+    return Generator(z_dim, channels, width, classes), Critic(channels, width, critic_norm, classes)

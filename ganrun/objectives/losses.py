@@ -1,8 +1,10 @@
 """GAN objectives. Each computes the critic's scores itself and owns the penalty its name promises.
 
-`critic_loss(critic, real, fake)` returns a dict of named scalar tensors: "loss" (what the critic
-minimizes) and whatever else is worth logging ("adversarial", "penalty", "grad_norm", "wasserstein").
-`generator_loss(fake_scores)` returns what the generator minimizes.
+`critic_loss(critic, real, fake, labels=None)` returns a dict of named tensors: "loss" (what the critic
+minimizes), "real_scores" and "fake_scores" (D(x) and D(G(z)), in the graph: regularizers and the adaptive
+augmentation read them) and whatever else is worth logging ("adversarial", "penalty", "grad_norm",
+"wasserstein"). A class-conditional critic scores every sample with `labels`: the fakes of a critic step are
+drawn with the real batch's labels. `generator_loss(fake_scores)` returns what the generator minimizes.
 """
 
 import torch
@@ -10,6 +12,7 @@ import torch.nn.functional as F
 
 from ganrun.objectives import penalties
 from ganrun.errors import UsageError
+from ganrun.models.conditional import call
 from ganrun.training.speed import eager
 
 
@@ -19,11 +22,20 @@ def _require(ok: bool, key: str, allowed: str, value) -> None:
 
 
 class Loss:
-    """Base objective: no penalty, nothing to do after a critic step."""
+    """Base objective: the scores of both batches, no penalty, nothing to do after a critic step."""
 
     penalized = False  # whether the critic loss takes gradients at the critic's input
+    # The score at which the critic calls a sample neither real nor fake: E[sign(D(x) − boundary)] over real x is
+    # the overfitting signal r_t of adaptive augmentation. None: a Wasserstein critic, whose scores have no origin.
+    decision_boundary = 0.0
 
-    def critic_loss(self, critic, real, fake) -> dict:
+    def critic_loss(self, critic, real, fake, labels=None) -> dict:
+        real_scores, fake_scores = call(critic, real, labels), call(critic, fake.detach(), labels)
+        loss = self.adversarial(real_scores, fake_scores)
+        return {"loss": loss, "adversarial": loss, "real_scores": real_scores, "fake_scores": fake_scores}
+
+    def adversarial(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """The critic's loss from its scores of a real and a fake batch."""
         raise NotImplementedError
 
     def generator_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -40,12 +52,10 @@ class BCE(Loss):
         _require(0.0 < real_label <= 1.0, "loss.real_label", "in (0, 1]", real_label)
         self.saturating, self.real_label = saturating, real_label
 
-    def critic_loss(self, critic, real, fake):
-        real_scores, fake_scores = critic(real), critic(fake.detach())
+    def adversarial(self, real_scores, fake_scores):
         targets = torch.full_like(real_scores, self.real_label)
-        loss = (F.binary_cross_entropy_with_logits(real_scores, targets)
+        return (F.binary_cross_entropy_with_logits(real_scores, targets)
                 + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores)))
-        return {"loss": loss, "adversarial": loss}
 
     def generator_loss(self, fake_scores):
         if self.saturating:  # minimize log(1 − σ(D(G(z)))), the minimax form
@@ -56,9 +66,8 @@ class BCE(Loss):
 class Hinge(Loss):
     """Hinge loss (SNGAN, BigGAN): E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]."""
 
-    def critic_loss(self, critic, real, fake):
-        loss = F.relu(1 - critic(real)).mean() + F.relu(1 + critic(fake.detach())).mean()
-        return {"loss": loss, "adversarial": loss}
+    def adversarial(self, real_scores, fake_scores):
+        return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
 
     def generator_loss(self, fake_scores):
         return -fake_scores.mean()
@@ -67,9 +76,10 @@ class Hinge(Loss):
 class LSGAN(Loss):
     """Least squares GAN with targets 0 (fake) and 1 (real): ½E[(D(x) − 1)²] + ½E[D(G(z))²]."""
 
-    def critic_loss(self, critic, real, fake):
-        loss = 0.5 * (critic(real) - 1).pow(2).mean() + 0.5 * critic(fake.detach()).pow(2).mean()
-        return {"loss": loss, "adversarial": loss}
+    decision_boundary = 0.5  # halfway between the targets
+
+    def adversarial(self, real_scores, fake_scores):
+        return 0.5 * (real_scores - 1).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
 
     def generator_loss(self, fake_scores):
         return 0.5 * (fake_scores - 1).pow(2).mean()
@@ -78,17 +88,20 @@ class LSGAN(Loss):
 class WGAN(Loss):
     """Wasserstein critic E[D(G(z))] − E[D(x)], Lipschitz by clipping every weight to [−clip, clip]."""
 
+    decision_boundary = None
+
     def __init__(self, clip: float = 0.01):
         _require(clip > 0, "loss.clip", "> 0", clip)
         self.clip = clip
 
-    def wasserstein_terms(self, critic, real, fake) -> dict:
-        """The adversarial part shared by every W-loss, and the Wasserstein estimate E[D(x)] − E[D(G(z))]."""
-        wasserstein = critic(real).mean() - critic(fake.detach()).mean()
-        return {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach()}
+    def adversarial(self, real_scores, fake_scores):
+        return fake_scores.mean() - real_scores.mean()
 
-    def critic_loss(self, critic, real, fake):
-        return self.wasserstein_terms(critic, real, fake)
+    def critic_loss(self, critic, real, fake, labels=None):
+        """The adversarial part shared by every W-loss, and the Wasserstein estimate E[D(x)] − E[D(G(z))]."""
+        terms = super().critic_loss(critic, real, fake, labels)
+        terms["wasserstein"] = -terms["adversarial"].detach()
+        return terms
 
     def generator_loss(self, fake_scores):
         return -fake_scores.mean()
@@ -108,9 +121,9 @@ class WGANGP(WGAN):
         _require(lambda_gp >= 0, "loss.lambda_gp", ">= 0", lambda_gp)
         self.lambda_gp, self.one_sided = lambda_gp, one_sided
 
-    def critic_loss(self, critic, real, fake):
-        terms = self.wasserstein_terms(critic, real, fake)
-        penalty, norms = penalties.gradient_penalty(critic, real, fake, self.one_sided)
+    def critic_loss(self, critic, real, fake, labels=None):
+        terms = super().critic_loss(critic, real, fake, labels)
+        penalty, norms = penalties.gradient_penalty(critic, real, fake, self.one_sided, labels)
         terms["penalty"] = self.lambda_gp * penalty
         terms["loss"] = terms["adversarial"] + terms["penalty"]
         terms["grad_norm"] = norms.mean().detach()
@@ -132,25 +145,26 @@ class WGANDiv(WGAN):
             raise UsageError(f"loss.points={points} is not allowed: it must be one of {', '.join(penalties.WGAN_DIV_POINTS)}")
         self.k, self.p, self.points = k, p, points
 
-    def critic_loss(self, critic, real, fake):
+    def critic_loss(self, critic, real, fake, labels=None):
         if self.points in penalties.WGAN_DIV_BATCHES:
-            terms, penalty, norms = self._on_the_batches(critic, real, fake)
+            terms, penalty, norms = self._on_the_batches(critic, real, fake, labels)
         else:
-            terms = self.wasserstein_terms(critic, real, fake)
-            penalty, norms = penalties.wgan_div_penalty(critic, real, fake, self.p, self.points)
+            terms = super().critic_loss(critic, real, fake, labels)
+            penalty, norms = penalties.wgan_div_penalty(critic, real, fake, self.p, self.points, labels)
         terms["penalty"] = self.k * penalty
         terms["loss"] = terms["adversarial"] + terms["penalty"]
         terms["grad_norm"] = norms.mean().detach()
         return terms
 
-    def _on_the_batches(self, critic, real, fake):
+    def _on_the_batches(self, critic, real, fake, labels=None):
         """When r(x) is the real and/or fake batch itself, one forward of each batch gives both the
         Wasserstein term and the input gradients (not a second forward for the penalty)."""
         net = eager(critic)  # the penalty differentiates twice: no compiled graph
         real_x, fake_x = real.detach().requires_grad_(True), fake.detach().requires_grad_(True)
-        real_scores, fake_scores = net(real_x), net(fake_x)
+        real_scores, fake_scores = call(net, real_x, labels), call(net, fake_x, labels)
         wasserstein = real_scores.mean() - fake_scores.mean()
-        terms = {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach()}
+        terms = {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach(),
+                 "real_scores": real_scores, "fake_scores": fake_scores}
         sets = {"real_fake": [(real_x, real_scores), (fake_x, fake_scores)],
                 "real": [(real_x, real_scores)], "fake": [(fake_x, fake_scores)]}[self.points]
         norms = [penalties.grad_norm_at(scores, x) for x, scores in sets]

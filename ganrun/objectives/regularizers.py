@@ -1,12 +1,21 @@
 """Regularizers: hooks orthogonal to the loss. `apply` changes the networks once at build time;
 `critic_penalty` adds a term to the critic's loss at each critic step."""
 
+from __future__ import annotations
+
 from typing import Optional
 
+import torch
 from torch import nn
 
 from ganrun.errors import UsageError
+from ganrun.models.conditional import call
 from ganrun.objectives.penalties import input_grad_norm
+
+
+def _require(ok: bool, key: str, allowed: str, value) -> None:
+    if not ok:
+        raise UsageError(f"regularizer.{key}={value} is out of range: it must be {allowed}")
 
 
 class Regularizer:
@@ -17,28 +26,37 @@ class Regularizer:
     def apply(self, generator: nn.Module, critic: nn.Module) -> None:
         """Change the networks once, before the optimizers are made."""
 
-    def critic_penalty(self, critic, real, fake, critic_step: int) -> Optional[dict]:
-        """Named terms to add to the critic's loss ("penalty" is added), or None."""
+    def critic_penalty(self, critic, real, fake, critic_step: int, labels=None, terms: Optional[dict] = None
+                       ) -> Optional[dict]:
+        """Named terms to add to the critic's loss ("penalty" is added), or None. `terms` are the loss's own
+        (with the scores "real_scores" and "fake_scores"); `labels` those of a class-conditional critic."""
         return None
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must hold for the run to continue exactly (nothing, for most)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from state_dict()."""
 
 
 class SpectralNorm(Regularizer):
-    """Spectral normalization of every conv and linear layer of the critic (and of G if `generator`)."""
+    """Spectral normalization of every conv and linear layer of the critic, its class embedding (a projection
+    critic's, as Miyato & Koyama) and, if `generator`, of G's conv and linear layers."""
 
     def __init__(self, n_power_iterations: int = 1, generator: bool = False):
-        if n_power_iterations < 1:
-            raise UsageError(f"regularizer.n_power_iterations={n_power_iterations} is out of range: it must be >= 1")
+        _require(n_power_iterations >= 1, "n_power_iterations", ">= 1", n_power_iterations)
         self.n_power_iterations, self.generator = n_power_iterations, generator
 
-    def _wrap(self, net: nn.Module) -> None:
-        layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-        for layer in layers:
+    def _wrap(self, net: nn.Module, kinds: tuple) -> None:
+        for layer in [m for m in net.modules() if isinstance(m, kinds)]:
             nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=self.n_power_iterations)
 
     def apply(self, generator, critic):
-        self._wrap(critic)
-        if self.generator:
-            self._wrap(generator)
+        layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+        self._wrap(critic, layers + (nn.Embedding,))
+        if self.generator:  # not G's class-conditional gains and biases: they start at 1 and 0, not at norm 1
+            self._wrap(generator, layers)
 
 
 class R1(Regularizer):
@@ -48,14 +66,55 @@ class R1(Regularizer):
     penalized = True
 
     def __init__(self, gamma: float = 10.0, every: int = 1):
-        if gamma < 0:
-            raise UsageError(f"regularizer.gamma={gamma} is out of range: it must be >= 0")
-        if every < 1:
-            raise UsageError(f"regularizer.every={every} is out of range: it must be >= 1")
+        _require(gamma >= 0, "gamma", ">= 0", gamma)
+        _require(every >= 1, "every", ">= 1", every)
         self.gamma, self.every = gamma, every
 
-    def critic_penalty(self, critic, real, fake, critic_step):
+    def critic_penalty(self, critic, real, fake, critic_step, labels=None, terms=None):
         if critic_step % self.every:
             return None
-        norms = input_grad_norm(critic, real)
+        norms = input_grad_norm(critic, real, labels)
         return {"penalty": self.every * 0.5 * self.gamma * norms.pow(2).mean(), "r1_grad_norm": norms.mean().detach()}
+
+
+class LeCam(Regularizer):
+    """LeCam regularization (Tseng et al. 2021): λ·(E[(D(x) − α_F)²] + E[(D(G(z)) − α_R)²]), α_R and α_F moving
+    averages (decay `decay`) of the critic's mean scores of real and fake batches; the first batch sets them.
+    `one_sided` squares only the part past the anchor, relu(D(x) − α_F)² and relu(α_R − D(G(z)))², as the authors'
+    code does (the paper's formula is two-sided)."""
+
+    def __init__(self, weight: float = 0.3, decay: float = 0.99, one_sided: bool = False):
+        _require(weight >= 0, "weight", ">= 0", weight)
+        _require(0 <= decay < 1, "decay", "in [0, 1)", decay)
+        self.weight, self.decay, self.one_sided = float(weight), float(decay), one_sided
+        self.alpha_real = self.alpha_fake = None  # device tensors once the first batch is seen: no host sync
+
+    def critic_penalty(self, critic, real, fake, critic_step, labels=None, terms=None):
+        if terms is None:
+            terms = {"real_scores": call(critic, real, labels), "fake_scores": call(critic, fake.detach(), labels)}
+        real_scores, fake_scores = terms["real_scores"].float(), terms["fake_scores"].float()
+        self._track(real_scores.detach().mean(), fake_scores.detach().mean())
+        above, below = real_scores - self.alpha_fake, self.alpha_real - fake_scores
+        if self.one_sided:
+            above, below = above.clamp(min=0), below.clamp(min=0)
+        penalty = self.weight * (above.pow(2).mean() + below.pow(2).mean())
+        return {"penalty": penalty, "lecam_alpha_real": self.alpha_real, "lecam_alpha_fake": self.alpha_fake}
+
+    @torch.no_grad()
+    def _track(self, real_mean: torch.Tensor, fake_mean: torch.Tensor) -> None:
+        """α ← decay·α + (1 − decay)·mean, with this batch's means (the first batch: α = its mean)."""
+        if self.alpha_real is None:
+            self.alpha_real, self.alpha_fake = real_mean.clone(), fake_mean.clone()
+            return
+        # .to(): averages restored from a checkpoint come from the CPU.
+        self.alpha_real = torch.lerp(self.alpha_real.to(real_mean.device), real_mean, 1 - self.decay)
+        self.alpha_fake = torch.lerp(self.alpha_fake.to(fake_mean.device), fake_mean, 1 - self.decay)
+
+    def state_dict(self):
+        if self.alpha_real is None:
+            return {}
+        return {"alpha_real": self.alpha_real.cpu(), "alpha_fake": self.alpha_fake.cpu()}
+
+    def load_state_dict(self, state):
+        if state.get("alpha_real") is not None:
+            self.alpha_real, self.alpha_fake = state["alpha_real"].clone(), state["alpha_fake"].clone()

@@ -25,6 +25,7 @@ from ganrun.quality import classifier
 from ganrun.quality import inception
 from ganrun.errors import UsageError
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
+from ganrun.data.files import SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
 from ganrun.quality.names import CLASSIFIER as CLASSIFIER_METRICS, NAMES
 
@@ -59,8 +60,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def dataset_cache_key(dataset_cfg: dict) -> str:
-    """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`)."""
-    keys = {k: v for k, v in dict(dataset_cfg).items() if k != "download"}
+    """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, and
+    `limit`: the real images of the metrics are the whole data set, whatever subset a run trains on)."""
+    keys = {k: v for k, v in dict(dataset_cfg).items() if k != "download" and k not in SUBSET_KEYS}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{str(keys.get('_target_', 'data')).rsplit('.', 1)[-1]}-{digest}"
 

@@ -8,9 +8,10 @@ from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
 
-def image_grid(images: torch.Tensor) -> torch.Tensor:
-    """A C×H×W float grid in [0, 1], about square, of uint8 images or float images in [-1, 1]."""
-    nrow = max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """A C×H×W float grid in [0, 1] of uint8 images or float images in [-1, 1]: `nrow` images a row (None: about
+    square)."""
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
     low, high = (0, 255) if images.dtype == torch.uint8 else (-1, 1)
     images = images.detach().float().cpu().clamp(low, high)
     return make_grid(images, nrow=nrow, normalize=True, value_range=(low, high))
@@ -29,9 +30,9 @@ class TensorBoardLogger:
             for tag, value in values.items():
                 self.writer.add_scalar(tag, value, step)
 
-    def images(self, tag: str, images: torch.Tensor, step: int) -> None:
+    def images(self, tag: str, images: torch.Tensor, step: int, nrow: int | None = None) -> None:
         if self.writer:
-            self.writer.add_image(tag, image_grid(images), step)
+            self.writer.add_image(tag, image_grid(images, nrow), step)
 
     def hparams(self, params: dict, metric_tags: list[str]) -> None:
         """Register this run in TensorBoard's HParams dashboard; the metrics' values come from their scalars."""

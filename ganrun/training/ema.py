@@ -18,6 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ganrun.runstate.checkpoint import load_weights
 from ganrun.errors import UsageError
+from ganrun.models.conditional import call, random_labels
 
 BN_BATCHES, BN_BATCH_SIZE = 16, 256  # 4,096 samples re-estimate the batch-norm statistics (precise BN)
 # Their noise: the same every time, so sampling is reproducible and never touches the run's RNG; not seed 0,
@@ -29,7 +30,8 @@ BN_SEED = 0x5EED
 def recalibrate_batchnorm(generator: nn.Module, batches: int = BN_BATCHES, batch_size: int = BN_BATCH_SIZE,
                           seed: int = BN_SEED) -> nn.Module:
     """Set every batch norm's running statistics to the exact averages over `batches` batches of the
-    generator's own activations on N(0, I) noise; returns the generator in eval mode. No-op without batch norm."""
+    generator's own activations on N(0, I) noise (and labels from its class prior, when conditional); returns
+    the generator in eval mode. No-op without batch norm."""
     norms = [m for m in generator.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if norms:
         momenta = [m.momentum for m in norms]
@@ -40,7 +42,9 @@ def recalibrate_batchnorm(generator: nn.Module, batches: int = BN_BATCHES, batch
         rng = torch.Generator(device="cpu").manual_seed(seed)
         generator.train()
         for _ in range(batches):
-            generator(torch.randn(batch_size, generator.z_dim, generator=rng).to(device))
+            noise = torch.randn(batch_size, generator.z_dim, generator=rng)
+            labels = random_labels(generator, batch_size, rng)  # a conditional generator: classes as in training
+            call(generator, noise.to(device), None if labels is None else labels.to(device))
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
     return generator.eval()

@@ -8,9 +8,11 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
+from ganrun.models.conditional import call
+from ganrun.objectives.augment import augmented
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import Parts
-from ganrun.training.sampling import samples
+from ganrun.training.sampling import grid_samples
 from ganrun.quality.names import best_metric, is_better
 from ganrun.training.speed import autocast, eager
 from ganrun.training.stats import RunningMeans
@@ -19,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # What each loss/regularizer term is logged as (TensorBoard tag).
 CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}
-REGULARIZER_TAGS = {"penalty": "regularizer/penalty", "r1_grad_norm": "regularizer/r1_grad_norm"}
+REGULARIZER_TAGS = {"penalty": "regularizer/penalty", "r1_grad_norm": "regularizer/r1_grad_norm",
+                    "lecam_alpha_real": "regularizer/lecam_alpha_real",
+                    "lecam_alpha_fake": "regularizer/lecam_alpha_fake"}
 
 
 @dataclass
@@ -40,16 +44,18 @@ class Settings:
     best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
 
 
-def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: RunningMeans,
-                guard: UpdateGuard, step: int, precision: str = "fp32") -> None:
-    """One critic update on a real batch and a fresh fake batch (`step`: the generator step it belongs to)."""
+def critic_step(parts: Parts, real: torch.Tensor, labels: torch.Tensor | None, critic_updates: int,
+                means: RunningMeans, guard: UpdateGuard, step: int, precision: str = "fp32") -> None:
+    """One critic update on a real batch (with its labels, for a conditional model) and a fresh fake batch drawn
+    with the same labels (`step`: the generator step it belongs to)."""
     G, D = parts.step_modules()
+    D = augmented(D, parts.augment)  # D∘T: every critic call sees augmented images
     with autocast(real.device, precision):
         with torch.no_grad():
-            fake = G(torch.randn(real.shape[0], parts.generator.z_dim, device=real.device))
-        terms = parts.loss.critic_loss(D, real, fake)
+            fake = call(G, torch.randn(real.shape[0], parts.generator.z_dim, device=real.device), labels)
+        terms = parts.loss.critic_loss(D, real, fake, labels)
         total = terms["loss"]
-        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates) or {}
+        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates, labels, terms) or {}
         if extra:
             total = total + extra["penalty"]
     parts.opt_d.zero_grad(set_to_none=True)
@@ -61,19 +67,26 @@ def critic_step(parts: Parts, real: torch.Tensor, critic_updates: int, means: Ru
     means.add("loss/critic", total)
     means.add_all(CRITIC_TAGS, terms)
     means.add_all(REGULARIZER_TAGS, extra)
+    if parts.loss.decision_boundary is not None:
+        # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
+        signs = torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary)
+        parts.augment.observe(signs)
+        means.add("augment/rt", signs.mean())
 
 
 def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, step: int,
                    precision: str = "fp32") -> None:
-    """One generator update against the current critic."""
+    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix)."""
     G, D = parts.step_modules()
     # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
     # runs this forward (a DDP forward would wait for a critic backward that never comes).
     if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
         D = eager(D).module
     D.requires_grad_(False)
+    labels = parts.data.random_labels(batch_size) if parts.conditional else None
     with autocast(device, precision):
-        loss = parts.loss.generator_loss(D(G(torch.randn(batch_size, parts.generator.z_dim, device=device))))
+        fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
+        loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
     parts.opt_g.zero_grad(set_to_none=True)
     if guard.allows("loss/generator", loss, step):
         loss.backward()
@@ -109,11 +122,14 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
                disable=None if settings.progress else True)
     while step < settings.steps:
         for i in range(settings.n_critic):
-            real = parts.data.next_batch(settings.batch_size)
+            real, labels = parts.data.next_labelled_batch(settings.batch_size)
+            labels = labels if parts.conditional else None
             if settings.channels_last:
                 real = real.contiguous(memory_format=torch.channels_last)
-            critic_step(parts, real, step * settings.n_critic + i, means, guard, step + 1, settings.precision)
+            critic_step(parts, real, labels, step * settings.n_critic + i, means, guard, step + 1, settings.precision)
         generator_step(parts, settings.batch_size, device, means, guard, step + 1, settings.precision)
+        for name, value in parts.augment.log_values().items():
+            means.add(f"augment/{name}", torch.as_tensor(value, dtype=torch.float32, device=device))
         step += 1
         bar.update(1)
         preempted = should_stop is not None and should_stop(step)
@@ -131,7 +147,7 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
         if step % settings.images_every == 0 or last:
-            logger.images("samples", samples(parts.sampler, parts.fixed_noise), step)
+            logger.images("samples", *grid_samples(parts.sampler, parts.fixed_noise), step)
         improved = False
         if evaluate is not None and ((settings.metrics_every and step % settings.metrics_every == 0)
                                      or step == settings.steps):

@@ -5,6 +5,7 @@ from typing import Optional
 
 import torch
 
+from ganrun.objectives.augment import Augment
 from ganrun.runstate.checkpoint import load_weights
 
 
@@ -24,11 +25,17 @@ class Parts:
     fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
     fast_critic: Optional[torch.nn.Module] = None
     best: dict = field(default_factory=dict)  # {"step", <metric>: value} of the best evaluation so far
+    augment: Augment = field(default_factory=Augment)  # what the critic's input goes through (D∘T)
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled ones when there are."""
         return (self.generator if self.fast_generator is None else self.fast_generator,
                 self.critic if self.fast_critic is None else self.fast_critic)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the networks take class labels."""
+        return bool(getattr(self.generator, "num_classes", 0))
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -37,7 +44,8 @@ class Parts:
 
 
 def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
-    """A checkpoint's contents: weights, optimizers, step, RNGs, data order, fixed noise, config."""
+    """A checkpoint's contents: weights, optimizers, step, RNGs, data order, fixed noise, the augmentation's and
+    the regularizer's state, config."""
     return {
         "step": step,
         "generator": parts.generator.state_dict(),
@@ -48,6 +56,8 @@ def snapshot(parts: Parts, step: int, config: dict, rng: dict) -> dict:
         "fixed_noise": parts.fixed_noise.cpu(),
         "ema": parts.ema.state_dict() if parts.ema is not None else None,
         "best": dict(parts.best),
+        "augment": parts.augment.state_dict(),  # the adaptive p and its counters
+        "regularizer": parts.regularizer.state_dict(),  # LeCam's moving averages
         "rng": rng,
         "config": config,
     }
@@ -66,3 +76,8 @@ def restore(parts: Parts, state: dict, data: bool = True) -> None:
         # A run that had no EMA yet starts its average from the restored generator.
         parts.ema.load_state_dict(state.get("ema") or parts.generator.state_dict())
     parts.best = dict(state.get("best") or {})
+    # Checkpoints from before augmentation and LeCam have neither entry: both then start afresh.
+    if state.get("augment"):
+        parts.augment.load_state_dict(state["augment"])
+    if state.get("regularizer"):
+        parts.regularizer.load_state_dict(state["regularizer"])

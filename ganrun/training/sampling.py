@@ -1,22 +1,48 @@
-"""Images from a generator: a batch in eval mode, or N reproducible uint8 images for grids, files and metrics."""
+"""Images from a generator: a batch in eval mode, or N reproducible uint8 images for grids, files and metrics.
+A class-conditional generator draws its labels from its class prior, or makes one asked class."""
+
+from __future__ import annotations
 
 import torch
 
+from ganrun.models.conditional import call, random_labels, trained_classes
+
 
 @torch.no_grad()
-def samples(generator: torch.nn.Module, noise: torch.Tensor) -> torch.Tensor:
-    """The generator's images for `noise`, in eval mode (batch norm uses its running statistics)."""
+def samples(generator: torch.nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's images for `noise` (and `labels`), in eval mode (batch norm uses its running statistics)."""
     was_training = generator.training
     generator.eval()
-    images = generator(noise)
+    images = call(generator, noise, labels)
     generator.train(was_training)
     return images
 
 
-def generate(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256) -> torch.Tensor:
-    """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed."""
+def grid_samples(generator: torch.nn.Module, noise: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+    """The fixed-noise grid and its row length: a conditional generator gives one row per trained class, the
+    same noise in each column (so a column shows one z across the classes); else the images of `noise`."""
+    classes = trained_classes(generator)
+    if classes is None:
+        return samples(generator, noise), None
+    columns = max(1, len(noise) // len(classes))
+    labels = classes.repeat_interleave(columns).to(noise.device)
+    return samples(generator, noise[:columns].repeat(len(classes), 1), labels), columns
+
+
+def generate_labelled(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
+                      label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed, and their labels (None for an
+    unconditional generator): all `label` when given, else drawn from the generator's class prior."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
     noise = torch.randn(num, generator.z_dim, generator=rng)  # drawn on the CPU so the seed means the same on any device
-    chunks = [samples(generator, noise[i:i + batch].to(device)) for i in range(0, num, batch)]
+    labels = random_labels(generator, num, rng) if label is None else torch.full((num,), label, dtype=torch.long)
+    chunks = [samples(generator, noise[i:i + batch].to(device),
+                      None if labels is None else labels[i:i + batch].to(device)) for i in range(0, num, batch)]
     images = torch.cat(chunks).float().cpu()
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), labels
+
+
+def generate(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
+             label: int | None = None) -> torch.Tensor:
+    """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed (see generate_labelled)."""
+    return generate_labelled(generator, num, seed, device, batch, label)[0]

@@ -41,5 +41,8 @@ def prepare(generator, critic, precision: str, channels_last: bool, compile_mode
 
 
 def eager(module):
-    """The uncompiled module behind a torch.compile wrapper (for double backward), or the module itself."""
+    """The uncompiled module behind a torch.compile wrapper (for double backward), or the module itself;
+    a wrapper of ganrun's own (the augmented critic D∘T) gives its eager form itself."""
+    if hasattr(module, "eager"):
+        return module.eager()
     return getattr(module, "_orig_mod", module)
