@@ -11,11 +11,34 @@ SEED_KEY = "seed"
 LEVEL = 0.95  # of the confidence intervals
 
 
-def t_quantile(level: float, df: int) -> float:
-    """The two-sided `level` quantile of Student's t with `df` degrees of freedom, e.g. 4.303 for 95% and df 2."""
-    from scipy.stats import t  # scipy comes with torch-fidelity; imported here so reading a sweep stays quick
+def t_central(t: float, df: int) -> float:
+    """P(|T| ≤ t) for Student's T with an integer number of degrees of freedom: the finite series of Abramowitz &
+    Stegun 26.7.3-4 in θ = atan(t/√df)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, total, term = math.cos(theta) ** 2, 1.0, 1.0
+    if df % 2:  # odd: (2/π)(θ + sinθ cosθ (1 + 2/3 cos²θ + 2·4/(3·5) cos⁴θ + …)); df 1: 2θ/π
+        for k in range(1, (df - 1) // 2):
+            term *= 2 * k / (2 * k + 1) * c2
+            total += term
+        return 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0))
+    for k in range(1, df // 2):  # even: sinθ (1 + 1/2 cos²θ + 1·3/(2·4) cos⁴θ + …)
+        term *= (2 * k - 1) / (2 * k) * c2
+        total += term
+    return math.sin(theta) * total
 
-    return float(t.ppf((1 + level) / 2, df))
+
+def t_quantile(level: float, df: int) -> float:
+    """The t with P(|T| ≤ t) = level, e.g. 4.303 for 95% and df 2: the half-width of a `level` confidence interval
+    in standard errors. Bisection on t_central, to the last bits of a float."""
+    low, high = 0.0, 1.0
+    while t_central(high, df) < level:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        low, high = (middle, high) if t_central(middle, df) < level else (low, middle)
+    return (low + high) / 2
 
 
 @dataclass(frozen=True)
