@@ -2,12 +2,12 @@
 
 import sys
 
-from ganrun.app.launchers import exit_if_launcher_missing
+from ganrun.app.launchers import exit_if_plugin_missing
 
 
 def cli() -> None:
-    # Before Hydra composes: a launcher that is not installed gets a one-line pip hint, not Hydra's error.
-    exit_if_launcher_missing()
+    # Before Hydra composes: a launcher or sweeper that is not installed gets a one-line pip hint, not Hydra's error.
+    exit_if_plugin_missing()
     from ganrun.app import hydra_errors
     from ganrun.app.main import main
     from ganrun.errors import UsageError, exit_with

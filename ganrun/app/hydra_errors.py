@@ -1,6 +1,7 @@
 """Hydra's own config errors (an unknown key, option or value) as one line and exit code 2, as ganrun's are."""
 
 import os
+import sys
 
 from hydra._internal import utils as hydra_utils
 from hydra.errors import CompactHydraException
@@ -30,13 +31,16 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(parts)
 
 
+NO_COMPLETED_TRIAL = "No trials are completed yet"  # Optuna's ValueError
+
+
 def _raise(exc: BaseException):
     raise exc
 
 
 def install() -> None:
-    """Make Hydra report its composition errors through ganrun's `exit_with`; every other error, and all of them
-    under HYDRA_FULL_ERROR=1, as Hydra does."""
+    """Make Hydra report its composition errors through ganrun's `exit_with`, and an Optuna search in which no
+    trial completed in one line; every other error, and all of them under HYDRA_FULL_ERROR=1, as Hydra does."""
     report = hydra_utils.run_and_report
 
     def run_and_report(func):
@@ -46,6 +50,14 @@ def install() -> None:
             return func()
         except CompactHydraException as exc:
             exit_with(UsageError(one_line(exc)))
+        except ValueError as exc:
+            if NO_COMPLETED_TRIAL not in str(exc):
+                failure = exc
+            else:  # hydra-optuna-sweeper asks Optuna for the best trial of a study in which every trial failed
+                print("Error: no trial of the Optuna search completed, so it has no best trial; each job's status.json "
+                      "and ganrun.log in the sweep folder say why, and python -m ganrun.report SWEEP_FOLDER "
+                      "summarizes them", file=sys.stderr)
+                sys.exit(1)
         except Exception as exc:  # handed to Hydra's own report, as without ganrun
             failure = exc
         return report(lambda: _raise(failure))

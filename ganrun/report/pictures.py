@@ -8,15 +8,17 @@ from pathlib import Path
 
 from ganrun.report.stats import SEED_KEY
 from ganrun.report.table import LOSS_TAGS, fmt
+from ganrun.runstate.overrides import short_value
 
 TILE = 192  # pixels: each job's grid is scaled to fit a TILE × TILE square
-LABEL_LINES, LINE_HEIGHT, MARGIN = 3, 15, 8
+LABEL_LINES, LINE_HEIGHT, MARGIN = 4, 15, 8  # up to three lines of swept values, one of the final metric
 BACKGROUND, INK, MISSING = (255, 255, 255), (0, 0, 0), (225, 225, 225)
 
 
 def job_label(record: dict, keys: list[str]) -> str:
-    """What tells a job apart: its swept values, else its folder name."""
-    return " ".join(f"{k}={record['overrides'][k]}" for k in keys if k in record["overrides"]) or record["job"]
+    """What tells a job apart: its swept values (a search's floats to 4 digits), else its folder name."""
+    overrides = record["overrides"]
+    return " ".join(f"{k}={short_value(overrides[k])}" for k in keys if k in overrides) or record["job"]
 
 
 def outcome_line(record: dict, metric: str) -> str:

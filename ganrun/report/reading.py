@@ -68,8 +68,8 @@ def last_scalars(job: Path) -> tuple[dict[str, float], int | None]:
 
 
 def collect(jobs: list[Path]) -> list[dict]:
-    """One record per job: folder, overrides, status fields, final values (status.json's first), curves and
-    the newest sample grid."""
+    """One record per job: folder, overrides, status fields, final values (status.json's first), curves, the
+    newest sample grid, and the search objective it reported."""
     records = []
     for job in jobs:
         status = read_status(job)
@@ -81,6 +81,6 @@ def collect(jobs: list[Path]) -> list[dict]:
             "error": str(error).splitlines()[0] if error else None,
             "step": status.get("step", top_step), "steps": status.get("steps"),
             "wall_time_s": status.get("wall_time_s"), "final": {**scalars, **(status.get("final") or {})},
-            "curves": curves, "samples": samples,
+            "curves": curves, "samples": samples, "objective": status.get("objective"),
         })
     return records

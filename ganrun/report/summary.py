@@ -3,6 +3,8 @@ seeds), summary_samples.png and summary_curves.png."""
 
 from pathlib import Path
 
+import yaml
+
 from ganrun.report.pictures import write_pictures
 from ganrun.report.plots import write_plot
 from ganrun.report.reading import collect, job_dirs
@@ -39,6 +41,7 @@ def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = Non
     else:
         (sweep_dir / "summary_groups.csv").unlink(missing_ok=True)  # from an earlier report of this folder
         lines += ["", best_job_line(rows, keys, metric)]
+    lines += optuna_lines(sweep_dir, records)
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     write_plot(sweep_dir / "summary.png", rows, keys, metric, groups)
     write_pictures(sweep_dir, records, keys, metric)
@@ -47,3 +50,16 @@ def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = Non
 
 def interval_text(row: dict) -> str:
     return f"{fmt(row['ci_low'])} – {fmt(row['ci_high'])}" if row["ci_low"] is not None else ""
+
+
+def optuna_lines(sweep_dir: Path, records: list[dict]) -> list[str]:
+    """An Optuna search's own verdict (its optimization_results.yaml, written when the study ends), and its trials."""
+    path = sweep_dir / "optimization_results.yaml"
+    results = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if not isinstance(results, dict) or "best_params" not in results:  # no study, a running one, or multi-objective
+        return []
+    params = " ".join(f"{k}={fmt(v)}" for k, v in results["best_params"].items())
+    objective = next((r["objective"] for r in records if r.get("objective")), "its objective")
+    completed = sum(r["status"] == "completed" for r in records)
+    return ["", f"Optuna's best trial by {objective}: {params} with {fmt(results['best_value'])} "
+                f"({len(records)} trials: {completed} completed, {len(records) - completed} failed or unfinished)."]

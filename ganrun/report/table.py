@@ -18,14 +18,16 @@ def swept_keys(records: list[dict]) -> list[str]:
 
 
 def choose_metric(records: list[dict], metric: str | None) -> str:
-    """--metric, else the first logged of the metrics best.pt follows (metrics/fid, metrics/classifier_fd, …),
-    else critic/wasserstein (W-losses), else loss/generator."""
+    """--metric, else the jobs' search objective (search.objective, recorded in status.json) when logged, else the
+    first logged of the metrics best.pt follows (metrics/fid, metrics/classifier_fd, …), else critic/wasserstein
+    (W-losses), else loss/generator."""
     logged = {tag for r in records for tag in r["final"]}
     if metric is not None:
         if metric not in logged and any(r["final"] for r in records):
             raise UsageError(f"no job logged the metric {metric!r}; logged: {', '.join(sorted(logged))}")
         return metric
-    preferred = [f"metrics/{name}" for name in metric_names.BEST] + ["critic/wasserstein"]
+    objectives = list(dict.fromkeys(r["objective"] for r in records if r.get("objective")))
+    preferred = objectives[:1] + [f"metrics/{name}" for name in metric_names.BEST] + ["critic/wasserstein"]
     return next((t for t in preferred if t in logged), "loss/generator")
 
 
