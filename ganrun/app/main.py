@@ -18,6 +18,7 @@ from ganrun.errors import UsageError, exit_with
 from ganrun.quality.names import NAMES as METRIC_NAMES
 from ganrun.runstate import checkpoint
 from ganrun.runstate.checkpoint import Checkpointer
+from ganrun.runstate.lock import RunFolderInUse, RunLock
 from ganrun.runstate.logger import TensorBoardLogger
 from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
@@ -133,6 +134,22 @@ def main(cfg: DictConfig) -> float | None:
     search.objective, which an Optuna sweep optimizes; None (a failed trial) when it has none."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    lock = RunLock(run_dir, enabled=distributed.rank_and_world()[0] == 0)
+    try:
+        lock.acquire()
+    except RunFolderInUse as exc:  # before this process writes anything: the folder stays the other one's
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            log.error("job %s: %s", run_dir.name, exc)
+            return None
+        exit_with(exc)
+    try:
+        return run_and_report(cfg, hydra_cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def run_and_report(cfg: DictConfig, hydra_cfg, run_dir: Path) -> float | None:
+    """`run` with its status.json, its signals, and how a failure ends it: one line, or the next job of a sweep."""
     status = RunStatus(run_dir, cfg.train.steps, enabled=distributed.rank_and_world()[0] == 0)
     stop = StopRequest().install()
     try:
