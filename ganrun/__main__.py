@@ -2,14 +2,15 @@
 
 import sys
 
-from ganrun.app.launchers import exit_if_launcher_missing
+from ganrun.app.launchers import exit_if_plugin_missing
 
 
 def cli() -> None:
-    # Before Hydra composes: a launcher that is not installed gets a one-line pip hint, not Hydra's error.
-    exit_if_launcher_missing()
+    # Before Hydra composes: a launcher or sweeper that is not installed gets a one-line pip hint, not Hydra's error.
+    exit_if_plugin_missing()
     from ganrun.app import hydra_errors
     from ganrun.app.main import main
+    from ganrun.app.resume import quote_resume_path
     from ganrun.errors import UsageError, exit_with
     from ganrun.training import distributed
 
@@ -17,6 +18,7 @@ def cli() -> None:
         sys.argv[1:] = distributed.setup(sys.argv[1:])  # torchrun: one process group, one run folder
     except UsageError as exc:
         exit_with(exc)
+    sys.argv[1:] = quote_resume_path(sys.argv[1:])  # resume=<a sweep job's folder>, whose name holds a '='
     hydra_errors.install()  # an unknown key or option: one line and exit code 2
     try:
         main()

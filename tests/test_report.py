@@ -240,11 +240,12 @@ def test_sweep_that_has_logged_nothing_yet(tmp_path):
         assert image.size == (450, 360)
 
 
-def test_cli_writes_the_three_files(gp_sweep, tmp_path):
+def test_cli_writes_the_summaries_and_pictures(gp_sweep, tmp_path):
     result = ganrun(str(gp_sweep), cwd=tmp_path, module="ganrun.report", timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote summary.csv, summary.md and summary.png in {gp_sweep}\n"
-    assert sorted(p.name for p in gp_sweep.glob("summary.*")) == ["summary.csv", "summary.md", "summary.png"]
+    names = ["summary.csv", "summary.md", "summary.png", "summary_samples.png", "summary_curves.png"]
+    assert result.stdout == f"wrote {', '.join(names[:-1])} and {names[-1]} in {gp_sweep}\n"
+    assert sorted(p.name for p in gp_sweep.glob("summary*")) == sorted(names)  # no seeds: no summary_groups.csv
 
 
 def test_cli_bad_folders(tmp_path):

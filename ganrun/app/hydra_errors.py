@@ -1,6 +1,7 @@
 """Hydra's own config errors (an unknown key, option or value) as one line and exit code 2, as ganrun's are."""
 
 import os
+import sys
 
 from hydra._internal import utils as hydra_utils
 from hydra.errors import CompactHydraException
@@ -30,13 +31,26 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(parts)
 
 
+def sweep_failure(exc: BaseException) -> str | None:
+    """One line for the ways a sweep itself (not one of its jobs) ends early, or None for any other error."""
+    if isinstance(exc, ValueError) and "No trials are completed yet" in str(exc):  # Optuna, asked for its best trial
+        return ("no trial of the Optuna search completed, so it has no best trial; each job's status.json and "
+                "ganrun.log in the sweep folder say why, and python -m ganrun.report SWEEP_FOLDER summarizes them")
+    if type(exc).__name__ == "UncompletedJobError":  # submitit: a job's process ended without a result
+        job = " ".join(str(exc).splitlines()[:2])
+        return (f"{job}: its process was killed (SIGKILL, out of memory, a failed node); continue its run with "
+                "python -m ganrun resume=JOB_FOLDER, then python -m ganrun.report SWEEP_FOLDER")
+    return None
+
+
 def _raise(exc: BaseException):
     raise exc
 
 
 def install() -> None:
-    """Make Hydra report its composition errors through ganrun's `exit_with`; every other error, and all of them
-    under HYDRA_FULL_ERROR=1, as Hydra does."""
+    """Make Hydra report its composition errors through ganrun's `exit_with`, and a sweep that ended early (an
+    Optuna search in which no trial completed, a submitit job killed) in one line and exit code 1; every other
+    error, and all of them under HYDRA_FULL_ERROR=1, as Hydra does."""
     report = hydra_utils.run_and_report
 
     def run_and_report(func):
@@ -46,7 +60,10 @@ def install() -> None:
             return func()
         except CompactHydraException as exc:
             exit_with(UsageError(one_line(exc)))
-        except Exception as exc:  # handed to Hydra's own report, as without ganrun
+        except Exception as exc:  # handed to Hydra's own report, as without ganrun, unless a sweep ended early
+            if (line := sweep_failure(exc)) is not None:
+                print(f"Error: {line}", file=sys.stderr)
+                sys.exit(1)
             failure = exc
         return report(lambda: _raise(failure))
 

@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ganrun.app import resolvers, schema
+from ganrun.app import resolvers, schema, search
 from ganrun.app.parts import build_parts, make_evaluate
 from ganrun.app.resume import resolve_resume
 from ganrun.build import name_of
@@ -18,6 +18,7 @@ from ganrun.errors import UsageError, exit_with
 from ganrun.quality.names import NAMES as METRIC_NAMES
 from ganrun.runstate import checkpoint
 from ganrun.runstate.checkpoint import Checkpointer
+from ganrun.runstate.lock import RunFolderInUse, RunLock
 from ganrun.runstate.logger import TensorBoardLogger
 from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
@@ -107,7 +108,8 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     else:  # every rank must stop at the same step: agree at log boundaries (signals reach all ranks at once)
         should_stop = lambda step: step % cfg.log.every == 0 and distributed.agree(stop.requested)  # noqa: E731
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
-    status.update(step=start_step, steps=cfg.train.steps)
+    status.update(step=start_step, steps=cfg.train.steps,
+                  objective=search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best))
     logger = TensorBoardLogger(str(run_dir), resumed_step=start_step, enabled=rank == 0)
     logger.hparams(run_hparams(overrides), HPARAM_METRICS)
     try:
@@ -123,13 +125,31 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
 
 schema.register()
 resolvers.register_resolvers()
+search.register_sweeper_defaults()
 
 
 @hydra.main(version_base="1.3", config_path=_config_path(), config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Entry point of `python -m ganrun` and the `ganrun` console script."""
+def main(cfg: DictConfig) -> float | None:
+    """Entry point of `python -m ganrun` and the `ganrun` console script. Returns the run's final value of
+    search.objective, which an Optuna sweep optimizes; None (a failed trial) when it has none."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    lock = RunLock(run_dir, enabled=distributed.rank_and_world()[0] == 0)
+    try:
+        lock.acquire()
+    except RunFolderInUse as exc:  # before this process writes anything: the folder stays the other one's
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            log.error("job %s: %s", run_dir.name, exc)
+            return None
+        exit_with(exc)
+    try:
+        return run_and_report(cfg, hydra_cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def run_and_report(cfg: DictConfig, hydra_cfg, run_dir: Path) -> float | None:
+    """`run` with its status.json, its signals, and how a failure ends it: one line, or the next job of a sweep."""
     status = RunStatus(run_dir, cfg.train.steps, enabled=distributed.rank_and_world()[0] == 0)
     stop = StopRequest().install()
     try:
@@ -142,7 +162,7 @@ def main(cfg: DictConfig) -> None:
         if hydra_cfg.mode == RunMode.MULTIRUN and isinstance(exc, Exception):
             # One failed job must not cost the others: log it, let the sweep go on; its summary lists it.
             log.error("job %s failed: %s", run_dir.name, status.fields["error"], exc_info=not isinstance(exc, UsageError))
-            return
+            return None  # to Optuna, a failed trial
         if not isinstance(exc, UsageError):
             raise
         exit_with(exc)
@@ -152,3 +172,4 @@ def main(cfg: DictConfig) -> None:
     stop.uninstall()
     if outcome.preempted and not under_submitit and hydra_cfg.mode == RunMode.MULTIRUN:
         raise KeyboardInterrupt  # a signal stops a local sweep too, after this job's checkpoint
+    return None if outcome.preempted else search.objective_value(status.fields["objective"], outcome.values)

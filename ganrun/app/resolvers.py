@@ -7,7 +7,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from ganrun.runstate.overrides import split_override
+from ganrun.runstate.overrides import short_value, split_override
 
 
 def run_dir_of(checkpoint_or_run: str) -> Optional[Path]:
@@ -54,12 +54,20 @@ def _job_name(num: int, sweep_dir: str, overrides, limit: int = 60) -> str:
     for override in overrides:
         key, value = split_override(override)
         if key in keys:
-            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+            parts.append(f"{key.rsplit('.', 1)[-1]}={short_value(value)}")
     name = re.sub(r"[^\w.=,+\-\[\]]", "-", ",".join(parts))[:limit]
     return f"{num}_{name}" if name else str(num)
+
+
+def _direction(objective, metric_names, best) -> str:
+    """hydra.sweeper.direction of ganrun's Optuna sweeper, from search.objective (see app/search.py)."""
+    from ganrun.app.search import direction
+
+    return direction(objective, metric_names, best)
 
 
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("ganrun_run_dir", _resume_run_dir, replace=True)
     OmegaConf.register_new_resolver("ganrun_job_name", _job_name, replace=True)
+    OmegaConf.register_new_resolver("ganrun_direction", _direction, replace=True)
     OmegaConf.register_new_resolver("ganrun_output_subdir", _resume_output_subdir, replace=True, use_cache=True)

@@ -15,6 +15,18 @@ from ganrun.runstate.overrides import split_override
 log = logging.getLogger("ganrun")
 
 
+def quote_resume_path(argv: list[str]) -> list[str]:
+    """argv with a `resume=PATH` whose path holds a `=` (a sweep job's folder, 3_lambda_gp=10) quoted for Hydra's
+    override grammar, so that the path works as typed."""
+    quoted = []
+    for arg in argv:
+        key, value = split_override(arg)
+        if key == "resume" and value and "=" in value and not set("'\"\\") & set(value):
+            arg = f"{arg[: len(arg) - len(value)]}'{value}'"
+        quoted.append(arg)
+    return quoted
+
+
 def load_resume_state(resume: str, run_dir: Path) -> tuple[Path, dict] | None:
     """The checkpoint `resume=` means, loaded: a file, a run folder's last.pt, or (auto) this run's newest
     readable one; auto skips a corrupt file with a warning and takes the one before."""

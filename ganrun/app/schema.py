@@ -77,6 +77,13 @@ class MetricsConfig:
 
 
 @dataclass
+class SearchConfig:
+    # The final value an Optuna search (hydra/sweeper=optuna) optimizes, e.g. metrics/classifier_fd or loss/generator;
+    # null: the metric best.pt follows. Lower is better, except IS and the classifier's precision and recall.
+    objective: Optional[str] = None
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     device: str = "auto"
@@ -86,6 +93,7 @@ class RunConfig:
     log: LogConfig = field(default_factory=LogConfig)
     ckpt: CkptConfig = field(default_factory=CkptConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     dataset: Any = None
     model: Any = None
     loss: Any = None

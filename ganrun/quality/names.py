@@ -9,6 +9,12 @@ HIGHER_IS_BETTER = ("isc", "classifier_precision", "classifier_recall")
 BEST = ("fid", "classifier_fd", "kid", "classifier_kid", "isc")  # what best.pt follows by default: the first logged
 
 
+def higher_is_better(tag: str) -> bool:
+    """Whether a larger value of a logged tag is better: IS, the classifier's precision and recall, and speed
+    (perf/it_per_s); for every other metric and loss lower is better."""
+    return tag in {f"metrics/{name}" for name in HIGHER_IS_BETTER} or tag == "perf/it_per_s"
+
+
 def best_metric(values: dict, chosen: str | None = None) -> str | None:
     """The metric best.pt follows among `values` ("metrics/<name>": value): `chosen`, else the first of BEST."""
     names = [chosen] if chosen else list(BEST)

@@ -1,0 +1,86 @@
+"""Reading a sweep: its job folders, each job's overrides, status.json and TensorBoard events."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from ganrun.errors import UsageError
+from ganrun.runstate.overrides import split_override
+
+SAMPLES_TAG = "samples"  # the fixed-noise grid the loop logs (runstate/logger.py)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job folders of a sweep, by job number (the folder name's leading digits) when numbered, else by name."""
+    jobs = [d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()] if sweep_dir.is_dir() else []
+    if not jobs:
+        raise UsageError(f"{sweep_dir} is not a sweep folder: expected job folders with .hydra/overrides.yaml")
+    numbered = {d: re.match(r"\d+", d.name) for d in jobs}
+    return sorted(jobs, key=lambda d: (0, int(numbered[d].group()), d.name) if numbered[d] else (1, 0, d.name))
+
+
+def read_overrides(job: Path) -> dict[str, str]:
+    """The job's overrides as key → value strings, in the order given ("+key=v" counts as key)."""
+    items = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+    return {key: value or "" for key, value in map(split_override, items)}
+
+
+def read_status(job: Path) -> dict:
+    """status.json, or a stand-in saying why there is none."""
+    path = job / "status.json"
+    if not path.is_file():
+        return {"status": "unknown", "error": "no status.json"}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # a half-written file must not cost the other rows
+        return {"status": "unknown", "error": f"unreadable status.json: {e}".splitlines()[0]}
+
+
+def read_events(job: Path) -> tuple[dict[str, list[tuple[int, float]]], tuple[int, bytes] | None]:
+    """The job as TensorBoard shows it: each scalar tag's curve [(step, value)] by step, and the newest fixed-noise
+    grid (step, PNG bytes) or None. Its event files are read in order, a resumed run's purge dropping what the run
+    before it logged past the checkpoint it resumed from; of two values at one step the later one counts."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not any(job.glob("events.out.tfevents.*")):
+        return {}, None
+    events = EventAccumulator(str(job), size_guidance={"scalars": 0, "images": 0})  # 0: keep every event
+    events.Reload()
+    curves = {}
+    for tag in events.Tags()["scalars"]:
+        by_step = {e.step: e for e in sorted(events.Scalars(tag), key=lambda e: e.wall_time)}
+        curves[tag] = [(step, by_step[step].value) for step in sorted(by_step)]
+    grids = events.Images(SAMPLES_TAG) if SAMPLES_TAG in events.Tags()["images"] else []
+    newest = max(grids, key=lambda e: (e.step, e.wall_time), default=None)
+    return curves, (newest.step, newest.encoded_image_string) if newest else None
+
+
+def last_values(curves: dict[str, list[tuple[int, float]]]) -> tuple[dict[str, float], int | None]:
+    """Each curve's value at its highest step, and the highest step of any (None: nothing logged)."""
+    return {tag: c[-1][1] for tag, c in curves.items()}, max((c[-1][0] for c in curves.values()), default=None)
+
+
+def last_scalars(job: Path) -> tuple[dict[str, float], int | None]:
+    """Each scalar tag's value at its highest step in the job's events, and the highest step of any tag."""
+    return last_values(read_events(job)[0])
+
+
+def collect(jobs: list[Path]) -> list[dict]:
+    """One record per job: folder, overrides, status fields, final values (status.json's first), curves, the
+    newest sample grid, and the search objective it reported."""
+    records = []
+    for job in jobs:
+        status = read_status(job)
+        curves, samples = read_events(job)
+        scalars, top_step = last_values(curves)
+        error = status.get("error")
+        records.append({
+            "job": job.name, "overrides": read_overrides(job), "status": status.get("status", "unknown"),
+            "error": str(error).splitlines()[0] if error else None,
+            "step": status.get("step", top_step), "steps": status.get("steps"),
+            "wall_time_s": status.get("wall_time_s"), "final": {**scalars, **(status.get("final") or {})},
+            "curves": curves, "samples": samples, "objective": status.get("objective"),
+        })
+    return records

@@ -1,0 +1,142 @@
+"""On a real SLURM cluster (.ci/slurm-up starts a one-node one with accounting): a sweep job killed with SIGKILL at a
+random step and requeued by SLURM ends bit-identical to its twin that was never killed, and a second SLURM job on a
+run folder in use stops with one line naming the first. Skipped where no cluster answers."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, ganrun
+from ganrun.app import launchers
+from test_cli import read_scalars
+from test_survival import ENV, assert_same_training, final_state, wait_for_step
+
+
+def cluster_partition() -> str | None:
+    """The default partition of a SLURM cluster that runs jobs and keeps accounting (what submitit polls), or None."""
+    if not all(shutil.which(tool) for tool in ("sbatch", "sinfo", "sacct", "scontrol")):
+        return None
+    try:
+        nodes = subprocess.run(["sinfo", "-h", "-o", "%P %t"], capture_output=True, text=True, timeout=10).stdout
+        accounting = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, timeout=10).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    ready = [line.split()[0] for line in nodes.splitlines() if line.split()[1].rstrip("*~#") in ("idle", "mix")]
+    defaults = [p for p in ready if p.endswith("*")] or ready
+    return defaults[0].rstrip("*") if defaults and accounting == 0 else None
+
+
+PARTITION = cluster_partition()
+PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and launchers.is_installed("submitit")
+pytestmark = [
+    pytest.mark.skipif(not PLUGIN, reason='no hydra-submitit-launcher: pip install -e ".[slurm]"'),
+    pytest.mark.skipif(PARTITION is None, reason="no SLURM cluster with accounting here (sbatch, sinfo, sacct); "
+                                                 ".ci/slurm-up starts a one-node one"),
+]
+# One CPU, no GPU and little memory per job: two jobs fit the CI machine's node at once.
+SLURM = ["hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "hydra.launcher.gpus_per_node=0",
+         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+
+
+def train_args(tiny_mnist) -> list[str]:
+    return ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
+            "train.deterministic=true", "log.every=1", "ckpt.every=5"]
+
+
+def popen(cwd: Path, *command: str) -> subprocess.Popen:
+    env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **ENV}  # sbatch hands this environment to the jobs
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def sacct_state(job_id: str) -> str:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id], capture_output=True, text=True)
+    return (out.stdout.split() or ["UNKNOWN"])[0]
+
+
+def start_now(job_id: str, timeout: float = 60) -> None:
+    """Make a requeued job eligible at once: SLURM holds it back about two minutes (its EligibleTime)."""
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip() \
+            != "PENDING":
+        assert time.monotonic() < deadline, f"job {job_id} never became pending after its requeue"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+
+
+def test_a_slurm_job_killed_at_a_random_step_and_requeued_ends_bit_identical(tmp_path, tiny_mnist):
+    """Two jobs that train alike; job 0's training process gets SIGKILL at a random step and SLURM requeues the job
+    (`scontrol requeue`, as after a node failure): it resumes from its last checkpoint, takes over the lock its killed
+    run left, and ends with the weights of job 1."""
+    import sys
+
+    kill_at = random.randint(2, 25)  # of 30
+    sweep = popen(tmp_path, sys.executable, "-m", "ganrun", "-m", *SLURM, "log.images_every=1000,1001",
+                  *train_args(tiny_mnist), "train.steps=30", "hydra.sweep.dir=sweep")
+    killed, twin = tmp_path / "sweep" / "0_images_every=1000", tmp_path / "sweep" / "1_images_every=1001"
+    try:
+        wait_for_step(killed / "ganrun.log", kill_at, sweep, timeout=300)
+        holder = json.loads((killed / "run.lock").read_text())
+        os.kill(holder["pid"], signal.SIGKILL)
+        requeue = subprocess.run(["scontrol", "requeue", holder["slurm_job"]], capture_output=True, text=True)
+        start_now(holder["slurm_job"])
+        output = sweep.communicate(timeout=300)[0]
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    note = f"killed at step {kill_at}"
+    assert requeue.returncode == 0, requeue.stderr
+    assert sweep.returncode == 0, f"{note}:\n{output}"
+    log = (killed / "ganrun.log").read_text()
+    assert f"taking over the run folder's lock from pid {holder['pid']}" in log, note
+    assert "SLURM job" in log and "resuming" in log, note
+    assert_same_training(final_state(killed), final_state(twin), note)
+    assert final_state(killed)["step"] == 30
+    assert [s for s, _ in read_scalars(killed)["loss/generator"]] == list(range(1, 31)), note
+    rows = (tmp_path / "sweep" / "summary.md").read_text()
+    assert rows.count("| completed |") == 2
+
+
+def test_a_second_slurm_job_on_a_run_folder_in_use_stops_with_one_line(tmp_path, tiny_mnist):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "ganrun", *train_args(tiny_mnist), "train.steps=100000", f"hydra.run.dir={run}"]
+    wrap = lambda *extra: "exec " + " ".join(f"'{a}'" for a in [*command, *extra])  # noqa: E731  (signals reach it)
+    env = {**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache"), **ENV}  # sbatch hands it to the job
+    env.pop("HYDRA_FULL_ERROR", None)
+    first = subprocess.run(["sbatch", "--parsable", "-p", PARTITION, "-c", "1", "--mem=1G",
+                            "-o", str(tmp_path / "first.out"), "--wrap", wrap()],
+                           cwd=tmp_path, capture_output=True, text=True, env=env)
+    first_id = first.stdout.strip().split(";")[0]
+    try:
+        deadline = time.monotonic() + 300
+        while not ((run / "ganrun.log").is_file() and "step 2:" in (run / "ganrun.log").read_text()):
+            assert time.monotonic() < deadline and sacct_state(first_id) in ("PENDING", "RUNNING", "UNKNOWN"), \
+                (tmp_path / "first.out").read_text() if (tmp_path / "first.out").exists() else sacct_state(first_id)
+            time.sleep(0.2)
+        holder = json.loads((run / "run.lock").read_text())
+        second = subprocess.run(["sbatch", "--parsable", "--wait", "-p", PARTITION, "-c", "1", "--mem=1G",
+                                 "-o", str(tmp_path / "second.out"), "--wrap", wrap("resume=auto")],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+        assert sacct_state(first_id) == "RUNNING"  # still training when the second gave up
+    finally:
+        subprocess.run(["scancel", "--batch", "--signal=TERM", first_id])  # a checkpoint and a clean stop
+    assert second.returncode == 2, second.stderr  # sbatch --wait exits with the job's exit code
+    errors = [line for line in (tmp_path / "second.out").read_text().splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {run} is in use by pid {holder['pid']} on host {holder['host']} (since "
+                      f"{holder['started']}, SLURM job {first_id}); two processes must not train in one run folder, "
+                      "so this one stops and changes nothing"]
+    deadline = time.monotonic() + 120
+    while sacct_state(first_id) in ("RUNNING", "COMPLETING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "preempted" and status["step"] >= 2  # the first run's own record, nothing lost
