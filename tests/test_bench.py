@@ -38,7 +38,7 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
             real, k = bank.next_batch(batch), step * n_critic + i
             means = RunningMeans()
             torch.manual_seed(100 + k)  # ganrun draws the noise, then (WGAN-GP) ε; the reference in that order
-            critic_step(parts, real, k, means, guard, step + 1)
+            critic_step(parts, real, None, k, means, guard, step + 1)
             got.append(means.read()["loss/critic"])
             torch.manual_seed(100 + k)
             want.append(textbook.reference_critic_step(G, D, opt_d, real, loss).item())

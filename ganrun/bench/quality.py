@@ -93,7 +93,7 @@ def score_all(args, work: Path) -> tuple[list[dict], QualityMetrics, dict]:
     """classifier_fd of every variant, seed and step; and the first seed's first 36 images of each."""
     dataset_cfg = {"_target_": "ganrun.data.fashion_mnist", "root": args.root, "download": False,
                    "image_size": 28, "channels": 1}
-    real = data.fashion_mnist(args.root, download=False)
+    real = data.fashion_mnist(args.root, download=False).images
     quality = QualityMetrics(["classifier_fd"], args.num, real, dataset_cache_key(dataset_cfg),
                              labelled=labelled_source(dataset_cfg))
     quality.prepare()

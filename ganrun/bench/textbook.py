@@ -100,7 +100,7 @@ BATCH = 128  # seed 000's batch, and the batch its samples are drawn in (train-m
 
 def train_on_fashion_mnist(root: str, seed: int, steps: list[int], out: Path) -> None:
     """The textbook WGAN-GP loop on Fashion-MNIST at `root`; G's weights saved at each of `steps`."""
-    images = data.fashion_mnist(root, download=False)
+    images = data.fashion_mnist(root, download=False).images
     if len(images) < BATCH:
         raise UsageError(f"the textbook loop needs at least {BATCH} images, {root} has {len(images)}")
     G, D = build_models(torch.device("cpu"), seed)
