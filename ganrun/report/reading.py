@@ -1,6 +1,7 @@
 """Reading a sweep: its job folders, each job's overrides, status.json and TensorBoard events."""
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def read_events(job: Path) -> tuple[dict[str, list[tuple[int, float]]], tuple[in
 
     if not any(job.glob("events.out.tfevents.*")):
         return {}, None
+    # TensorBoard's file watcher says "No path found after …" at INFO for every job: noise in a sweep's log.
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
     events = EventAccumulator(str(job), size_guidance={"scalars": 0, "images": 0})  # 0: keep every event
     events.Reload()
     curves = {}
