@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, ganrun
+from conftest import FAST
 from ganrun.app import launchers
 from test_cli import read_scalars
 from test_survival import ENV, assert_same_training, final_state, wait_for_step
@@ -87,8 +87,6 @@ def test_a_slurm_job_killed_at_a_random_step_and_requeued_ends_bit_identical(tmp
     """Two jobs that train alike; job 0's training process gets SIGKILL at a random step and SLURM requeues the job
     (`scontrol requeue`, as after a node failure): it resumes from its last checkpoint, takes over the lock its killed
     run left, and ends with the weights of job 1."""
-    import sys
-
     kill_at = random.randint(2, 25)  # of 30
     sweep = popen(tmp_path, sys.executable, "-m", "ganrun", "-m", *SLURM, "log.images_every=1000,1001",
                   *train_args(tiny_mnist), "train.steps=30", "hydra.sweep.dir=sweep")
