@@ -4,6 +4,7 @@ cannot be computed stops the search before any trial, and the search presets com
 
 import csv
 import json
+import logging
 import math
 import sys
 
@@ -181,6 +182,16 @@ def test_the_value_returned_is_the_final_one_and_none_when_it_is_not_finite():
     assert search.objective_value("loss/generator", {"loss/generator": math.nan}) is None  # diverged
     assert search.objective_value("loss/generator", {"loss/generator": math.inf}) is None
     assert search.objective_value(None, {"loss/generator": 1.0}) is None
+
+
+def test_only_a_search_is_warned_about_a_missing_objective(caplog):
+    """A plain run offline has no FID, its default objective: that is no failed trial, and no warning."""
+    with caplog.at_level(logging.WARNING, logger="ganrun"):
+        assert search.objective_value("metrics/fid", {"loss/critic": 1.0}, searching=False) is None
+        assert caplog.records == []
+        assert search.objective_value("metrics/fid", {"loss/critic": 1.0}, searching=True) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "search objective metrics/fid is missing at the end of this run: a search counts it as a failed trial"]
 
 
 # ---------------------------------------------------------------- presets and the missing plugin

@@ -7,23 +7,18 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-from ganrun.app.search import check_objective
+from ganrun.app.search import check_objective, is_optuna
 from ganrun.errors import UsageError, exit_with
 from ganrun.report import collect, job_dirs, write_summary
 
 log = logging.getLogger("ganrun")
 
 
-def is_optuna(config) -> bool:
-    """Whether the sweep is an Optuna search (hydra/sweeper=optuna)."""
-    return "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
-
-
 class SearchCheck(Callback):
     """Before an Optuna search: its objective must be computable here, else one line and exit 2 before any trial."""
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        if not is_optuna(config):
+        if not is_optuna(config.hydra.sweeper):
             return
         try:
             log.info("search objective: %s", check_objective(config))
@@ -49,7 +44,7 @@ class SweepSummary(Callback):
         summary = write_summary(sweep_dir, records)
         failed = [r["job"] for r in records if r["status"] == "failed"]
         log.info("sweep summary: %s", summary)
-        if failed and is_optuna(config):  # a search goes on past failed trials (it fails when none completed)
+        if failed and is_optuna(config.hydra.sweeper):  # a search goes on past failed trials (it fails when none completed)
             log.warning("%d of %d trials failed (%s); Optuna counted them as failed", len(failed), len(records),
                         ", ".join(failed))
         elif failed:

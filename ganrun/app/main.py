@@ -172,4 +172,7 @@ def run_and_report(cfg: DictConfig, hydra_cfg, run_dir: Path) -> float | None:
     stop.uninstall()
     if outcome.preempted and not under_submitit and hydra_cfg.mode == RunMode.MULTIRUN:
         raise KeyboardInterrupt  # a signal stops a local sweep too, after this job's checkpoint
-    return None if outcome.preempted else search.objective_value(status.fields["objective"], outcome.values)
+    if outcome.preempted:
+        return None
+    searching = hydra_cfg.mode == RunMode.MULTIRUN and search.is_optuna(hydra_cfg.sweeper)
+    return search.objective_value(status.fields["objective"], outcome.values, searching)

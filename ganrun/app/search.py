@@ -72,12 +72,20 @@ def check_objective(cfg) -> str:
     return name
 
 
-def objective_value(name: str | None, values: dict) -> float | None:
-    """The run's final value of the objective; None (a failed trial to Optuna) when it is missing or not finite."""
+def is_optuna(sweeper) -> bool:
+    """Whether Hydra's sweeper config (`hydra.sweeper`) is the Optuna sweeper (hydra/sweeper=optuna)."""
+    return "optuna" in str(sweeper.get("_target_", "")).lower()
+
+
+def objective_value(name: str | None, values: dict, searching: bool = True) -> float | None:
+    """The run's final value of the objective; None (a failed trial to Optuna) when it is missing or not finite,
+    which a search is told in a warning (`searching`: a plain run, whose FID may be off offline, is not)."""
     if name is None:
         return None
     value = values.get(name)
     if value is None or not math.isfinite(value):
+        if not searching:
+            return None
         log.warning("search objective %s is %s at the end of this run: a search counts it as a failed trial",
                     name, "missing" if value is None else value)
         return None
