@@ -197,6 +197,12 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
+    if kill_at < 5 and not (killed / "checkpoints" / "last.pt").exists():  # killed before its first checkpoint
+        refused = ganrun(f"resume={killed}", cwd=tmp_path, env=ENV)
+        assert refused.returncode == 2 and refused.stderr.strip() == (
+            f"Error: run folder {killed} has no checkpoint yet: it stopped before its first one (every ckpt.every "
+            "steps); start it again with the command that started it"), refused.stderr
+        return
     requeued = ganrun(f"resume={killed}", cwd=tmp_path, env=ENV)
     assert requeued.returncode == 0, f"killed at step {kill_at}: {requeued.stderr}"
     log = (killed / "ganrun.log").read_text()

@@ -32,6 +32,9 @@ def load_resume_state(resume: str, run_dir: Path) -> tuple[Path, dict] | None:
     readable one; auto skips a corrupt file with a warning and takes the one before."""
     if resume != "auto":
         path = Path(resume)
+        if path.is_dir() and (path / ".hydra").is_dir() and not (path / "checkpoints" / "last.pt").is_file():
+            raise UsageError(f"run folder {path} has no checkpoint yet: it stopped before its first one (every "
+                             "ckpt.every steps); start it again with the command that started it")
         path = path / "checkpoints" / "last.pt" if path.is_dir() else path
         return path, checkpoint.load(path)
     folder = run_dir / "checkpoints"
