@@ -14,7 +14,7 @@ from ganrun.bench import speed, textbook, timing
 from ganrun.app import resolvers, schema
 from ganrun.data import ImageBank
 from ganrun.training.divergence import UpdateGuard
-from ganrun.training.loop import critic_step, generator_step
+from ganrun.training.step import critic_step, generator_step
 from ganrun.training.stats import RunningMeans
 
 LOSSES = ["bce", "wgan_gp", "wgan_div"]
@@ -38,13 +38,14 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
             real, k = bank.next_batch(batch), step * n_critic + i
             means = RunningMeans()
             torch.manual_seed(100 + k)  # ganrun draws the noise, then (WGAN-GP) ε; the reference in that order
-            critic_step(parts, real, None, k, means, guard, step + 1)
+            guard.set_step(step + 1)
+            critic_step(parts, real, None, k, means, guard)
             got.append(means.read()["loss/critic"])
             torch.manual_seed(100 + k)
             want.append(textbook.reference_critic_step(G, D, opt_d, real, loss).item())
         means = RunningMeans()
         torch.manual_seed(1000 + step)
-        generator_step(parts, batch, CPU, means, guard, step + 1)
+        generator_step(parts, batch, CPU, means, guard)
         got.append(means.read()["loss/generator"])
         torch.manual_seed(1000 + step)
         want.append(textbook.reference_generator_step(G, D, opt_g, batch, loss, CPU).item())
@@ -79,16 +80,29 @@ def test_bench_hyper_parameters_are_ganruns_defaults(loss):
 
 
 def test_variants_parse():
-    assert timing.parse_variant("eager") == {"precision": "fp32", "channels_last": False, "compile": False}
-    assert timing.parse_variant("bf16+channels_last+compile") == {"precision": "bf16", "channels_last": True,
-                                                                  "compile": True}
-    for bad in ["", "fp16", "eager+compile"]:
+    plain = {"precision": "fp32", "channels_last": False, "compile": False, "cuda_graphs": False}
+    assert timing.parse_variant("eager") == plain
+    assert timing.parse_variant("bf16+channels_last+compile") == {**plain, "precision": "bf16",
+                                                                  "channels_last": True, "compile": True}
+    assert timing.parse_variant("bf16+cuda_graphs") == {**plain, "precision": "bf16", "cuda_graphs": True}
+    for bad in ["", "fp16", "eager+compile", "compile+cuda_graphs"]:
         with pytest.raises(ValueError):
             timing.parse_variant(bad)
     assert speed.parse_args(["--precision", "bf16", "--compile"]).variants == ["bf16+compile"]
+    assert speed.parse_args(["--cuda-graphs"]).variants == ["fp32+cuda_graphs"]
     assert speed.parse_args(["--variants", "eager, bf16"]).variants == ["eager", "bf16"]
     with pytest.raises(SystemExit):
         speed.parse_args(["--variants", "eager", "--compile"])
+
+
+def test_a_cuda_graphs_row_fails_alone_without_a_gpu(tmp_path):
+    """On a CPU the cuda_graphs row says why it failed; the other rows are timed."""
+    out = tmp_path / "bench.json"
+    code = speed.main(["--steps", "1", "--warmup", "0", "--losses", "bce", "--images", "64", "--batch-size", "8",
+                       "--variants", "eager,cuda_graphs", "--out", str(out)])
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
+    assert code == 1 and rows["eager"]["it_per_s"] > 0
+    assert rows["cuda_graphs"]["error"].startswith("UsageError: train.cuda_graphs=true needs a CUDA GPU")
 
 
 def test_textbook_dataset_is_torchvision_style():

@@ -23,7 +23,7 @@ from ganrun.runstate.logger import TensorBoardLogger
 from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
 from ganrun.runstate.status import RunStatus
-from ganrun.training import distributed
+from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
 from ganrun.training.loop import Outcome, Settings, fit
 from ganrun.training.parts import restore, snapshot
@@ -76,6 +76,8 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
         raise UsageError(f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; "
                          f"use a multiple of {world}")
     device = distributed.device_for_rank(pick_device(cfg.device))
+    if cfg.train.cuda_graphs:
+        graphs.require_cuda(device)  # before the data are loaded
     if device.type == "cuda":
         torch.cuda.set_device(device)
     set_deterministic(cfg.train.deterministic)
@@ -101,7 +103,10 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     settings = Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
                         cfg.log.images_every, cfg.ckpt.every, name_of(cfg.train.nan_policy),
                         cfg.metrics.every, name_of(cfg.train.precision),
-                        cfg.train.channels_last, progress=rank == 0, best_metric=cfg.metrics.best)
+                        cfg.train.channels_last, progress=rank == 0, best_metric=cfg.metrics.best,
+                        cuda_graphs=cfg.train.cuda_graphs)
+    if settings.cuda_graphs:
+        graphs.refuse_unsupported(device, settings, parts, world)
     evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device) if rank == 0 else None
     if world == 1:
         should_stop = lambda step: stop.requested  # noqa: E731

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from ganrun.data.labelled import labelled_source
 from ganrun.errors import UsageError
 from ganrun.quality.names import CLASSIFIER, INCEPTION, best_metric, higher_is_better
-from ganrun.training.loop import CRITIC_TAGS, REGULARIZER_TAGS
+from ganrun.training.step import CRITIC_TAGS, REGULARIZER_TAGS
 
 log = logging.getLogger("ganrun")
 

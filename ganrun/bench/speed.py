@@ -5,7 +5,8 @@
     fresh noise each step, `.item()` on both losses every step, eager fp32, plain Adam;
 (b) ganrun's own `fit` loop (data on the device, no host sync per step, fused Adam on CUDA) with the options
     of each variant: `eager` (fp32), `bf16`, `channels_last`, `compile`, or several joined by `+`.
-Both loops use the same network (ganrun.models.dcgan28), the same math, the same hyper-parameters, the same
+Both loops use the same network (--model: ganrun.models.dcgan28 on 28×28 grayscale images by default, dcgan or
+resnet on 32×32 RGB ones), the same math, the same hyper-parameters, the same
 seeds and the same real images per generator step (batch × n_critic). Warm-up steps are not timed.
 """
 
@@ -22,15 +23,16 @@ from pathlib import Path
 
 import torch
 
-from ganrun.bench.textbook import BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, N_CRITIC, Z_DIM
+from ganrun.bench.textbook import BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, MODELS, N_CRITIC, Z_DIM
 from ganrun.bench.timing import OPTIONS, parse_variant, synthetic_images, time_ganrun, time_textbook
 from ganrun.errors import UsageError
 from ganrun.training.devices import pick_device
 
 def default_variants(device: torch.device) -> list[str]:
-    """On CUDA the GPU options; on a CPU plain fp32 and channels_last (bf16 and compile are slow or costly there)."""
+    """On CUDA the GPU options; on a CPU plain fp32 and channels_last (bf16 and compile are slow or costly there,
+    CUDA graphs do not exist)."""
     if device.type == "cuda":
-        return ["eager", "bf16", "bf16+channels_last", "compile"]
+        return ["eager", "bf16", "bf16+channels_last", "compile", "cuda_graphs", "bf16+channels_last+cuda_graphs"]
     return ["eager", "channels_last"]
 
 
@@ -73,22 +75,25 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--losses", default="bce,wgan_gp,wgan_div")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--model", choices=list(MODELS), default="dcgan28",
+                   help="the networks, for 28×28 grayscale (dcgan28) or 32×32 RGB images (dcgan, resnet)")
     p.add_argument("--images", type=int, default=10_000, help="size of the synthetic data set")
     p.add_argument("--variants", help="ganrun configurations, comma-separated, each 'eager' or options joined "
-                   "by '+' (bf16, channels_last, compile); default: eager,bf16,bf16+channels_last,compile "
-                   "on CUDA, eager,channels_last on a CPU")
+                   "by '+' (bf16, channels_last, compile, cuda_graphs); default: eager,bf16,bf16+channels_last,"
+                   "compile,cuda_graphs,bf16+channels_last+cuda_graphs on CUDA, eager,channels_last on a CPU")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="one variant instead of --variants")
     p.add_argument("--channels-last", action="store_true", help="one variant instead of --variants")
     p.add_argument("--compile", action="store_true", help="one variant instead of --variants")
+    p.add_argument("--cuda-graphs", action="store_true", help="one variant instead of --variants")
     p.add_argument("--ema", type=float, default=0.0, help="ganrun's generator EMA decay (default 0: off, "
                    "as the textbook loop has none; ganrun's own default is 0.999)")
     p.add_argument("--repeats", type=int, default=1, help="time every row this many times, report the median")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench.json", help="where to write the JSON table")
     args = p.parse_args(argv)
-    single = args.precision is not None or args.channels_last or args.compile
+    single = args.precision is not None or args.channels_last or args.compile or args.cuda_graphs
     if single and args.variants:
-        p.error("give either --variants or --precision/--channels-last/--compile, not both")
+        p.error("give either --variants or --precision/--channels-last/--compile/--cuda-graphs, not both")
     if single:
         args.variants = "+".join([args.precision or "fp32"] + [o for o in OPTIONS[1:] if getattr(args, o)])
     for name, low in [("steps", 1), ("warmup", 0), ("batch_size", 1), ("repeats", 1)]:
@@ -127,9 +132,10 @@ def main(argv=None) -> int:
         return 2
     variants = args.variants or default_variants(device)
     torch.backends.cudnn.benchmark = True  # as ganrun runs set it (train.deterministic=false); global, so both loops
-    images = synthetic_images(args.images, args.seed)
+    _, size, channels = MODELS[args.model]
+    images = synthetic_images(args.images, args.seed, size, channels)
     shared = dict(images=images, device=device, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                  seed=args.seed)
+                  seed=args.seed, model=args.model)
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     if load_before and load_before[0] >= 0.5 * (os.cpu_count() or 1):
         print(f"warning: the machine is busy (load average {load_before[0]:.2f} on {os.cpu_count()} cores); "
@@ -163,6 +169,7 @@ def main(argv=None) -> int:
         "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "steps": args.steps, "warmup": args.warmup, "batch_size": args.batch_size, "images": args.images,
+        "model": args.model, "image_shape": [channels, size, size],
         "repeats": args.repeats, "losses": args.losses, "variants": variants,
         "options": {"seed": args.seed, "ema": args.ema, "z_dim": Z_DIM, "lr": LR, "betas": list(BETAS),
                     "lambda_gp": LAMBDA_GP, "wgan_div_k": DIV_K, "wgan_div_p": DIV_P, "n_critic": N_CRITIC,

@@ -14,12 +14,15 @@ from torchvision import transforms
 
 from ganrun import data
 from ganrun.errors import UsageError
-from ganrun.models import dcgan28
+from ganrun.models import dcgan, dcgan28, resnet
 
 # ganrun's defaults (conf/train.yaml, conf/loss/*.yaml, conf/model/dcgan28.yaml); tests/test_bench.py checks them.
 Z_DIM, LR, BETAS = 64, 2e-4, (0.5, 0.999)
 LAMBDA_GP, DIV_K, DIV_P = 10.0, 2.0, 6.0
 N_CRITIC = {"bce": 1, "wgan_gp": 5, "wgan_div": 5}
+# The networks the speed benchmark times, with their images' size and channels: seed 000's 28×28 pair (the
+# default, and the quality benchmark's) and two for CIFAR-size images (model=dcgan and model=resnet).
+MODELS = {"dcgan28": (dcgan28.build, 28, 1), "dcgan": (dcgan.build, 32, 3), "resnet": (resnet.build, 32, 3)}
 
 
 def textbook_transform() -> transforms.Compose:
@@ -31,7 +34,9 @@ class TextbookImages(Dataset):
     """Like torchvision.datasets.MNIST: uint8 arrays, a PIL image and the transform per item, (image, label)."""
 
     def __init__(self, images: torch.Tensor, transform):
-        self.images, self.transform = images[:, 0].numpy(), transform
+        # PIL wants H×W (grayscale) or H×W×3 (RGB) arrays.
+        self.images = images[:, 0].numpy() if images.shape[1] == 1 else images.permute(0, 2, 3, 1).numpy()
+        self.transform = transform
 
     def __len__(self):
         return len(self.images)
@@ -40,10 +45,11 @@ class TextbookImages(Dataset):
         return self.transform(Image.fromarray(self.images[i])), 0
 
 
-def build_models(device: torch.device, seed: int):
-    """The dcgan28 pair ganrun builds for 28×28 one-channel data, seeded like train.build_parts."""
+def build_models(device: torch.device, seed: int, model: str = "dcgan28"):
+    """The pair ganrun builds as `model` (MODELS) for its images, seeded like app.parts.build_parts."""
+    build, size, channels = MODELS[model]
     torch.manual_seed(seed)
-    generator, critic = dcgan28.build(28, 1, z_dim=Z_DIM)
+    generator, critic = build(size, channels, z_dim=Z_DIM)
     return generator.to(device), critic.to(device)
 
 

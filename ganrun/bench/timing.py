@@ -17,17 +17,20 @@ from ganrun.objectives import losses
 from ganrun.objectives.regularizers import Regularizer
 from ganrun.training import speed
 from ganrun.training.ema import EMA
+from ganrun.training.graphs import WARMUP_STEPS, require_cuda
 from ganrun.training.loop import Settings, fit
 from ganrun.training.parts import Parts
 
-OPTIONS = ("bf16", "channels_last", "compile")  # what a variant may join with "+"; "eager" alone is plain fp32
+# What a variant may join with "+"; "eager" alone is plain fp32.
+OPTIONS = ("bf16", "channels_last", "compile", "cuda_graphs")
 
 
 # ---------------------------------------------------------------- data
 
-def synthetic_images(n: int, seed: int = 0) -> torch.Tensor:
-    """n deterministic random 1×28×28 uint8 images (no download needed)."""
-    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+def synthetic_images(n: int, seed: int = 0, size: int = 28, channels: int = 1) -> torch.Tensor:
+    """n deterministic random channels×size×size uint8 images (no download needed)."""
+    return torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(seed))
 
 
 # ---------------------------------------------------------------- the two loops, timed
@@ -39,9 +42,9 @@ def sync(device: torch.device) -> None:
 
 
 def time_textbook(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int,
-                  seed: int) -> float:
+                  seed: int, model: str = "dcgan28") -> float:
     """Seconds for `steps` generator steps of the textbook loop, after `warmup` untimed ones."""
-    G, D = build_models(device, seed)
+    G, D = build_models(device, seed, model)
     opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
     opt_d = torch.optim.Adam(D.parameters(), lr=LR, betas=BETAS)
     dataset = TextbookImages(images, textbook_transform())
@@ -80,9 +83,10 @@ def make_loss(loss: str) -> losses.Loss:
 
 
 def ganrun_parts(loss: str, images: torch.Tensor, device, seed: int, precision: str = "fp32",
-                 channels_last: bool = False, compile_models: bool = False, ema: float = 0.0) -> Parts:
-    """Parts as train.build_parts makes them for model=dcgan28, regularizer=none, without Hydra."""
-    G, D = build_models(device, seed)
+                 channels_last: bool = False, compile_models: bool = False, ema: float = 0.0,
+                 model: str = "dcgan28") -> Parts:
+    """Parts as app.parts.build_parts makes them for `model`, regularizer=none, without Hydra."""
+    G, D = build_models(device, seed, model)
     adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
     parts = Parts(generator=G, critic=D, opt_g=make_optimizer(G.parameters(), adam, device),
                   opt_d=make_optimizer(D.parameters(), adam, device), loss=make_loss(loss),
@@ -94,40 +98,52 @@ def ganrun_parts(loss: str, images: torch.Tensor, device, seed: int, precision: 
     return parts
 
 
-def loop_settings(steps: int, batch_size: int, n_critic: int, precision: str, channels_last: bool) -> Settings:
+def loop_settings(steps: int, batch_size: int, n_critic: int, precision: str, channels_last: bool,
+                  cuda_graphs: bool = False) -> Settings:
     """Settings for `fit` with logging, samples and checkpoints only at the end, and no progress bar."""
     never = 10 ** 9
     extra = {"progress": False} if "progress" in {f.name for f in dataclasses.fields(Settings)} else {}
+    if cuda_graphs:
+        extra["cuda_graphs"] = True
     return Settings(steps=steps, batch_size=batch_size, n_critic=n_critic, log_every=never, images_every=never,
                     ckpt_every=never, nan_policy="stop", metrics_every=0, precision=precision,
                     channels_last=channels_last, **extra)
 
 
 def time_ganrun(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int, seed: int,
-                variant: str, ema: float = 0.0) -> float:
-    """Seconds for `steps` generator steps of ganrun's `fit`, after `warmup` untimed ones."""
+                variant: str, ema: float = 0.0, model: str = "dcgan28") -> float:
+    """Seconds for `steps` generator steps of ganrun's `fit`, after `warmup` untimed ones, in one `fit` call
+    (so that CUDA graphs, captured during the warm-up, are replayed in the timed steps)."""
     opts = parse_variant(variant)
-    parts = ganrun_parts(loss, images, device, seed, opts["precision"], opts["channels_last"], opts["compile"], ema)
+    if opts["cuda_graphs"]:
+        require_cuda(torch.device(device))
+        warmup = max(warmup, WARMUP_STEPS + 1)  # eager warm-up steps, then the capture
+    parts = ganrun_parts(loss, images, device, seed, opts["precision"], opts["channels_last"], opts["compile"], ema,
+                         model)
     torch.manual_seed(seed)
+    started = {}
 
-    def run(start: int, stop: int) -> None:
-        settings = loop_settings(stop, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"])
-        fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, start_step=start)
+    def clock(step: int) -> bool:  # fit asks after every step whether to stop: the timed steps start here
+        if step == warmup:
+            sync(device)
+            started["at"] = time.perf_counter()
+        return False
 
-    if warmup:
-        run(0, warmup)
+    clock(0)
+    settings = loop_settings(warmup + steps, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"],
+                             opts["cuda_graphs"])
+    fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, should_stop=clock)
     sync(device)
-    start = time.perf_counter()
-    run(warmup, warmup + steps)
-    sync(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - started["at"]
 
 
 def parse_variant(name: str) -> dict:
-    """"eager" → fp32; otherwise options joined by "+", e.g. "bf16+channels_last+compile"."""
+    """"eager" → fp32; otherwise options joined by "+", e.g. "bf16+channels_last+cuda_graphs"."""
     tokens = [t.strip() for t in name.split("+") if t.strip()]
     unknown = [t for t in tokens if t not in OPTIONS + ("eager", "fp32")]
     if unknown or not tokens or ("eager" in tokens and "compile" in tokens):
         raise ValueError(f"variant {name!r} is not eager or a '+'-joined set of {', '.join(OPTIONS)}")
-    return {"precision": "bf16" if "bf16" in tokens else "fp32",
-            "channels_last": "channels_last" in tokens, "compile": "compile" in tokens}
+    if "compile" in tokens and "cuda_graphs" in tokens:
+        raise ValueError(f"variant {name!r}: compile and cuda_graphs do not go together (as in training)")
+    return {"precision": "bf16" if "bf16" in tokens else "fp32", "channels_last": "channels_last" in tokens,
+            "compile": "compile" in tokens, "cuda_graphs": "cuda_graphs" in tokens}

@@ -55,9 +55,10 @@ def translation(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 def cutout(x: torch.Tensor, center: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Set to 0 a size[0]×size[1] rectangle of each image centred at its `center` (N×2), clipped at the border."""
-    start = center - torch.tensor([size[0] // 2, size[1] // 2], device=x.device)
-    rows = torch.arange(x.shape[2], device=x.device)[None, :] - start[:, :1]  # offset into the rectangle
-    cols = torch.arange(x.shape[3], device=x.device)[None, :] - start[:, 1:]
+    # Offsets into the rectangle; its corner from Python integers, not a tensor made from host data (which a
+    # CUDA graph could not capture).
+    rows = torch.arange(x.shape[2], device=x.device)[None, :] - (center[:, :1] - size[0] // 2)
+    cols = torch.arange(x.shape[3], device=x.device)[None, :] - (center[:, 1:] - size[1] // 2)
     hole = ((rows >= 0) & (rows < size[0]))[:, :, None] & ((cols >= 0) & (cols < size[1]))[:, None, :]
     return x * (~hole)[:, None].to(x.dtype)
 

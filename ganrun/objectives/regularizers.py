@@ -32,6 +32,11 @@ class Regularizer:
         (with the scores "real_scores" and "fake_scores"); `labels` those of a class-conditional critic."""
         return None
 
+    def phase(self, critic_step: int):
+        """What decides, beside the networks, which operations `critic_penalty` runs at `critic_step` (a lazy
+        penalty: whether it is due); steps of one phase run the same operations, so one CUDA graph serves them."""
+        return None
+
     def state_dict(self) -> dict:
         """What a checkpoint must hold for the run to continue exactly (nothing, for most)."""
         return {}
@@ -70,8 +75,11 @@ class R1(Regularizer):
         _require(every >= 1, "every", ">= 1", every)
         self.gamma, self.every = gamma, every
 
+    def phase(self, critic_step):
+        return critic_step % self.every == 0
+
     def critic_penalty(self, critic, real, fake, critic_step, labels=None, terms=None):
-        if critic_step % self.every:
+        if not self.phase(critic_step):
             return None
         norms = input_grad_norm(critic, real, labels)
         return {"penalty": self.every * 0.5 * self.gamma * norms.pow(2).mean(), "r1_grad_norm": norms.mean().detach()}
@@ -106,14 +114,17 @@ class LeCam(Regularizer):
         if self.alpha_real is None:
             self.alpha_real, self.alpha_fake = real_mean.clone(), fake_mean.clone()
             return
-        # .to(): averages restored from a checkpoint come from the CPU.
-        self.alpha_real = torch.lerp(self.alpha_real.to(real_mean.device), real_mean, 1 - self.decay)
-        self.alpha_fake = torch.lerp(self.alpha_fake.to(fake_mean.device), fake_mean, 1 - self.decay)
+        if self.alpha_real.device != real_mean.device:  # averages restored from a checkpoint come from the CPU
+            self.alpha_real, self.alpha_fake = self.alpha_real.to(real_mean.device), self.alpha_fake.to(real_mean.device)
+        # In place: a CUDA graph that captured this update goes on updating the tensors a checkpoint saves.
+        self.alpha_real.lerp_(real_mean, 1 - self.decay)
+        self.alpha_fake.lerp_(fake_mean, 1 - self.decay)
 
     def state_dict(self):
         if self.alpha_real is None:
             return {}
-        return {"alpha_real": self.alpha_real.cpu(), "alpha_fake": self.alpha_fake.cpu()}
+        # Copies: the averages move on in place after the snapshot.
+        return {"alpha_real": self.alpha_real.to("cpu", copy=True), "alpha_fake": self.alpha_fake.to("cpu", copy=True)}
 
     def load_state_dict(self, state):
         if state.get("alpha_real") is not None:

@@ -22,3 +22,8 @@ def pick_device(name: str) -> torch.device:
     elif device.type != "cpu":
         raise UsageError(f"device={name} is not supported; use auto, cpu, cuda or cuda:N")
     return device
+
+
+def capturing() -> bool:
+    """Whether the current CUDA stream is being captured into a CUDA graph (work is recorded, not run)."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()

@@ -3,6 +3,7 @@
 import torch
 
 from ganrun.errors import UsageError
+from ganrun.training.devices import capturing
 
 
 class DivergenceError(UsageError):
@@ -10,18 +11,27 @@ class DivergenceError(UsageError):
 
 
 class NonFiniteWatch:
-    """Per term, the first step with a NaN/inf value, tracked without a host sync; `check()` syncs."""
+    """Per term, the first step with a NaN/inf value, tracked without a host sync; `check()` syncs.
+
+    The step being trained lives on the device (`set_step` fills it once per step), so that `observe` copies
+    nothing from the host and a CUDA graph that captured it records the step of each replay."""
 
     def __init__(self, device: torch.device):
         self.device = device
+        self.step = torch.zeros((), dtype=torch.long, device=device)
         self._first_bad: dict[str, torch.Tensor] = {}
 
-    def observe(self, name: str, value: torch.Tensor, step: int) -> None:
+    def set_step(self, step: int) -> None:
+        self.step.fill_(step)
+
+    def observe(self, name: str, value: torch.Tensor) -> None:
         first = self._first_bad.get(name)
         if first is None:
+            if capturing():  # a tensor made inside a capture would be re-made by every replay
+                raise RuntimeError(f"{name} was first watched inside a CUDA graph capture; run one eager step first")
             first = self._first_bad[name] = torch.full((), -1, dtype=torch.long, device=self.device)
         bad = ~torch.isfinite(value.detach()).all()
-        first.copy_(torch.where(bad & (first < 0), torch.tensor(step, device=self.device), first))
+        first.copy_(torch.where(bad & (first < 0), self.step, first))
 
     def first_bad(self) -> tuple[str, int] | None:
         """The earliest (term, step) that went non-finite, or None."""
@@ -51,14 +61,18 @@ class UpdateGuard:
             raise UsageError(f"train.nan_policy={policy} is not allowed: it must be stop or skip")
         self.policy, self.watch, self.skipped = policy, NonFiniteWatch(device), 0
 
-    def allows(self, name: str, loss: torch.Tensor, step: int) -> bool:
+    def set_step(self, step: int) -> None:
+        """The generator step the next updates belong to (what a divergence report names)."""
+        self.watch.set_step(step)
+
+    def allows(self, name: str, loss: torch.Tensor) -> bool:
         """Whether to apply the update whose loss is `loss`."""
         if self.policy == "skip":
             if bool(torch.isfinite(loss.detach()).all()):
                 return True
             self.skipped += 1
             return False
-        self.watch.observe(name, loss, step)
+        self.watch.observe(name, loss)
         return True
 
     def check(self, step: int, last_good: int | None, *modules: torch.nn.Module) -> None:

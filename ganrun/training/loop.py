@@ -1,4 +1,5 @@
-"""The training loop: n_critic critic updates, then one generator update. No Hydra in here."""
+"""The training loop: generator steps (training/step.py) with logging, samples, metrics and checkpoints around
+them. No Hydra in here."""
 
 import logging
 import time
@@ -8,22 +9,15 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
-from ganrun.models.conditional import call
-from ganrun.objectives.augment import augmented
+from ganrun.quality.names import best_metric, is_better
 from ganrun.training.divergence import UpdateGuard
+from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import grid_samples
-from ganrun.quality.names import best_metric, is_better
-from ganrun.training.speed import autocast, eager
 from ganrun.training.stats import RunningMeans
+from ganrun.training.step import EagerSteps
 
 log = logging.getLogger(__name__)
-
-# What each loss/regularizer term is logged as (TensorBoard tag).
-CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}
-REGULARIZER_TAGS = {"penalty": "regularizer/penalty", "r1_grad_norm": "regularizer/r1_grad_norm",
-                    "lecam_alpha_real": "regularizer/lecam_alpha_real",
-                    "lecam_alpha_fake": "regularizer/lecam_alpha_fake"}
 
 
 @dataclass
@@ -41,60 +35,8 @@ class Settings:
     precision: str = "fp32"  # fp32 | bf16
     channels_last: bool = False
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
+    cuda_graphs: bool = False  # replay each generator step from a CUDA graph (ganrun.training.graphs)
     best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
-
-
-def critic_step(parts: Parts, real: torch.Tensor, labels: torch.Tensor | None, critic_updates: int,
-                means: RunningMeans, guard: UpdateGuard, step: int, precision: str = "fp32") -> None:
-    """One critic update on a real batch (with its labels, for a conditional model) and a fresh fake batch drawn
-    with the same labels (`step`: the generator step it belongs to)."""
-    G, D = parts.step_modules()
-    D = augmented(D, parts.augment)  # D∘T: every critic call sees augmented images
-    with autocast(real.device, precision):
-        with torch.no_grad():
-            fake = call(G, torch.randn(real.shape[0], parts.generator.z_dim, device=real.device), labels)
-        terms = parts.loss.critic_loss(D, real, fake, labels)
-        total = terms["loss"]
-        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates, labels, terms) or {}
-        if extra:
-            total = total + extra["penalty"]
-    parts.opt_d.zero_grad(set_to_none=True)
-    if not guard.allows("loss/critic", total, step):
-        return
-    total.backward()
-    parts.opt_d.step()
-    parts.loss.after_critic_step(parts.critic)
-    means.add("loss/critic", total)
-    means.add_all(CRITIC_TAGS, terms)
-    means.add_all(REGULARIZER_TAGS, extra)
-    if parts.loss.decision_boundary is not None:
-        # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
-        signs = torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary)
-        parts.augment.observe(signs)
-        means.add("augment/rt", signs.mean())
-
-
-def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, step: int,
-                   precision: str = "fp32") -> None:
-    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix)."""
-    G, D = parts.step_modules()
-    # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
-    # runs this forward (a DDP forward would wait for a critic backward that never comes).
-    if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
-        D = eager(D).module
-    D.requires_grad_(False)
-    labels = parts.data.random_labels(batch_size) if parts.conditional else None
-    with autocast(device, precision):
-        fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
-        loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
-    parts.opt_g.zero_grad(set_to_none=True)
-    if guard.allows("loss/generator", loss, step):
-        loss.backward()
-        parts.opt_g.step()
-        if parts.ema is not None:
-            parts.ema.update(parts.generator, step)
-        means.add("loss/generator", loss)
-    D.requires_grad_(True)
 
 
 @dataclass
@@ -105,12 +47,15 @@ class Outcome:
 
 
 def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0,
-        should_stop: Optional[Callable[[int], bool]] = None, evaluate: Optional[Callable[[], dict]] = None) -> Outcome:
+        should_stop: Optional[Callable[[int], bool]] = None, evaluate: Optional[Callable[[], dict]] = None,
+        graph_backend=None) -> Outcome:
     """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
     metrics ({"metrics/fid": ...}, maybe empty); both live outside the loop because they need the
     run's config. `should_stop(step)` true (preemption) ends the run at that step boundary.
+    With settings.cuda_graphs the steps are replayed from CUDA graphs that `graph_backend` captures (default:
+    training.graphs.CudaGraphs; the tests pass a CPU stand-in).
     """
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
@@ -120,14 +65,12 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True,
                disable=None if settings.progress else True)
+    stepper = (GraphedSteps(parts, settings, means, guard, graph_backend or CudaGraphs(device))
+               if settings.cuda_graphs else EagerSteps(parts, settings, means, guard))
     while step < settings.steps:
-        for i in range(settings.n_critic):
-            real, labels = parts.data.next_labelled_batch(settings.batch_size)
-            labels = labels if parts.conditional else None
-            if settings.channels_last:
-                real = real.contiguous(memory_format=torch.channels_last)
-            critic_step(parts, real, labels, step * settings.n_critic + i, means, guard, step + 1, settings.precision)
-        generator_step(parts, settings.batch_size, device, means, guard, step + 1, settings.precision)
+        guard.set_step(step + 1)
+        if stepper.run(step) and parts.ema is not None:
+            parts.ema.update(parts.generator, step + 1)
         for name, value in parts.augment.log_values().items():
             means.add(f"augment/{name}", torch.as_tensor(value, dtype=torch.float32, device=device))
         step += 1

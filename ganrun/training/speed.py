@@ -5,6 +5,7 @@ import contextlib
 import torch
 
 from ganrun.errors import UsageError
+from ganrun.training.devices import capturing
 
 
 def _float_scores(module, inputs, output):
@@ -17,7 +18,8 @@ def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        # No cache of cast weights while a CUDA graph is captured (PyTorch's advice): the casts are replayed.
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not capturing())
     raise UsageError(f"train.precision={precision} is not allowed: it must be fp32 or bf16")
 
 

@@ -1,0 +1,109 @@
+"""One generator step of training: n_critic critic updates, then one generator update. No Hydra in here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from ganrun.models.conditional import call
+from ganrun.objectives.augment import augmented
+from ganrun.training.divergence import UpdateGuard
+from ganrun.training.parts import Parts
+from ganrun.training.speed import autocast, eager
+from ganrun.training.stats import RunningMeans
+
+if TYPE_CHECKING:
+    from ganrun.training.loop import Settings
+
+# What each loss/regularizer term is logged as (TensorBoard tag).
+CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}
+REGULARIZER_TAGS = {"penalty": "regularizer/penalty", "r1_grad_norm": "regularizer/r1_grad_norm",
+                    "lecam_alpha_real": "regularizer/lecam_alpha_real",
+                    "lecam_alpha_fake": "regularizer/lecam_alpha_fake"}
+
+
+def critic_step(parts: Parts, real: torch.Tensor, labels: torch.Tensor | None, critic_updates: int,
+                means: RunningMeans, guard: UpdateGuard, precision: str = "fp32") -> None:
+    """One critic update on a real batch (with its labels, for a conditional model) and a fresh fake batch drawn
+    with the same labels (`critic_updates`: how many came before it in the run)."""
+    G, D = parts.step_modules()
+    D = augmented(D, parts.augment)  # D∘T: every critic call sees augmented images
+    with autocast(real.device, precision):
+        with torch.no_grad():
+            fake = call(G, torch.randn(real.shape[0], parts.generator.z_dim, device=real.device), labels)
+        terms = parts.loss.critic_loss(D, real, fake, labels)
+        total = terms["loss"]
+        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates, labels, terms) or {}
+        if extra:
+            total = total + extra["penalty"]
+    parts.opt_d.zero_grad(set_to_none=True)
+    if not guard.allows("loss/critic", total):
+        return
+    total.backward()
+    parts.opt_d.step()
+    parts.loss.after_critic_step(parts.critic)
+    means.add("loss/critic", total)
+    means.add_all(CRITIC_TAGS, terms)
+    means.add_all(REGULARIZER_TAGS, extra)
+    if parts.loss.decision_boundary is not None:
+        # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
+        signs = torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary)
+        parts.augment.observe(signs)
+        means.add("augment/rt", signs.mean())
+
+
+def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard,
+                   precision: str = "fp32") -> bool:
+    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix);
+    whether it was applied (train.nan_policy=skip drops a non-finite one)."""
+    G, D = parts.step_modules()
+    # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
+    # runs this forward (a DDP forward would wait for a critic backward that never comes).
+    if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
+        D = eager(D).module
+    D.requires_grad_(False)
+    labels = parts.data.random_labels(batch_size) if parts.conditional else None
+    with autocast(device, precision):
+        fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
+        loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
+    parts.opt_g.zero_grad(set_to_none=True)
+    applied = guard.allows("loss/generator", loss)
+    if applied:
+        loss.backward()
+        parts.opt_g.step()
+        means.add("loss/generator", loss)
+    D.requires_grad_(True)
+    return applied
+
+
+def next_batches(parts: Parts, settings: Settings) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The n_critic real batches of one generator step, with their labels for a conditional model."""
+    batches = []
+    for _ in range(settings.n_critic):
+        real, labels = parts.data.next_labelled_batch(settings.batch_size)
+        if settings.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        batches.append((real, labels if parts.conditional else None))
+    return batches
+
+
+def train_step(parts: Parts, settings: Settings, batches: list, first_critic_update: int, means: RunningMeans,
+               guard: UpdateGuard) -> bool:
+    """One generator step: a critic update on each real batch, then the generator update; whether the latter
+    was applied. The moving average follows outside (its decay changes every step: no CUDA graph holds it)."""
+    for i, (real, labels) in enumerate(batches):
+        critic_step(parts, real, labels, first_critic_update + i, means, guard, settings.precision)
+    return generator_step(parts, settings.batch_size, parts.fixed_noise.device, means, guard, settings.precision)
+
+
+class EagerSteps:
+    """Runs each generator step as Python calls it."""
+
+    def __init__(self, parts: Parts, settings: Settings, means: RunningMeans, guard: UpdateGuard):
+        self.parts, self.settings, self.means, self.guard = parts, settings, means, guard
+
+    def run(self, step: int) -> bool:
+        """Train generator step `step` + 1; whether its generator update was applied."""
+        batches = next_batches(self.parts, self.settings)
+        return train_step(self.parts, self.settings, batches, step * self.settings.n_critic, self.means, self.guard)

@@ -1,0 +1,239 @@
+"""Spec of train.cuda_graphs: a run whose steps are captured once and replayed trains exactly what the eager loop
+trains: the same weights, optimizer states, moving average, logged means and RNG state, for every loss and
+stabilizer that can be captured, with lazy penalties (one graph per phase), across a resume. What cannot be
+captured is refused in one line.
+
+A CUDA graph replays kernels without running Python. On this CPU-only machine `graph_emulator` gives a capture
+those semantics (see its docstring), so these tests fail on state kept in Python, on a tensor rebound instead
+of updated in place, and on host syncs, as a GPU would. tests/test_cuda_graphs_gpu.py runs the same cases with
+real CUDA graphs where there is a GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from torch.testing import assert_close
+
+from conftest import FAST, REPO, assert_user_error, ganrun
+from graph_emulator import EmulatedGraphs
+from ganrun.app import resolvers, schema
+from ganrun.app.parts import build_parts
+from ganrun.errors import UsageError
+from ganrun.objectives.regularizers import LeCam
+from ganrun.runstate import checkpoint
+from ganrun.training import graphs
+from ganrun.training.graphs import GraphedSteps, refuse_unsupported
+from ganrun.training.loop import Settings, fit
+from ganrun.training.divergence import UpdateGuard
+from ganrun.training.parts import restore, snapshot
+from ganrun.training.stats import RunningMeans
+
+CPU = torch.device("cpu")
+
+CASES = {
+    "wgan_gp": ["loss=wgan_gp", "train.n_critic=2"],
+    "wgan_div": ["loss=wgan_div", "train.n_critic=2"],
+    "bce": ["loss=bce"],
+    "wgan_clip_rmsprop": ["loss=wgan", "train.n_critic=2", "optim.critic.name=rmsprop", "optim.generator.name=rmsprop"],
+    "lazy_r1_hinge": ["loss=hinge", "regularizer=r1", "regularizer.every=3", "train.n_critic=2"],
+    "lecam": ["loss=hinge", "regularizer=lecam"],
+    "spectral_norm": ["loss=hinge", "regularizer=spectral_norm"],
+    "diffaugment": ["loss=bce", "augment=diffaugment"],
+    "conditional": ["loss=hinge", "model.conditional=true"],
+    "bf16_channels_last": ["loss=wgan_gp", "train.n_critic=2", "train.precision=bf16", "train.channels_last=true"],
+}
+
+
+class _Nothing:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class Checkpoints:
+    """Keeps each checkpoint as torch.save wrote it (the loop's state changes in place afterwards)."""
+
+    def __init__(self):
+        self.saved = {}
+
+    def save(self, state, step, periodic=True):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        self.saved[step] = buffer.getvalue()
+
+    def save_best(self, state):
+        pass
+
+    def load(self, step):
+        return torch.load(io.BytesIO(self.saved[step]), weights_only=True)
+
+
+def compose_run(overrides, data_root, device="cpu"):
+    schema.register()
+    resolvers.register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=[*FAST, "dataset=mnist", f"dataset.root={data_root}",
+                                                      "dataset.download=false", f"device={device}", *overrides])
+
+
+def build(cfg, device=CPU):
+    """Parts as a run builds them; on the CPU with fused Adam, whose steps are graph-safe as on CUDA (the CPU's
+    default Adam reads its step count on the host)."""
+    parts = build_parts(cfg, device)
+    if device.type == "cpu":
+        for name in ("opt_g", "opt_d"):
+            opt = getattr(parts, name)
+            if isinstance(opt, torch.optim.Adam):
+                group = opt.param_groups[0]
+                setattr(parts, name, torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"],
+                                                      fused=True))
+    return parts
+
+
+def settings_for(cfg, steps, **extra):
+    return Settings(steps=steps, batch_size=cfg.train.batch_size, n_critic=cfg.train.n_critic, log_every=steps,
+                    images_every=10 ** 9, ckpt_every=extra.pop("ckpt_every", 10 ** 9), progress=False,
+                    precision=cfg.train.precision.name if hasattr(cfg.train.precision, "name")
+                    else str(cfg.train.precision), channels_last=cfg.train.channels_last, **extra)
+
+
+def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10 ** 9):
+    """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome)."""
+    parts = build(cfg, device)
+    torch.manual_seed(cfg.seed)
+    start_step = 0
+    if start is not None:
+        restore(parts, start)
+        checkpoint.set_rng_state(start["rng"])
+        start_step = start["step"]
+    settings = settings_for(cfg, steps, cuda_graphs=graphed, ckpt_every=ckpt_every)
+
+    def save_state(step):
+        return snapshot(parts, step, {}, checkpoint.rng_state())
+
+    outcome = fit(parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step,
+                  graph_backend=backend)
+    return parts, outcome
+
+
+def state_of(parts) -> dict:
+    """Everything the run's future depends on, compared bit for bit."""
+    return copy.deepcopy({"generator": parts.generator.state_dict(), "critic": parts.critic.state_dict(),
+                          "opt_g": parts.opt_g.state_dict()["state"], "opt_d": parts.opt_d.state_dict()["state"],
+                          "ema": parts.ema.state_dict(), "regularizer": parts.regularizer.state_dict(),
+                          "rng": torch.get_rng_state(),
+                          "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
+
+
+def assert_same_run(graphed, eager):
+    (parts_g, out_g), (parts_e, out_e) = graphed, eager
+    timing = "perf/it_per_s"
+    assert {k: v for k, v in out_g.values.items() if k != timing} == {k: v for k, v in out_e.values.items()
+                                                                       if k != timing}  # logged means, bit for bit
+    assert_close(state_of(parts_g), state_of(parts_e), rtol=0, atol=0)
+
+
+@pytest.fixture(autouse=True)
+def capturable_on_cpu(monkeypatch):
+    """RMSprop refuses capturable=True off the GPU; its capturable math is the same code on any device."""
+    import torch.optim.rmsprop as rmsprop
+
+    devices = rmsprop._get_capturable_supported_devices()
+    monkeypatch.setattr(rmsprop, "_get_capturable_supported_devices", lambda *a, **k: [*devices, "cpu"])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_replayed_steps_train_what_eager_steps_train(case, tiny_mnist):
+    cfg = compose_run(CASES[case], tiny_mnist)
+    steps = 14 if case == "lazy_r1_hinge" else 6  # three phases × (3 eager + a capture) before all replay
+    backend = EmulatedGraphs()
+    graphed = train(cfg, steps, graphed=True, backend=backend)
+    assert backend.captures == (3 if case == "lazy_r1_hinge" else 1)
+    assert_same_run(graphed, train(cfg, steps, graphed=False))
+
+
+def test_a_resumed_graphed_run_recaptures_and_ends_where_an_eager_run_does(tiny_mnist):
+    cfg = compose_run(CASES["lazy_r1_hinge"], tiny_mnist)
+    checkpoints = Checkpoints()
+    train(cfg, 5, graphed=True, backend=EmulatedGraphs(), checkpoints=checkpoints, ckpt_every=5)
+    backend = EmulatedGraphs()
+    resumed = train(cfg, 17, graphed=True, backend=backend, start=checkpoints.load(5))
+    assert backend.captures == 3
+    whole = train(cfg, 17, graphed=False)
+    assert_close(state_of(resumed[0]), state_of(whole[0]), rtol=0, atol=0)
+
+
+def test_the_emulated_capture_catches_state_kept_outside_tensors(tiny_mnist, monkeypatch):
+    """The tests above have teeth: LeCam's anchors rebound to new tensors each step (as an earlier version did)
+    are frozen at their captured value in every replay, and the runs part."""
+
+    def rebinding_track(self, real_mean, fake_mean):
+        if self.alpha_real is None:
+            self.alpha_real, self.alpha_fake = real_mean.clone(), fake_mean.clone()
+            return
+        self.alpha_real = torch.lerp(self.alpha_real, real_mean, 1 - self.decay)
+        self.alpha_fake = torch.lerp(self.alpha_fake, fake_mean, 1 - self.decay)
+
+    monkeypatch.setattr(LeCam, "_track", rebinding_track)
+    cfg = compose_run(CASES["lecam"], tiny_mnist)
+    graphed, eager = train(cfg, 6, graphed=True, backend=EmulatedGraphs()), train(cfg, 6, graphed=False)
+    assert not torch.equal(graphed[0].regularizer.alpha_real, eager[0].regularizer.alpha_real)
+
+
+def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
+    """nan_policy=skip asks the host before each update: not capturable (the app refuses it before training)."""
+    cfg = compose_run(["loss=bce"], tiny_mnist)
+    parts = build(cfg)
+    settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy="skip")
+    with pytest.raises(RuntimeError, match="not capturable in a CUDA graph: aten._local_scalar_dense"):
+        fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, graph_backend=EmulatedGraphs())
+
+
+def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
+    cfg = compose_run(CASES["lazy_r1_hinge"], tiny_mnist)
+    backend = EmulatedGraphs()
+    steps = GraphedSteps(build(cfg), settings_for(cfg, 20, cuda_graphs=True), RunningMeans(),
+                         UpdateGuard("stop", CPU), backend)
+    steps.parts.regularizer.phase = lambda critic_step: critic_step % 6 == 0  # n_critic 2: (T, F) every 3rd step
+    ran = []
+    steps._step = lambda first: ran.append(first // 2) or True
+    for step in range(10):
+        steps.run(step)
+    # (F, F) runs eagerly at steps 1, 2, 4, is captured at 5 and replayed at 7, 8; (T, F) runs eagerly at 0, 3, 6
+    # and is captured at 9. A capture runs the step's Python once; a replay runs none.
+    assert sorted(steps.eager_runs.items()) == [((False, False), 3), ((True, False), 3)]
+    assert backend.captures == 2
+    assert ran == [0, 1, 2, 3, 4, 5, 6, 9]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.compile=true"], "train.cuda_graphs=true and train.compile=true do not go together"),
+    (["train.nan_policy=skip"], "train.nan_policy=skip decides on the host"),
+    (["augment=adaptive", "loss=hinge"], "augment=adaptive tunes p on the host"),
+])
+def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, tiny_mnist):
+    cfg = compose_run(overrides, tiny_mnist)
+    parts = build_parts(cfg, CPU)
+    settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy=str(cfg.train.nan_policy.name))
+    with pytest.raises(UsageError, match=message):
+        refuse_unsupported(torch.device("cuda"), settings, parts, world=1)
+
+
+def test_torchrun_and_the_cpu_are_refused(tiny_mnist):
+    parts = build_parts(compose_run([], tiny_mnist), CPU)
+    with pytest.raises(UsageError, match="does not run under torchrun yet"):
+        refuse_unsupported(torch.device("cuda"), Settings(1, 8, 1, 1, 1, 1), parts, world=2)
+    with pytest.raises(UsageError, match="needs a CUDA GPU and this run is on cpu"):
+        graphs.CudaGraphs(CPU)
+
+
+def test_the_cli_without_a_gpu_says_so_in_one_line(tmp_path, tiny_mnist):
+    result = ganrun(*FAST, "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
+                    "train.steps=2", "train.cuda_graphs=true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert_user_error(result, "train.cuda_graphs=true needs a CUDA GPU and this run is on cpu; use device=cuda")
+    assert not list(tmp_path.glob("outputs/*/*/checkpoints/*.pt"))

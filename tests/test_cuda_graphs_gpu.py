@@ -1,0 +1,50 @@
+"""train.cuda_graphs with real CUDA graphs: every case of test_cuda_graphs.py, captured on the GPU, trains what
+eager steps train (weights, optimizer states, moving average, logged means, both RNGs) bit for bit under
+deterministic kernels, and a CLI run with graphs that is stopped and resumed re-captures and ends where one that
+never stopped ends. Skipped where there is no GPU: test_cuda_graphs.py checks the same on the CPU with an
+emulated capture. scripts/gpu_check.sh runs these on a lent GPU machine.
+"""
+
+import os
+
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, set before its first use
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from conftest import FAST, ganrun  # noqa: E402
+from test_cuda_graphs import CASES, assert_same_run, compose_run, train  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture
+def deterministic():
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist, deterministic):
+    cfg = compose_run(CASES[case], tiny_mnist, device="cuda")
+    steps = 14 if case == "lazy_r1_hinge" else 6
+    graphed = train(cfg, steps, graphed=True, device=CUDA)  # the real backend: torch.cuda.graph
+    assert_same_run(graphed, train(cfg, steps, graphed=False, device=CUDA))
+
+
+def test_a_graphed_cli_run_resumes_where_an_unbroken_one_ends(tmp_path, tiny_mnist):
+    args = [*FAST, "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", "device=cuda",
+            "train.cuda_graphs=true", "train.deterministic=true", "loss=wgan_gp", "ckpt.every=6"]
+    whole = ganrun(*args, "train.steps=12", "hydra.run.dir=whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    first = ganrun(*args, "train.steps=6", "hydra.run.dir=parted", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = ganrun("resume=parted", "train.steps=12", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    a, b = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True) for run in ("whole", "parted"))
+    assert a["step"] == b["step"] == 12
+    for key in ("generator", "critic", "ema", "opt_g", "opt_d", "rng"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=lambda m: f"{key}: {m}")
