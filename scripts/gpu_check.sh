@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GPU checks of train.cuda_graphs and the GPU speed table (docs/benchmarks.md, "On a GPU"), as one script
+# for one call on a lent GPU machine whose image has PyTorch but not ganrun's other packages.
+#
+#   bash scripts/gpu_check.sh --prepare       here, with network: wheels and Fashion-MNIST into .gpu/ (git-ignored)
+#   bash scripts/gpu_check.sh [STAGE ...]     there: every stage, or those named; results under $OUT
+#
+# Stages, in order: tests (real CUDA graphs against eager, bit for bit; a graphed CLI run resumed), bench28 (the
+# 28×28 table: bce, wgan_gp, wgan_div at batch 64 and 128), bench32 (32×32 RGB, dcgan and resnet, wgan_gp),
+# compile (torch.compile rows, one repeat: each compiles anew), ddp (torchrun --nproc_per_node=1, the NCCL path),
+# bf16 (Fashion-MNIST, 2,000 steps: bf16 with CUDA graphs against fp32 eager, classifier FD and sample grids).
+# Each stage has its own time limit; after each, every result so far is packed into $OUT/gpu-check.tar.gz (the
+# device tool brings back only a few files), so a stage that fails or runs out leaves the others' results:
+# rerun just the missing stages.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-/tmp/gpu-check-out}"  # the device tool sets OUT
+RES=/tmp/gpu-check  # the results, packed into $OUT after each stage
+mkdir -p "$OUT" "$RES"
+
+if [ "${1:-}" = "--prepare" ]; then
+    mkdir -p .gpu/whl .gpu/fashion
+    grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+    # Pure-Python packages the GPU image lacks, at the versions this checkout is tested with (antlr4's runtime
+    # comes as source only: built into a wheel here).
+    pins=$(python3 -c "import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in
+        ('hydra-core', 'omegaconf', 'torch-fidelity', 'antlr4-python3-runtime')))") || exit 1
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .gpu/whl \
+        ${pins% antlr4*} || exit 1
+    python3 -m pip wheel -q --no-deps -w .gpu/whl "antlr4${pins##* antlr4}" || exit 1
+    fashion="$(dirname "$(dpkg -L dataset-fashion-mnist 2>/dev/null | grep 'train-images-idx3-ubyte.gz$')")"
+    [ -f "$fashion/train-images-idx3-ubyte.gz" ] || { echo "apt-get install dataset-fashion-mnist first"; exit 1; }
+    cp "$fashion"/*-ubyte.gz .gpu/fashion/
+    du -sh .gpu
+    echo "now: run with carry [\".gpu\"] and command: bash scripts/gpu_check.sh"
+    exit 0
+fi
+
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl || exit 1
+export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GANRUN_CACHE=/tmp/ganrun-cache
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(tests bench28 bench32 compile ddp bf16)
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
+    date -Is
+} | tee "$RES/machine.txt"
+
+bench() {  # NAME TIMEOUT ARGS...: one bench.py run, its table in NAME.log and NAME.json
+    local name=$1 limit=$2; shift 2
+    timeout "$limit" python3 scripts/bench.py --device cuda --out "$RES/$name.json" "$@" > "$RES/$name.log" 2>&1
+    echo "$name: exit $?"; grep -v " it/s$" "$RES/$name.log" | tail -n 25
+}
+
+for stage in "${stages[@]}"; do
+    start=$SECONDS
+    case $stage in
+    tests)
+        timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graphs_gpu.py > "$RES/tests.log" 2>&1
+        echo "tests: exit $?"; tail -n 30 "$RES/tests.log" ;;
+    bench28)
+        graphs=eager,bf16,bf16+channels_last,cuda_graphs,bf16+channels_last+cuda_graphs
+        bench bench28_b64 150 --repeats 3 --batch-size 64 --variants $graphs
+        bench bench28_b128 150 --repeats 3 --batch-size 128 --variants $graphs ;;
+    bench32)
+        graphs=eager,bf16+channels_last,cuda_graphs,bf16+channels_last+cuda_graphs
+        for model in dcgan resnet; do for batch in 64 128; do
+            bench "bench32_${model}_b$batch" 90 --repeats 3 --batch-size $batch --model $model --losses wgan_gp \
+                --variants $graphs
+        done; done ;;
+    compile)
+        bench compile28_b128 240 --repeats 1 --batch-size 128 --losses wgan_gp,bce --variants compile,bf16+channels_last+compile ;;
+    ddp)
+        timeout 120 torchrun --nproc_per_node=1 -m ganrun dataset=fashion_mnist dataset.root=.gpu/fashion \
+            dataset.download=false model=dcgan28 device=cuda train.steps=200 log.every=50 metrics.names=[] \
+            hydra.run.dir=/tmp/ddp-run > "$RES/ddp.log" 2>&1
+        echo "ddp: exit $?"; grep -E "step 200|Error|error" "$RES/ddp.log" | tail -n 5 ;;
+    bf16)
+        for variant in "fp32_eager train.precision=fp32" "bf16_graphs train.precision=bf16 train.cuda_graphs=true"; do
+            set -- $variant
+            name=$1; shift
+            timeout 240 python3 -m ganrun dataset=fashion_mnist dataset.root=.gpu/fashion dataset.download=false \
+                model=dcgan28 device=cuda train.steps=2000 log.every=500 metrics.names=[classifier_fd] \
+                metrics.num_samples=10000 "$@" hydra.run.dir=/tmp/bf16-$name > "$RES/bf16_$name.log" 2>&1
+            echo "bf16 $name: exit $?"; grep -E "step 2000|Error" "$RES/bf16_$name.log" | tail -n 2
+            cp /tmp/bf16-$name/status.json "$RES/bf16_$name.status.json" && grep classifier_fd "$RES/bf16_$name.status.json"
+            python3 -m ganrun.sample /tmp/bf16-$name/checkpoints/last.pt --num 64 --out "$RES/bf16_$name.png" \
+                >> "$RES/bf16_$name.log" 2>&1
+        done ;;
+    *) echo "unknown stage $stage"; exit 2 ;;
+    esac
+    echo "[$stage took $((SECONDS - start)) s]"
+    tar czf "$OUT/gpu-check.tar.gz" -C "$RES" .
+done
