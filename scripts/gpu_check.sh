@@ -20,7 +20,6 @@ mkdir -p "$OUT" "$RES"
 
 if [ "${1:-}" = "--prepare" ]; then
     mkdir -p .gpu/whl .gpu/fashion
-    grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
     # Pure-Python packages the GPU image lacks, at the versions this checkout is tested with (antlr4's runtime
     # comes as source only: built into a wheel here).
     pins=$(python3 -c "import importlib.metadata as m; print(' '.join(f'{p}=={m.version(p)}' for p in
