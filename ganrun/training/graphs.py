@@ -126,8 +126,13 @@ class GraphedSteps:
         return train_step(self.parts, self.settings, self.static, first_critic_update, self.means, self.guard)
 
     def _capture(self, first_critic_update: int):
-        with self.means.counting() as counts, capturable(self.parts.opt_g, self.parts.opt_d):
-            replay = self.backend.capture(lambda: self._step(first_critic_update))
+        try:
+            with self.means.counting() as counts, capturable(self.parts.opt_g, self.parts.opt_d):
+                replay = self.backend.capture(lambda: self._step(first_critic_update))
+        except RuntimeError as exc:  # e.g. an operation of a custom loss that waits for the host
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"this configuration's training step could not be captured in a CUDA graph ({reason}); "
+                             "run it without train.cuda_graphs") from exc
         return replay, counts
 
     def _fill(self, batches: list) -> None:
