@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
+from typing import Callable
 
 import torch
 
@@ -66,7 +67,7 @@ class CudaGraphs:
             yield
         torch.cuda.current_stream().wait_stream(self.stream)
 
-    def capture(self, step) -> callable:
+    def capture(self, step: Callable[[], object]) -> Callable[[], None]:
         """Record `step()`'s kernels (nothing runs); returns what runs them."""
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
