@@ -1,6 +1,7 @@
 """train.cuda_graphs with real CUDA graphs: every case of test_cuda_graphs.py, captured on the GPU, trains what
 eager steps train (weights, optimizer states, moving average, logged means, both RNGs) bit for bit under
-deterministic kernels, and a CLI run with graphs that is stopped and resumed re-captures and ends where one that
+deterministic kernels (where a kernel has no deterministic version and two eager runs differ, within ten times
+their difference), and a CLI run with graphs that is stopped and resumed re-captures and ends where one that
 never stopped ends. Skipped where there is no GPU: test_cuda_graphs.py checks the same on the CPU with an
 emulated capture. scripts/gpu_check.sh runs these on a lent GPU machine.
 """
@@ -13,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from conftest import FAST, ganrun  # noqa: E402
-from test_cuda_graphs import CASES, assert_same_run, compose_run, train  # noqa: E402
+from test_cuda_graphs import CASES, assert_same_run, compose_run, state_of, train  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -27,12 +28,24 @@ def deterministic():
     torch.use_deterministic_algorithms(False)
 
 
+def largest_difference(a: dict, b: dict) -> float:
+    """The largest absolute difference between two runs' states (state_of), over every floating tensor."""
+    flat_a, flat_b = (torch.utils._pytree.tree_flatten(state_of(parts))[0] for parts in (a, b))
+    return max(((x.double() - y.double()).abs().max().item() for x, y in zip(flat_a, flat_b)
+                if torch.is_tensor(x) and x.is_floating_point() and x.numel()), default=0.0)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist, deterministic):
     cfg = compose_run(CASES[case], tiny_mnist, device="cuda")
     steps = 14 if case == "lazy_r1_hinge" else 6
     graphed = train(cfg, steps, graphed=True, device=CUDA)  # the real backend: torch.cuda.graph
-    assert_same_run(graphed, train(cfg, steps, graphed=False, device=CUDA))
+    eager, again = (train(cfg, steps, graphed=False, device=CUDA) for _ in range(2))
+    spread = largest_difference(eager[0], again[0])
+    if spread == 0:
+        assert_same_run(graphed, eager)
+    else:  # a kernel without a deterministic version (atomics): eager runs differ too; ask no more of graphs
+        assert largest_difference(graphed[0], eager[0]) <= 10 * spread, f"eager runs differ by {spread:.3g}"
 
 
 def test_a_graphed_cli_run_resumes_where_an_unbroken_one_ends(tmp_path, tiny_mnist):
