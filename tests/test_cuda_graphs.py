@@ -23,6 +23,8 @@ from conftest import FAST, REPO, assert_user_error, ganrun
 from graph_emulator import EmulatedGraphs
 from ganrun.app import resolvers, schema
 from ganrun.app.parts import build_parts
+from ganrun.bench.timing import _Nothing
+from ganrun.build import name_of
 from ganrun.errors import UsageError
 from ganrun.objectives.regularizers import LeCam
 from ganrun.runstate import checkpoint
@@ -47,11 +49,6 @@ CASES = {
     "conditional": ["loss=hinge", "model.conditional=true"],
     "bf16_channels_last": ["loss=wgan_gp", "train.n_critic=2", "train.precision=bf16", "train.channels_last=true"],
 }
-
-
-class _Nothing:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 class Checkpoints:
@@ -97,8 +94,7 @@ def build(cfg, device=CPU):
 def settings_for(cfg, steps, **extra):
     return Settings(steps=steps, batch_size=cfg.train.batch_size, n_critic=cfg.train.n_critic, log_every=steps,
                     images_every=10 ** 9, ckpt_every=extra.pop("ckpt_every", 10 ** 9), progress=False,
-                    precision=cfg.train.precision.name if hasattr(cfg.train.precision, "name")
-                    else str(cfg.train.precision), channels_last=cfg.train.channels_last, **extra)
+                    precision=name_of(cfg.train.precision), channels_last=cfg.train.channels_last, **extra)
 
 
 def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10 ** 9):
@@ -221,7 +217,7 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
 def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, tiny_mnist):
     cfg = compose_run(overrides, tiny_mnist)
     parts = build_parts(cfg, CPU)
-    settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy=str(cfg.train.nan_policy.name))
+    settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy=name_of(cfg.train.nan_policy))
     with pytest.raises(UsageError, match=message):
         refuse_unsupported(torch.device("cuda"), settings, parts, world=1)
 
