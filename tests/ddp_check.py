@@ -10,7 +10,8 @@ from conftest import FAST, REPO
 from ganrun.app import resolvers, schema
 from ganrun.training import distributed
 from ganrun.app.parts import build_parts
-from ganrun.training.loop import Settings, fit
+from ganrun.training.loop import fit
+from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
 
 

@@ -30,7 +30,8 @@ from ganrun.objectives.regularizers import LeCam
 from ganrun.runstate import checkpoint
 from ganrun.training import graphs
 from ganrun.training.graphs import GraphedSteps, refuse_unsupported
-from ganrun.training.loop import Settings, fit
+from ganrun.training.loop import fit
+from ganrun.training.settings import Settings
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import restore, snapshot
 from ganrun.training.stats import RunningMeans

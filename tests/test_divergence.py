@@ -8,7 +8,8 @@ from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.data import ImageBank
 from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.runstate.logger import TensorBoardLogger
-from ganrun.training.loop import Settings, fit
+from ganrun.training.loop import fit
+from ganrun.training.settings import Settings
 from ganrun.training.parts import Parts, snapshot
 from ganrun.objectives.losses import WGANGP
 from ganrun.models import dcgan28

@@ -13,7 +13,8 @@ from test_metrics import random_weights  # noqa: F401  (a pytest fixture: Incept
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.training.ema import EMA
 from ganrun.runstate.logger import TensorBoardLogger
-from ganrun.training.loop import Settings, fit
+from ganrun.training.loop import fit
+from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
 from ganrun.objectives.losses import WGANGP
 

@@ -4,10 +4,13 @@ import csv
 import json
 import math
 
+import numpy as np
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import FAST, ganrun
+from ganrun.report import pictures
 
 LOSSES = ["bce", "wgan", "wgan_gp", "wgan_div", "hinge", "lsgan"]
 REGULARIZERS = ["none", "spectral_norm", "r1"]
@@ -58,6 +61,13 @@ def test_each_job_logs_its_hparams_in_its_own_run(tmp_path, tiny_mnist):
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         assert "critic/wasserstein" in [m.name.tag for m in experiment.metric_infos]
         assert json.loads((folder / "status.json").read_text())["status"] == "completed"
+    # summary_samples.png shows each job's square grid filling its tile (not a thin strip of one row).
+    with Image.open(tmp_path / "sweep" / "summary_samples.png") as mosaic:
+        mosaic = np.asarray(mosaic.convert("RGB"))
+    for index in range(2):
+        x, y = pictures.tile_origin(index, pictures.mosaic_columns(2))
+        area = mosaic[y:y + pictures.TILE, x:x + pictures.TILE]
+        assert (area == pictures.BACKGROUND).all(axis=-1).mean() < 0.01
 
 
 def test_each_job_reseeds_so_jobs_do_not_bleed(tmp_path, tiny_mnist):

@@ -25,7 +25,8 @@ from ganrun.runstate.preemption import StopRequest
 from ganrun.runstate.status import RunStatus
 from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
-from ganrun.training.loop import Outcome, Settings, fit
+from ganrun.training.loop import Outcome, fit
+from ganrun.training.settings import Settings
 from ganrun.training.parts import restore, snapshot
 
 log = logging.getLogger("ganrun")

@@ -18,7 +18,8 @@ from ganrun.objectives.regularizers import Regularizer
 from ganrun.training import speed
 from ganrun.training.ema import EMA
 from ganrun.training.graphs import WARMUP_STEPS, require_cuda
-from ganrun.training.loop import Settings, fit
+from ganrun.training.loop import fit
+from ganrun.training.settings import Settings
 from ganrun.training.parts import Parts
 
 # What a variant may join with "+"; "eager" alone is plain fp32.

@@ -36,6 +36,10 @@ class ImageBank:
     def channels(self) -> int:
         return self.images.shape[1]
 
+    def preview(self, n: int) -> torch.Tensor:
+        """The first n images as uint8 on the CPU (the `real` grid); draws nothing, so the order stays as it is."""
+        return self.images[:n].cpu()
+
     def _new_perm(self) -> torch.Tensor:
         return torch.randperm(self.num_images, generator=self._generator, device=self.device)
 

@@ -28,6 +28,7 @@ from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of th
 from ganrun.data.files import SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
 from ganrun.quality.names import CLASSIFIER as CLASSIFIER_METRICS, NAMES
+from ganrun.streams import own_streams
 
 log = logging.getLogger("ganrun")
 
@@ -197,19 +198,19 @@ class QualityMetrics:
 
     def compute(self, generate: Callable[[int], torch.Tensor]) -> dict[str, float]:
         """{"metrics/<name>": value} of `generate(num_samples)`'s images; {} once no metric can be had."""
-        spaces = [space for space in self.spaces if space.ready()]
-        if not spaces:
-            return {}
-        cuda = [self.device] if self.device.type == "cuda" else []
-        # fork_rng: torch's DataLoader draws a seed from the global RNG, and training must not notice the metrics
-        # (a resumed run would otherwise diverge from an uninterrupted one). torch.cuda.device: torch-fidelity
-        # moves batches to the current GPU.
-        with torch.random.fork_rng(devices=cuda), (torch.cuda.device(self.device) if cuda else nullcontext()):
+        # Streams of their own: building a feature extractor runs it on random input, torch's DataLoader draws a
+        # seed, and training must not notice the metrics (a resumed run would otherwise diverge from an
+        # uninterrupted one). torch.cuda.device: torch-fidelity moves batches to the current GPU.
+        cuda = self.device.type == "cuda"
+        with own_streams(), (torch.cuda.device(self.device) if cuda else nullcontext()):
+            spaces = [space for space in self.spaces if space.ready()]
+            if not spaces:
+                return {}
             fake = generate(self.num_samples)
             _check_images(fake, "generated images")
             values = {}
             for space in spaces:
-                values.update(self._measure(space, fake, bool(cuda)))
+                values.update(self._measure(space, fake, cuda))
         return {f"metrics/{name}": float(values[name]) for name in self.names if name in values}
 
     def _measure(self, space: _Space, fake: torch.Tensor, cuda: bool) -> dict[str, float]:

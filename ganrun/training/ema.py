@@ -19,6 +19,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ganrun.runstate.checkpoint import load_weights
 from ganrun.errors import UsageError
 from ganrun.models.conditional import call, random_labels
+from ganrun.streams import own_streams
 
 BN_BATCHES, BN_BATCH_SIZE = 16, 256  # 4,096 samples re-estimate the batch-norm statistics (precise BN)
 # Their noise: the same every time, so sampling is reproducible and never touches the run's RNG; not seed 0,
@@ -40,7 +41,11 @@ def recalibrate_batchnorm(generator: nn.Module, batches: int = BN_BATCHES, batch
             m.momentum = None  # a cumulative average over the batches, not an exponential one
         device = next(generator.parameters()).device
         rng = torch.Generator(device="cpu").manual_seed(seed)
-        generator.train()
+        # Only the batch norms in train mode: anything else that keeps state in train mode (spectral norm's power
+        # iteration) must not change with the number of times the statistics were re-estimated.
+        generator.eval()
+        for m in norms:
+            m.train()
         for _ in range(batches):
             noise = torch.randn(batch_size, generator.z_dim, generator=rng)
             labels = random_labels(generator, batch_size, rng)  # a conditional generator: classes as in training
@@ -60,8 +65,8 @@ class EMA:
             raise UsageError(f"train.ema_rampup={rampup} is out of range: it must be >= 0 (0 or null: no warm-up)")
         self.decay, self.rampup = float(decay), float(rampup or 0)
         self._module = copy.deepcopy(model).eval().requires_grad_(False)
-        # A list made once: update() is then one fused multi-tensor kernel, not a Python loop per tensor.
-        self._params = list(self._module.parameters())
+        # Lists made once: update() is then a fused multi-tensor kernel, not a Python loop per tensor.
+        self._params, self._buffers = list(self._module.parameters()), list(self._module.buffers())
         self._stale = True  # whether the batch-norm statistics predate the current weights
 
     def beta(self, step: int) -> float:
@@ -74,13 +79,18 @@ class EMA:
     def update(self, model: nn.Module, step: int) -> None:
         """Move the average towards `model`'s weights after generator step `step` (the model it was made from)."""
         torch._foreach_lerp_(self._params, list(model.parameters()), 1.0 - self.beta(step))
+        # Buffers follow the model (as StyleGAN2-ADA's G_ema): spectral norm's power-iteration vectors belong to
+        # weights the average shares; the batch-norm statistics among them are re-estimated before use anyway.
+        if self._buffers:
+            torch._foreach_copy_(self._buffers, list(model.buffers()))
         self._stale = True
 
     @property
     def module(self) -> nn.Module:
         """The averaged generator, in eval mode with batch-norm statistics that belong to its weights."""
         if self._stale:
-            recalibrate_batchnorm(self._module)
+            with own_streams():  # however often it is sampled, training draws the same numbers
+                recalibrate_batchnorm(self._module)
             self._stale = False
         return self._module
 

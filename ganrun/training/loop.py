@@ -8,35 +8,19 @@ from typing import Callable, Optional
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ganrun.quality.names import best_metric, is_better
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import grid_samples
+from ganrun.training.settings import Settings
 from ganrun.training.stats import RunningMeans
 from ganrun.training.step import EagerSteps
+from ganrun.streams import own_streams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Settings:
-    """The loop's knobs, read from the config at the edge."""
-
-    steps: int  # generator updates in the whole run
-    batch_size: int
-    n_critic: int
-    log_every: int
-    images_every: int
-    ckpt_every: int
-    nan_policy: str = "stop"  # stop | skip
-    metrics_every: int = 0  # generator steps between quality evaluations; 0 = only at the end
-    precision: str = "fp32"  # fp32 | bf16
-    channels_last: bool = False
-    progress: bool = True  # the progress bar (rank 0 only under torchrun)
-    cuda_graphs: bool = False  # replay each generator step from a CUDA graph (ganrun.training.graphs)
-    best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
 
 
 @dataclass
@@ -48,70 +32,79 @@ class Outcome:
 
 def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0,
         should_stop: Optional[Callable[[int], bool]] = None, evaluate: Optional[Callable[[], dict]] = None,
-        graph_backend=None) -> Outcome:
+        graph_backend=None, on_log: Optional[Callable[[int, dict], None]] = None) -> Outcome:
     """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
     metrics ({"metrics/fid": ...}, maybe empty); both live outside the loop because they need the
-    run's config. `should_stop(step)` true (preemption) ends the run at that step boundary.
+    run's config. `should_stop(step)` true (preemption) ends the run at that step boundary, and
+    `on_log(step, values)` hears each logged interval (status.json follows the run with it).
+    Grids and metrics draw from random streams of their own, so they never change what is trained.
     With settings.cuda_graphs the steps are replayed from CUDA graphs that `graph_backend` captures (default:
     training.graphs.CudaGraphs; the tests pass a CPU stand-in).
     """
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
     if start_step == 0:
-        logger.images("real", parts.data.images[: parts.fixed_noise.shape[0]], 0)  # does not advance the sampler
-    step, values, last_good = start_step, {}, start_step or None
+        logger.images("real", parts.data.preview(parts.fixed_noise.shape[0]), 0)  # does not advance the sampler
+    step, values, last_good, preempted = start_step, {}, start_step or None, False
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True,
                disable=None if settings.progress else True)
     stepper = (GraphedSteps(parts, settings, means, guard, graph_backend or CudaGraphs(device))
                if settings.cuda_graphs else EagerSteps(parts, settings, means, guard))
-    while step < settings.steps:
-        guard.set_step(step + 1)
-        if stepper.run(step) and parts.ema is not None:
-            parts.ema.update(parts.generator, step + 1)
-        for name, value in parts.augment.log_values().items():
-            means.add(f"augment/{name}", torch.as_tensor(value, dtype=torch.float32, device=device))
-        step += 1
-        bar.update(1)
-        preempted = should_stop is not None and should_stop(step)
-        last = step == settings.steps or preempted
+    with logging_redirect_tqdm():  # log lines go above the progress bar, which stays one line
+        while step < settings.steps:
+            guard.set_step(step + 1)
+            if stepper.run(step) and parts.ema is not None:
+                parts.ema.update(parts.generator, step + 1)
+            for name, value in parts.augment.log_values().items():
+                means.add(f"augment/{name}", torch.as_tensor(value, dtype=torch.float32, device=device))
+            step += 1
+            bar.update(1)
+            preempted = should_stop is not None and should_stop(step)
+            last = step == settings.steps or preempted
 
-        if step % settings.log_every == 0 or last:
-            values = means.read()  # the only host sync of the loop, once per log interval
-            guard.check(step, last_good, parts.generator, parts.critic)
-            now = time.perf_counter()
-            values["perf/it_per_s"] = (step - clock_step) / max(now - clock, 1e-9)
-            if guard.policy == "skip":
-                values["train/skipped_updates"] = guard.skipped
-            clock, clock_step = now, step
-            logger.scalars(values, step)
-            bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
-            log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
-        if step % settings.images_every == 0 or last:
-            logger.images("samples", *grid_samples(parts.sampler, parts.fixed_noise), step)
-        improved = False
-        if evaluate is not None and ((settings.metrics_every and step % settings.metrics_every == 0)
-                                     or step == settings.steps):
-            quality = evaluate()
-            logger.scalars(quality, step)
-            values.update(quality)
-            name = best_metric(quality, settings.best_metric)
-            improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best)
-            if improved:
-                parts.best = {"step": step, name: quality[f"metrics/{name}"]}
-        if step % settings.ckpt_every == 0 or last or improved:
-            guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite a good checkpoint with NaNs
-            state = save_state(step)
-            if step % settings.ckpt_every == 0 or last:
-                checkpointer.save(state, step, periodic=step % settings.ckpt_every == 0)
-                last_good = step
-            if improved:
-                checkpointer.save_best(state)
-        if preempted:
-            log.warning("stopped at step %d by a signal; checkpoint written, resume with resume=auto or resume=PATH", step)
-            break
+            if step % settings.log_every == 0 or last:
+                values = means.read()  # the only host sync of the loop, once per log interval
+                guard.check(step, last_good, parts.generator, parts.critic)
+                now = time.perf_counter()
+                values["perf/it_per_s"] = (step - clock_step) / max(now - clock, 1e-9)
+                if guard.policy == "skip":
+                    values["train/skipped_updates"] = guard.skipped
+                clock, clock_step = now, step
+                logger.scalars(values, step)
+                bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
+                log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
+                if on_log is not None:
+                    on_log(step, values)
+            if step % settings.images_every == 0 or last:
+                with own_streams():
+                    grid, row_length = grid_samples(parts.sampler, parts.fixed_noise)
+                logger.images("samples", grid, step, nrow=row_length)
+            improved = False
+            if evaluate is not None and ((settings.metrics_every and step % settings.metrics_every == 0)
+                                         or step == settings.steps):
+                with own_streams():
+                    quality = evaluate()
+                logger.scalars(quality, step)
+                values.update(quality)
+                name = best_metric(quality, settings.best_metric)
+                improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best)
+                if improved:
+                    parts.best = {"step": step, name: quality[f"metrics/{name}"]}
+            if step % settings.ckpt_every == 0 or last or improved:
+                guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite good with NaNs
+                state = save_state(step)
+                if step % settings.ckpt_every == 0 or last:
+                    checkpointer.save(state, step, periodic=step % settings.ckpt_every == 0)
+                    last_good = step
+                if improved:
+                    checkpointer.save_best(state)
+            if preempted:
+                log.warning("stopped at step %d by a signal; checkpoint written, resume with resume=auto or "
+                            "resume=PATH", step)
+                break
     bar.close()
     logger.flush()
     return Outcome(step, values, preempted)

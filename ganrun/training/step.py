@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from ganrun.models.conditional import call
 from ganrun.objectives.augment import augmented
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import Parts
+from ganrun.training.settings import Settings
 from ganrun.training.speed import autocast, eager
 from ganrun.training.stats import RunningMeans
-
-if TYPE_CHECKING:
-    from ganrun.training.loop import Settings
 
 # What each loss/regularizer term is logged as (TensorBoard tag).
 CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}

@@ -1,0 +1,205 @@
+"""Spec: a run is a function of its config and seed.
+
+Whatever is logged or measured and how often (log.every, log.images_every, ckpt.every, metrics.every and which
+metrics), and wherever the run was stopped and continued (preempted by a signal, killed after a checkpoint, or
+finished and then extended with more train.steps), the trained weights, optimizer states, EMA, data order, the
+augmentation's and regularizer's state and the RNG end bit-identical (CPU) to those of the run that went straight
+through measuring nothing. Checked as a property over random plans, in process through the app's own `run` (what
+`python -m ganrun` calls, with its checkpoints on disk and `resume=auto`), and through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import open_dict
+
+from conftest import FAST, REPO, ganrun
+from ganrun.app import main, resolvers, schema
+from ganrun.runstate.status import RunStatus
+
+STEPS = 9
+VARIANTS = {
+    "wgan_gp": ["loss=wgan_gp", "train.n_critic=2"],
+    "bce": ["loss=bce"],
+    "bce_no_ema_diffaugment": ["loss=bce", "train.ema=0", "augment=diffaugment"],
+    "hinge_adaptive_lecam": ["loss=hinge", "augment=adaptive", "augment.interval=1", "augment.speed_kimg=0.05",
+                             "regularizer=lecam"],
+    "conditional_spectral_norm_in_g": ["loss=hinge", "model.conditional=true", "regularizer=spectral_norm",
+                                       "regularizer.generator=true"],
+}
+MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10 ** 6, "ckpt.every": STEPS, "metrics.names": "[]"}
+# What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.
+COMPARED = ("step", "generator", "critic", "opt_g", "opt_d", "ema", "data", "fixed_noise", "augment", "regularizer",
+            "rng")
+
+
+class Killed(BaseException):
+    """The process died (SIGKILL, a failed node): no checkpoint is written for the step it was in."""
+
+
+class StopAt:
+    """A StopRequest that is asked once per step: a signal arrives at step `at` (or the process dies there)."""
+
+    def __init__(self, start: int, at: int | None = None, kill: bool = False):
+        self.step, self.at, self.kill = start, at, kill
+
+    @property
+    def requested(self) -> bool:
+        self.step += 1
+        if self.step == self.at and self.kill:
+            raise Killed
+        return self.step == self.at
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from tiny_data import write_mnist
+
+    return write_mnist(tmp_path_factory.mktemp("exact") / "mnist")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("GANRUN_CACHE", str(tmp_path_factory.getbasetemp() / "exact-cache"))
+
+
+def overrides_for(data, variant: str, cadences: dict, run_dir, steps: int) -> list[str]:
+    return [*FAST, "dataset=mnist", f"dataset.root={data}", "dataset.download=false", "metrics.num_samples=16",
+            *VARIANTS[variant], *(f"{k}={v}" for k, v in cadences.items()), f"train.steps={steps}",
+            f"hydra.run.dir={run_dir}", "resume=auto"]
+
+
+def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: StopAt | None = None):
+    """One `python -m ganrun ... resume=auto` in this process: compose, then the app's run()."""
+    schema.register()
+    resolvers.register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides_for(data, variant, cadences, run_dir, steps),
+                      return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as @hydra.main hands it to the task
+    main.run(cfg, run_dir, RunStatus(run_dir, steps), stop or StopAt(0))
+
+
+def step_on_disk(run_dir) -> int:
+    last = run_dir / "checkpoints" / "last.pt"
+    return torch.load(last, weights_only=True)["step"] if last.is_file() else 0
+
+
+def future_of(run_dir) -> dict:
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    return {key: state[key] for key in COMPARED}
+
+
+def differences(a, b, where: str = "") -> list[str]:
+    """The paths at which two nested checkpoint structures differ, tensors compared bit for bit."""
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        same = torch.is_tensor(a) and torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape and \
+            torch.equal(a, b)
+        return [] if same else [where]
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{where} keys"]
+        return [d for k in a for d in differences(a[k], b[k], f"{where}/{k}")]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{where}[{i}]")]
+    return [] if a == b else [where]
+
+
+_straight: dict = {}
+
+
+def straight_through(data, variant: str, tmp_path_factory) -> dict:
+    if variant not in _straight:
+        run_dir = tmp_path_factory.mktemp(f"straight-{variant}")
+        train_leg(data, variant, MEASURE_NOTHING, run_dir, STEPS)
+        _straight[variant] = future_of(run_dir)
+    return _straight[variant]
+
+
+cadences = st.fixed_dictionaries({
+    "log.every": st.integers(1, 4), "log.images_every": st.integers(1, 5), "ckpt.every": st.integers(1, 5),
+    "metrics.every": st.integers(0, 3), "metrics.names": st.sampled_from(["[]", "[classifier_fd]"])})
+interruptions = st.lists(st.tuples(st.integers(1, STEPS - 1), st.sampled_from(["finish", "preempt", "kill"])),
+                         max_size=3, unique_by=lambda stop: stop[0]).map(sorted)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(variant=st.sampled_from(sorted(VARIANTS)), stops=interruptions, legs=st.lists(cadences, min_size=4, max_size=4))
+def test_cadences_and_resume_points_never_change_what_is_trained(variant, stops, legs, data, tmp_path_factory):
+    expected = straight_through(data, variant, tmp_path_factory)
+    run_dir = tmp_path_factory.mktemp(f"plan-{variant}")
+    for (at, how), leg in zip(stops, legs):
+        start = step_on_disk(run_dir)
+        if how == "finish":  # a run that ended at `at`, extended afterwards with more train.steps
+            train_leg(data, variant, leg, run_dir, at)
+        else:  # a signal at step `at` (checkpoint, stop), or a death there (back to the last checkpoint)
+            try:
+                train_leg(data, variant, leg, run_dir, STEPS, StopAt(start, at, kill=how == "kill"))
+            except Killed:
+                pass
+    train_leg(data, variant, legs[-1], run_dir, STEPS)
+    assert differences(future_of(run_dir), expected) == []
+
+
+def test_the_property_has_teeth(data, tmp_path_factory, monkeypatch):
+    """A measurement that draws from the training streams, as the metrics did before they had streams of their
+    own, breaks the equality the property checks."""
+    from ganrun.training import loop
+
+    real = loop.own_streams
+    monkeypatch.setattr(loop, "own_streams", lambda: _Leaky(real()))
+    run_dir = tmp_path_factory.mktemp("leaky")
+    train_leg(data, "bce", {**MEASURE_NOTHING, "log.images_every": 2}, run_dir, STEPS)
+    assert "/generator" in " ".join(differences(future_of(run_dir), straight_through(data, "bce", tmp_path_factory)))
+
+
+class _Leaky:
+    """A context that draws one number from the training stream before entering the real one."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __enter__(self):
+        torch.rand(1)
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc):
+        return self.inner.__exit__(*exc)
+
+
+# ---------------------------------------------------------------- the same through the real CLI
+
+
+def cli_args(data, run, *extra):
+    return ["dataset=mnist", f"dataset.root={data}", "dataset.download=false", *FAST, "train.batch_size=8",
+            "train.n_critic=2", "loss=wgan_gp", "seed=3", "metrics.num_samples=64", f"hydra.run.dir={run}", *extra]
+
+
+def weights(run_dir) -> dict:
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    return {key: state[key] for key in ("generator", "critic", "opt_g", "opt_d", "ema", "data", "rng")}
+
+
+def test_measuring_often_or_extending_a_finished_run_trains_the_same_weights(tmp_path, data):
+    metrics = ["metrics.names=[classifier_fd]"]
+    for run, extra in (("never", ["metrics.every=0", "train.steps=6"]),
+                       ("often", ["metrics.every=2", "log.every=1", "log.images_every=1", "train.steps=6"]),
+                       ("extended", ["train.steps=3"])):
+        result = ganrun(*cli_args(data, run, *metrics, *extra), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    result = ganrun(*cli_args(data, "extended", *metrics, "train.steps=6", "resume=auto"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    never = weights(tmp_path / "never")
+    assert differences(weights(tmp_path / "often"), never) == []
+    assert differences(weights(tmp_path / "extended"), never) == []
+    status = json.loads((tmp_path / "often" / "status.json").read_text())
+    assert "metrics/classifier_fd" in status["final"]  # it did measure
