@@ -1,5 +1,6 @@
 """`python -m ganrun ...` and the `ganrun` console script: the Hydra app in ganrun/app/main.py."""
 
+import logging
 import sys
 
 from ganrun.app.launchers import exit_if_plugin_missing
@@ -20,6 +21,9 @@ def cli() -> None:
         exit_with(exc)
     sys.argv[1:] = quote_resume_path(sys.argv[1:])  # resume=<a sweep job's folder>, whose name holds a '='
     hydra_errors.install()  # an unknown key or option: one line and exit code 2
+    # A log file that cannot be written (a full disk) must not print a traceback per log line; the run's own
+    # writes say what failed, in one line.
+    logging.raiseExceptions = False
     try:
         main()
     finally:

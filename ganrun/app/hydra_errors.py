@@ -7,6 +7,7 @@ from hydra._internal import utils as hydra_utils
 from hydra.errors import CompactHydraException
 
 from ganrun.errors import UsageError, exit_with
+from ganrun.runstate.storage import REASONS
 
 
 def one_line(exc: BaseException) -> str:
@@ -43,6 +44,15 @@ def sweep_failure(exc: BaseException) -> str | None:
     return None
 
 
+def unwritable_folder(exc: OSError) -> str | None:
+    """One line for a run or sweep folder that Hydra cannot create or write (read-only, foreign, full), or None
+    for any other OSError."""
+    if exc.errno not in REASONS or not exc.filename:
+        return None
+    return (f"cannot write {exc.filename}: {REASONS[exc.errno]}; set hydra.run.dir=<a writable folder> "
+            "(hydra.sweep.dir for a sweep), or free space or make it writable there")
+
+
 def _raise(exc: BaseException):
     raise exc
 
@@ -60,6 +70,10 @@ def install() -> None:
             return func()
         except CompactHydraException as exc:
             exit_with(UsageError(one_line(exc)))
+        except OSError as exc:
+            if (line := unwritable_folder(exc)) is None:
+                raise
+            exit_with(UsageError(line))
         except Exception as exc:  # handed to Hydra's own report, as without ganrun, unless a sweep ended early
             if (line := sweep_failure(exc)) is not None:
                 print(f"Error: {line}", file=sys.stderr)

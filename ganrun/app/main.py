@@ -23,6 +23,7 @@ from ganrun.runstate.logger import TensorBoardLogger
 from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
 from ganrun.runstate.status import RunStatus
+from ganrun.runstate.storage import StorageError
 from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
 from ganrun.training.loop import Outcome, fit
@@ -70,28 +71,14 @@ def set_deterministic(enabled: bool) -> None:
 
 def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) -> Outcome:
     """Train one run as `cfg` says."""
-    cfg, state = resolve_resume(cfg, run_dir)
+    cfg, state, resumed_from = resolve_resume(cfg, run_dir)
     schema.check_ranges(cfg)
+    if state is not None and state["step"] >= cfg.train.steps:
+        return already_trained(cfg, run_dir, status, state["step"])
     rank, world = distributed.rank_and_world()
-    if cfg.train.batch_size % world:
-        raise UsageError(f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; "
-                         f"use a multiple of {world}")
-    device = distributed.device_for_rank(pick_device(cfg.device))
-    if cfg.train.cuda_graphs:
-        graphs.require_cuda(device)  # before the data are loaded
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    set_deterministic(cfg.train.deterministic)
+    device = training_device(cfg, world)
     parts = build_parts(cfg, device)
-    start_step = 0
-    if state is not None:
-        # Rank 0 continues its RNG and data order exactly; other ranks draw fresh streams of their own.
-        restore(parts, state, data=rank == 0)
-        if rank == 0:
-            checkpoint.set_rng_state(state["rng"])
-        else:
-            torch.manual_seed(cfg.seed + rank + state["step"])
-        start_step = state["step"]
+    start_step = 0 if state is None else continue_from(parts, state, cfg.seed, rank)
 
     stored_config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # plain types: weights_only
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
@@ -101,11 +88,7 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     def save_state(step: int) -> dict:
         return {**snapshot(parts, step, stored_config, checkpoint.rng_state()), "overrides": overrides}
 
-    settings = Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
-                        cfg.log.images_every, cfg.ckpt.every, name_of(cfg.train.nan_policy),
-                        cfg.metrics.every, name_of(cfg.train.precision),
-                        cfg.train.channels_last, progress=rank == 0, best_metric=cfg.metrics.best,
-                        cuda_graphs=cfg.train.cuda_graphs)
+    settings = settings_for(cfg, rank, world)
     if settings.cuda_graphs:
         graphs.refuse_unsupported(device, settings, parts, world)
     evaluate = make_evaluate(cfg, parts, stored_config["dataset"], device) if rank == 0 else None
@@ -116,17 +99,88 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
     status.update(step=start_step, steps=cfg.train.steps,
                   objective=search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best))
-    logger = TensorBoardLogger(str(run_dir), resumed_step=start_step, enabled=rank == 0)
-    logger.hparams(run_hparams(overrides), HPARAM_METRICS)
+    checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep, enabled=rank == 0,
+                                last_good=(resumed_from, start_step) if state is not None else None)
     try:
-        checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep, enabled=rank == 0)
-        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, should_stop, evaluate)
-        if not outcome.preempted:
-            logger.hparams_done()
-    finally:
-        logger.close()
+        outcome = fit_and_log(parts, settings, run_dir, status, checkpointer, save_state, start_step, should_stop,
+                              evaluate, run_hparams(overrides), enabled=rank == 0)
+    except StorageError as exc:
+        raise with_last_checkpoint(exc, checkpointer, status, run_dir) from None
     status.update(status="preempted" if outcome.preempted else "completed", step=outcome.step, final=outcome.values)
     return outcome
+
+
+def training_device(cfg: DictConfig, world: int) -> torch.device:
+    """This process's device, checked against what the run asks of it before any data are loaded."""
+    if cfg.train.batch_size % world:
+        raise UsageError(f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; "
+                         f"use a multiple of {world}")
+    device = distributed.device_for_rank(pick_device(cfg.device))
+    if cfg.train.cuda_graphs:
+        graphs.require_cuda(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    set_deterministic(cfg.train.deterministic)
+    return device
+
+
+def continue_from(parts, state: dict, seed: int, rank: int) -> int:
+    """Load a checkpoint into the run's parts; the step it continues from. Rank 0 continues its RNG and data
+    order exactly; other ranks draw fresh streams of their own."""
+    restore(parts, state, data=rank == 0)
+    if rank == 0:
+        checkpoint.set_rng_state(state["rng"])
+    else:
+        torch.manual_seed(seed + rank + state["step"])
+    return state["step"]
+
+
+def settings_for(cfg: DictConfig, rank: int, world: int) -> Settings:
+    return Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
+                    cfg.log.images_every, cfg.ckpt.every, name_of(cfg.train.nan_policy), cfg.metrics.every,
+                    name_of(cfg.train.precision), cfg.train.channels_last, progress=rank == 0,
+                    best_metric=cfg.metrics.best, cuda_graphs=cfg.train.cuda_graphs)
+
+
+def fit_and_log(parts, settings: Settings, run_dir: Path, status: RunStatus, checkpointer: Checkpointer, save_state,
+                start_step: int, should_stop, evaluate, hparams: dict, enabled: bool) -> Outcome:
+    """`fit` with the run's TensorBoard events (its hparams, the session's end) and status.json following it."""
+    logger = TensorBoardLogger(str(run_dir), resumed_step=start_step, enabled=enabled)
+    try:
+        logger.hparams(hparams, HPARAM_METRICS)
+        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, should_stop, evaluate,
+                      on_log=lambda step, values: status.update(step=step))
+        if not outcome.preempted:
+            logger.hparams_done()
+    except BaseException:
+        logger.close(quiet=True)  # a failure to close must not hide the error that ended the run
+        raise
+    logger.close()
+    return outcome
+
+
+def with_last_checkpoint(exc: StorageError, checkpointer: Checkpointer, status: RunStatus,
+                         run_dir: Path) -> StorageError:
+    """The write failure's line, completed with the checkpoint the run can continue from (status.json too)."""
+    if checkpointer.last_good is None:
+        where = "no checkpoint was written yet; free space there (or make the folder writable) and start again"
+    else:
+        path, step = checkpointer.last_good
+        status.fields["checkpoint_step"] = step
+        where = (f"the last good checkpoint is {path} (step {step}); free space there (or make the folder "
+                 f"writable) and continue with resume={run_dir}")
+    return StorageError(f"{exc}; {where}", step=exc.step)
+
+
+def already_trained(cfg: DictConfig, run_dir: Path, status: RunStatus, step: int) -> Outcome:
+    """A run that is resumed (a requeued or repeated job) and has nothing left to train: one line, the folder as
+    it was, and the final values it ended with."""
+    log.info("%s is already trained to step %d (train.steps=%d): nothing to do; pass train.steps=N with N > %d to "
+             "train on", run_dir, step, cfg.train.steps, step)
+    final = status.already_completed(step)
+    status.fields.setdefault("objective", search.objective_name(cfg.search.objective, list(cfg.metrics.names),
+                                                                cfg.metrics.best))
+    return Outcome(step, final, preempted=False)
 
 
 schema.register()

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ganrun.errors import UsageError
+from ganrun.runstate.storage import write_failure
 
 PERIODIC = re.compile(r"step_(\d{7,})\.pt$")
 
@@ -76,24 +77,46 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class Checkpointer:
-    """Writes `step_NNNNNNN.pt` every `every` steps and `last.pt` always; keeps the newest `keep` periodic ones."""
+def tensor_bytes(state) -> int:
+    """The bytes of every tensor in a (nested) checkpoint dict: about the size of its file."""
+    if torch.is_tensor(state):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(tensor_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(tensor_bytes(v) for v in state)
+    return 0
 
-    def __init__(self, folder: Path, every: int, keep: int | None = None, enabled: bool = True):
+
+class Checkpointer:
+    """Writes `step_NNNNNNN.pt` every `every` steps and `last.pt` always; keeps the newest `keep` periodic ones.
+    `last_good` is the newest (path, step) written whole; a write that fails is a one-line StorageError."""
+
+    def __init__(self, folder: Path, every: int, keep: int | None = None, enabled: bool = True,
+                 last_good: tuple[Path, int] | None = None):
         self.folder, self.every, self.keep, self.enabled = Path(folder), every, keep, enabled
+        self.last_good = last_good
 
     def save(self, state: dict, step: int, periodic: bool) -> None:
         if not self.enabled:
             return
         if periodic:
-            save_atomic(state, self.folder / f"step_{step:07d}.pt")
+            self._write(state, self.folder / f"step_{step:07d}.pt", step)
             self._prune()
-        save_atomic(state, self.folder / "last.pt")
+        self._write(state, self.folder / "last.pt", step)
 
     def save_best(self, state: dict) -> None:
         """`best.pt`: the state at the best evaluation so far (its "best" entry says the step and the value)."""
         if self.enabled:
-            save_atomic(state, self.folder / "best.pt")
+            self._write(state, self.folder / "best.pt", state["step"], good=False)
+
+    def _write(self, state: dict, path: Path, step: int, good: bool = True) -> None:
+        try:
+            save_atomic(state, path)
+        except (OSError, RuntimeError) as exc:  # torch.save's writer reports a full disk as a RuntimeError
+            raise write_failure("checkpoint", path, exc, needed=tensor_bytes(state), step=step) from None
+        if good:
+            self.last_good = (path, step)
 
     def _prune(self) -> None:
         if not self.keep:
@@ -106,3 +129,8 @@ def periodic_checkpoints(folder: Path) -> list[Path]:
     """The folder's step_*.pt files, oldest step first."""
     found = [(int(m.group(1)), p) for p in Path(folder).glob("step_*.pt") if (m := PERIODIC.search(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def periodic_step(path: Path) -> int:
+    """The step in a step_NNNNNNN.pt file's name."""
+    return int(PERIODIC.search(Path(path).name).group(1))

@@ -1,30 +1,60 @@
 """`<run_dir>/status.json`: what a run is doing or how it ended, for reports and for people."""
 
 import json
+import logging
 import os
 import time
 from datetime import datetime
 from pathlib import Path
 
+log = logging.getLogger("ganrun")
+
 
 class RunStatus:
-    """Writes status.json atomically at the start of a run, and when it completes or fails."""
+    """Writes status.json atomically at the start of a run, at each log interval, and when it completes or fails.
+    A status that cannot be written (a full disk) is warned about once; the run goes on."""
 
     def __init__(self, run_dir: Path, steps: int, enabled: bool = True):
         self.path, self.enabled = Path(run_dir) / "status.json", enabled
         self.started = time.time()
         self.fields = {"status": "running", "error": None, "step": 0, "steps": steps,
                        "wall_time_s": 0.0, "started": datetime.now().isoformat(timespec="seconds"), "final": {}}
+        self._warned = False
 
     def update(self, **fields) -> None:
         self.fields.update(fields, wall_time_s=round(time.time() - self.started, 3))
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.fields, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.fields, indent=2) + "\n")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if not self._warned:
+                log.warning("cannot write %s (%s); the run goes on without it", self.path, exc.strerror or exc)
+                self._warned = True
 
     def failed(self, exc: BaseException) -> None:
+        """Record the failure: its first line, and the step reached when the error says it (a write failure also
+        set `checkpoint_step`, the last good checkpoint's)."""
         lines = str(exc).strip().splitlines()
-        self.update(status="failed", error=lines[0] if lines else type(exc).__name__)
+        fields = {"status": "failed", "error": lines[0] if lines else type(exc).__name__}
+        if getattr(exc, "step", None) is not None:
+            fields["step"] = exc.step
+        self.update(**fields)
+
+    def already_completed(self, step: int) -> dict:
+        """A run found finished at `step` when it started: status.json stays as it is when it already says so
+        (else it is set to completed at that step); returns its final values."""
+        try:
+            found = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            found = {}
+        if found.get("status") == "completed" and found.get("step") == step:
+            self.fields = found
+        else:
+            self.update(**{**found, "status": "completed", "error": None, "step": step,
+                           "steps": self.fields["steps"]})
+        return dict(self.fields.get("final") or {})
