@@ -1,5 +1,7 @@
 """Spec of the model families: output shapes for each supported image size, and clear refusals."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -106,3 +108,14 @@ def test_dcgan96_refuses_other_sizes_and_the_anime_preset_uses_it():
     cfg = compose_with("experiment=dcgan_anime")
     assert cfg.model._target_ == "ganrun.models.dcgan96.build" and cfg.model.z_dim == 256
     assert cfg.dataset.image_size == 96 and cfg.loss._target_ == "ganrun.objectives.losses.BCE"
+
+
+@pytest.mark.parametrize("family, size, key", [
+    ("dcgan", 32, "z_dim"), ("dcgan", 32, "width"), ("dcgan28", 28, "hidden"), ("dcgan28", 28, "z_dim"),
+    ("dcgan96", 96, "width"), ("resnet", 32, "width"), ("upsample", 32, "z_dim")])
+@pytest.mark.parametrize("value", [0, -2])
+def test_every_layer_size_below_one_is_refused_in_one_line(family, size, key, value):
+    build = importlib.import_module(f"ganrun.models.{family}").build
+    with pytest.raises(UsageError, match=rf"^model\.{key}={value} is out of range for model={family}: it must be an "
+                                         r"integer >= 1$"):
+        build(image_size=size, channels=1, **{key: value})

@@ -36,3 +36,11 @@ def check_conditional(family: str, conditional: bool, num_classes) -> int:
         raise UsageError(f"model={family} with model.conditional=true needs model.num_classes >= 1 (null: the data "
                          f"set's number of classes), got {num_classes}")
     return num_classes
+
+
+def check_sizes(family: str, **sizes) -> None:
+    """Layer sizes (z_dim, width, hidden) must be positive integers: refuse others in one line, before a layer
+    of zero channels fails deep inside a convolution."""
+    for key, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"model.{key}={value} is out of range for model={family}: it must be an integer >= 1")

@@ -4,7 +4,7 @@ num_classes > 0 (conditional batch norm in G, a projection critic)."""
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import check_conditional, critic_norm_layer, init_dcgan_weights
+from ganrun.models import check_conditional, check_sizes, critic_norm_layer, init_dcgan_weights
 from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 
 SIZE_HINT = "sizes b·2^n with b in 3..7 and n in 2..7, e.g. 28, 32, 48, 64, 96, 128, 256"
@@ -60,6 +60,7 @@ def build(image_size: int, channels: int, z_dim: int = 100, width: int = 64, cri
           conditional: bool = False, num_classes: int | None = None):
     """The (generator, critic) pair for image_size×image_size images with `channels` channels (class-conditional
     on `num_classes` classes when `conditional`)."""
+    check_sizes("dcgan", z_dim=z_dim, width=width)
     classes = check_conditional("dcgan", conditional, num_classes)
     generator = Generator(z_dim, channels, image_size, width, classes).apply(init_dcgan_weights)
     critic = Critic(channels, image_size, width, critic_norm, classes).apply(init_dcgan_weights)

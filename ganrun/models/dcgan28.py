@@ -4,7 +4,7 @@ num_classes > 0 (conditional batch norm in G, a projection critic)."""
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import check_conditional, critic_norm_layer, init_dcgan_weights
+from ganrun.models import check_conditional, check_sizes, critic_norm_layer, init_dcgan_weights
 from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 
 
@@ -45,6 +45,7 @@ class Critic(ConvStackCritic):
 def build(image_size: int, channels: int, z_dim: int = 64, hidden: int = 64, critic_norm: str = "none",
           conditional: bool = False, num_classes: int | None = None):
     """The seed-000 pair; it only makes 28×28 images."""
+    check_sizes("dcgan28", z_dim=z_dim, hidden=hidden)
     if image_size != 28:
         raise UsageError(f"model=dcgan28 makes only 28x28 images, not {image_size}x{image_size}; "
                          "use model=dcgan for other sizes or set dataset.image_size=28")

@@ -10,7 +10,7 @@ BCE on logits, the same math computed stably (log σ(s) as −softplus(−s), ne
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import critic_norm_layer
+from ganrun.models import check_sizes, critic_norm_layer
 
 
 def init_tutorial_weights(module: nn.Module) -> None:
@@ -59,6 +59,7 @@ class Critic(nn.Module):
 
 def build(image_size: int, channels: int, z_dim: int = 256, width: int = 64, critic_norm: str = "batch"):
     """The seed-002 pair; it only makes 96×96 images."""
+    check_sizes("dcgan96", z_dim=z_dim, width=width)
     if image_size != 96:
         raise UsageError(f"model=dcgan96 makes only 96x96 images, not {image_size}x{image_size}; "
                          "use model=dcgan for other sizes or set dataset.image_size=96")

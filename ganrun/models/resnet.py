@@ -5,7 +5,7 @@ import math
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import check_conditional, critic_norm_layer
+from ganrun.models import check_conditional, check_sizes, critic_norm_layer
 from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
 
 
@@ -120,6 +120,7 @@ class Critic(ProjectionCritic):
 def build(image_size: int, channels: int, z_dim: int = 128, width: int = 128, critic_norm: str = "none",
           conditional: bool = False, num_classes: int | None = None):
     """The WGAN-GP paper's CIFAR-10 ResNet pair; it only makes 32×32 images."""
+    check_sizes("resnet", z_dim=z_dim, width=width)
     if image_size != 32:
         raise UsageError(f"model=resnet makes only 32x32 images, not {image_size}x{image_size}; "
                          "use model=dcgan for other sizes or set dataset.image_size=32")

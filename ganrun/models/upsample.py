@@ -3,7 +3,7 @@
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.models import critic_norm_layer
+from ganrun.models import check_sizes, critic_norm_layer
 
 # Keras defaults the tutorial relies on, in PyTorch's terms.
 LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU() defaults to alpha=0.3, not the 0.2 usual in PyTorch GANs
@@ -83,6 +83,7 @@ class Critic(nn.Module):
 
 def build(image_size: int, channels: int, z_dim: int = 100, critic_norm: str = "none"):
     """The seed-003 pair; it only makes 32×32 images."""
+    check_sizes("upsample", z_dim=z_dim)
     if image_size != 32:
         raise UsageError(f"model=upsample makes only 32x32 images, not {image_size}x{image_size}; "
                          "use model=dcgan for other sizes or set dataset.image_size=32")
