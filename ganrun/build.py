@@ -9,7 +9,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from ganrun.data.files import ImageSet, take_subset
+from ganrun.data.files import STORAGE_KEYS, ImageSet, take_subset
 from ganrun.errors import UsageError
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
@@ -71,8 +71,11 @@ def build_dataset(dataset_cfg, subset: bool = True) -> ImageSet:
     them (seeded by `dataset.limit_seed`) unless `subset` is False (the metrics' real images: all of them)."""
     node = plain(dataset_cfg)
     limit, limit_seed = node.pop("limit", None), node.pop("limit_seed", 0)
+    for key in STORAGE_KEYS:  # where the images are kept (app/parts.py), not how they are read
+        node.pop(key, None)
     data = instantiate(node)
-    data = data if isinstance(data, ImageSet) else ImageSet(data)  # a loader of one's own may return just images
+    if not isinstance(data, ImageSet):  # a loader of one's own may return just images, or (images, labels)
+        data = ImageSet(*data) if isinstance(data, tuple) else ImageSet(data)
     return take_subset(data, limit, limit_seed) if subset else data
 
 

@@ -66,7 +66,7 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     device = pick_device(args.device)
     # The whole data set, also for a run trained on dataset.limit images of it (as the run's own metrics).
-    real = build_dataset(dataset_cfg, subset=False).images
+    real = build_dataset(dataset_cfg, subset=False)  # an ImageSet: only the sampled rows are read
     metrics = QualityMetrics(names, num, real, dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
                              option="--inception-weights ", labelled=labelled_source(dataset_cfg))

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from conftest import REPO
 from ganrun.bench import speed, textbook, timing
 from ganrun.app import resolvers, schema
-from ganrun.data import ImageBank
+from ganrun.data import DeviceBatches, ImageSet
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.step import critic_step, generator_step
 from ganrun.training.stats import RunningMeans
@@ -30,7 +30,7 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
     G, D = copy.deepcopy(parts.generator), copy.deepcopy(parts.critic)
     opt_g = torch.optim.Adam(G.parameters(), lr=textbook.LR, betas=textbook.BETAS)
     opt_d = torch.optim.Adam(D.parameters(), lr=textbook.LR, betas=textbook.BETAS)
-    bank = ImageBank(images, CPU, seed=1)  # the very batches ganrun's loop draws, fed to both
+    bank = DeviceBatches(ImageSet(images), CPU, seed=1)  # the very batches ganrun's loop draws, fed to both
     guard = UpdateGuard("stop", CPU)
     got, want = [], []
     for step in range(steps):
@@ -115,7 +115,7 @@ def test_textbook_dataset_is_torchvision_style():
                                                                transforms.Normalize((0.5,), (0.5,))]))
     x, label = dataset[2]
     assert label == 0
-    torch.testing.assert_close(x, images[2].float() / 127.5 - 1)  # what ImageBank.next_batch gives
+    torch.testing.assert_close(x, images[2].float() / 127.5 - 1)  # what DeviceBatches.next_batch gives
 
 
 @pytest.mark.parametrize("how", ["script", "module"])

@@ -1,4 +1,5 @@
-"""Spec of ganrun.data: loaders in the real on-disk formats, the .npy cache, and the on-device ImageBank."""
+"""Spec of ganrun.data's readers: loaders in the real on-disk formats and the packed .npy cache (the batch sources:
+tests/test_sources.py)."""
 import gzip
 import pickle
 import warnings
@@ -12,7 +13,7 @@ from torch.testing import assert_close
 
 from tiny_data import (cifar_images, pattern, write_cifar10, write_debian_fashion, write_idx_images,
                       write_image_folder, write_mnist)
-from ganrun.data import DatasetError, ImageBank, cifar, cifar10, fashion_mnist, folder, idx, image_folder, mnist
+from ganrun.data import DatasetError, cifar, cifar10, fashion_mnist, folder, idx, image_folder, mnist
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -28,7 +29,7 @@ def no_decoding(monkeypatch):
     """Make every decoder fail, so only the cache can answer."""
     def fail(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
-    for module, name in ((idx, "read_idx"), (cifar, "read_cifar"), (folder, "decode_image")):
+    for module, name in ((idx, "read_idx"), (cifar, "read_cifar_batches"), (folder, "decode_image")):
         monkeypatch.setattr(module, name, fail)
 
 
@@ -282,13 +283,22 @@ def test_idx_cache_holds_one_channel_and_serves_three(tmp_path, monkeypatch, cac
     assert len(list(cache_dir.glob("*.npy"))) == 1
 
 
-@pytest.mark.parametrize("change", [{"channels": 1}, {"classes": [7, 8]}, {"image_size": 16}])
+@pytest.mark.parametrize("change", [{"channels": 1}, {"image_size": 16}])
 def test_cifar_cache_is_invalidated_by_options(tmp_path, monkeypatch, change):
     root = str(write_cifar10(tmp_path, per_class=1))
     cifar10(root=root, download=False)
     no_decoding(monkeypatch)
     with pytest.raises(AssertionError, match="decoded again"):
         cifar10(root=root, download=False, **change)
+
+
+def test_cifar_classes_are_picked_from_one_pack_of_all_ten(tmp_path, monkeypatch, cache_dir):
+    root = str(write_cifar10(tmp_path, per_class=1))
+    horses = cifar10(root=root, download=False).images
+    no_decoding(monkeypatch)  # another selection reads rows of the same pack
+    two = cifar10(root=root, download=False, classes=[7, 8])
+    assert_close(two.images[two.labels == 7], horses)
+    assert len(list(cache_dir.glob("*.npy"))) == 2  # the pack and its labels
 
 
 def test_image_folder_cache_sees_a_new_file(tmp_path):
@@ -314,78 +324,6 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="not caching") as record:
         x = mnist(root=str(write_mnist(tmp_path, n=3)), download=False).images
     assert len(record) == 1 and x.shape == (3, 1, 28, 28)
-
-
-# ---------------------------------------------------------------- ImageBank
-
-def bank(n=10, seed=0, device="cpu"):
-    return ImageBank(torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4), device, seed)
-
-
-def indices(batch):
-    """The image indices of a bank() batch (image i is filled with the value i)."""
-    return ((batch[:, 0, 0, 0] + 1) * 127.5).round().long().tolist()
-
-
-def test_image_bank_shapes_dtype_and_range():
-    images = torch.from_numpy(np.stack([np.zeros((1, 5, 5)), np.full((1, 5, 5), 255)]).astype(np.uint8))
-    b = ImageBank(images, "cpu", seed=1)
-    assert (b.num_images, b.channels, b.image_size) == (2, 1, 5)
-    assert b.images.dtype == torch.uint8
-    batch = b.next_batch(2)
-    assert batch.dtype == torch.float32 and batch.shape == (2, 1, 5, 5)
-    assert sorted(batch.flatten().unique().tolist()) == [-1.0, 1.0]
-
-
-@pytest.mark.parametrize("n", [9, 10])
-def test_every_image_once_per_epoch_and_remainder_dropped(n):
-    b = bank(n=n)
-    for _ in range(3):  # an epoch is 3 full batches; with 10 images, one is left over each epoch
-        epoch = [indices(b.next_batch(3)) for _ in range(3)]
-        assert [len(batch) for batch in epoch] == [3, 3, 3]
-        seen = sum(epoch, [])
-        assert len(set(seen)) == 9 and set(seen) <= set(range(n))
-
-
-def test_same_seed_same_batches_other_seed_other_batches():
-    assert indices(bank(seed=3).next_batch(10)) == indices(bank(seed=3).next_batch(10))
-    assert indices(bank(seed=3).next_batch(10)) != indices(bank(seed=4).next_batch(10))
-
-
-def test_state_dict_round_trip_continues_identically(tmp_path):
-    reference, interrupted = bank(seed=7), bank(seed=7)
-    for _ in range(5):  # mid-epoch, after one fresh permutation
-        assert_close(reference.next_batch(4), interrupted.next_batch(4))
-    torch.save(interrupted.state_dict(), tmp_path / "bank.pt")
-    resumed = bank(seed=123)
-    resumed.load_state_dict(torch.load(tmp_path / "bank.pt", weights_only=True))
-    for _ in range(10):
-        assert_close(resumed.next_batch(4), reference.next_batch(4))
-
-
-def test_batch_larger_than_data_set():
-    with pytest.raises(DatasetError, match=r"train.batch_size=11 is larger than the data set \(10 images\)"):
-        bank(n=10).next_batch(11)
-
-
-def test_state_of_another_data_set_is_refused():
-    with pytest.raises(DatasetError, match="10 images"):
-        bank(n=12).load_state_dict(bank(n=10).state_dict())
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_image_bank_on_cuda_resumes_identically(tmp_path):
-    reference, interrupted = bank(seed=7, device="cuda"), bank(seed=7, device="cuda")
-    for _ in range(4):
-        assert_close(reference.next_batch(3), interrupted.next_batch(3))
-    assert reference.images.device.type == "cuda" and reference.images.dtype == torch.uint8
-    torch.save(interrupted.state_dict(), tmp_path / "bank.pt")
-    resumed = bank(seed=0, device="cuda")
-    resumed.load_state_dict(torch.load(tmp_path / "bank.pt", weights_only=True))
-    for _ in range(6):
-        batch = resumed.next_batch(3)
-        assert batch.device.type == "cuda"
-        assert_close(batch, reference.next_batch(3))
 
 
 # ---------------------------------------------------------------- labels, classes and subsets
@@ -433,19 +371,3 @@ def test_limit_takes_a_seeded_subset_with_its_labels(tmp_path):
     assert len(build_dataset({**cfg, "limit": 100}).images) == 40  # more than there are: all of them
     with pytest.raises(DatasetError, match=r"dataset.limit=0 must be null \(all images\) or a positive number"):
         build_dataset({**cfg, "limit": 0})
-
-
-def test_bank_draws_labels_with_their_images():
-    n = 10
-    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 4, 4)
-    labelled = ImageBank(images, "cpu", 5, labels=torch.arange(n) % 3)
-    plain = ImageBank(images, "cpu", 5)
-    for _ in range(4):  # the same order as without labels, and each label is its image's
-        batch, labels = labelled.next_labelled_batch(4)
-        assert_close(batch, plain.next_batch(4))
-        assert labels.tolist() == [i % 3 for i in indices(batch)]
-    assert plain.next_labelled_batch(2)[1] is None and plain.random_labels(3) is None
-    torch.manual_seed(0)
-    drawn = labelled.random_labels(3000)
-    assert_close(torch.bincount(drawn).float() / 3000, torch.tensor([0.4, 0.3, 0.3]), atol=0.03, rtol=0)
-    assert_close(labelled.class_frequencies(4), torch.tensor([0.4, 0.3, 0.3, 0.0]))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ganrun.runstate.checkpoint import Checkpointer
-from ganrun.data import ImageBank
+from ganrun.data import DeviceBatches, ImageSet
 from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.runstate.logger import TensorBoardLogger
 from ganrun.training.loop import fit
@@ -36,7 +36,7 @@ def make_parts(loss) -> Parts:
     generator, critic = dcgan28.build(28, 1, z_dim=8, hidden=4)
     images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
     return Parts(generator, critic, torch.optim.Adam(generator.parameters()), torch.optim.Adam(critic.parameters()),
-                 loss, Regularizer(), ImageBank(images, "cpu", 0), torch.randn(4, 8))
+                 loss, Regularizer(), DeviceBatches(ImageSet(images), "cpu", 0), torch.randn(4, 8))
 
 
 def train(tmp_path, parts, policy, steps=6):

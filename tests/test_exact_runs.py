@@ -1,7 +1,7 @@
 """Spec: a run is a function of its config and seed.
 
 Whatever is logged or measured and how often (log.every, log.images_every, ckpt.every, metrics.every and which
-metrics), and wherever the run was stopped and continued (preempted by a signal, killed after a checkpoint, or
+metrics), in whichever storage tier the images are kept (dataset.storage, dataset.readers), and wherever the run was stopped and continued (preempted by a signal, killed after a checkpoint, or
 finished and then extended with more train.steps), the trained weights, optimizer states, EMA, data order, the
 augmentation's and regularizer's state and the RNG end bit-identical (CPU) to those of the run that went straight
 through measuring nothing. Checked as a property over random plans, in process through the app's own `run` (what
@@ -127,7 +127,9 @@ def straight_through(data, variant: str, tmp_path_factory) -> dict:
 
 cadences = st.fixed_dictionaries({
     "log.every": st.integers(1, 4), "log.images_every": st.integers(1, 5), "ckpt.every": st.integers(1, 5),
-    "metrics.every": st.integers(0, 3), "metrics.names": st.sampled_from(["[]", "[classifier_fd]"])})
+    "metrics.every": st.integers(0, 3), "metrics.names": st.sampled_from(["[]", "[classifier_fd]"]),
+    # and where the images live, leg by leg: the same batches in every storage tier, with any number of readers
+    "dataset.storage": st.sampled_from(["auto", "host", "stream"]), "dataset.readers": st.integers(1, 3)})
 interruptions = st.lists(st.tuples(st.integers(1, STEPS - 1), st.sampled_from(["finish", "preempt", "kill"])),
                          max_size=3, unique_by=lambda stop: stop[0]).map(sorted)
 

@@ -106,6 +106,8 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
                               evaluate, run_hparams(overrides), enabled=rank == 0)
     except StorageError as exc:
         raise with_last_checkpoint(exc, checkpointer, status, run_dir) from None
+    finally:
+        parts.data.close()  # the stream tier's readers
     status.update(status="preempted" if outcome.preempted else "completed", step=outcome.step, final=outcome.values)
     return outcome
 
@@ -125,9 +127,9 @@ def training_device(cfg: DictConfig, world: int) -> torch.device:
 
 
 def continue_from(parts, state: dict, seed: int, rank: int) -> int:
-    """Load a checkpoint into the run's parts; the step it continues from. Rank 0 continues its RNG and data
-    order exactly; other ranks draw fresh streams of their own."""
-    restore(parts, state, data=rank == 0)
+    """Load a checkpoint into the run's parts; the step it continues from. The data order continues exactly on
+    every rank and rank 0's RNG too; other ranks draw fresh noise streams of their own."""
+    restore(parts, state)  # every rank: the data order is one global order, each rank its share
     if rank == 0:
         checkpoint.set_rng_state(state["rng"])
     else:

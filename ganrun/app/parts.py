@@ -1,5 +1,6 @@
 """The run's parts built from its config: networks, optimizers, loss, data, EMA, speed options, DDP, metrics."""
 
+import logging
 import random
 from functools import partial
 
@@ -8,7 +9,8 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
-from ganrun.data import ImageBank
+from ganrun.data.source import TIERS, BatchSource
+from ganrun.data.tiers import check_storage, choose_tier
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.errors import UsageError
@@ -16,6 +18,8 @@ from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
+
+log = logging.getLogger("ganrun")
 
 
 def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
@@ -47,21 +51,29 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
                          "or lsgan, or augment=diffaugment")
 
 
-def make_bank(cfg: DictConfig, generator, device: torch.device, seed: int) -> ImageBank:
-    """The training images on the device, with their labels for a class-conditional generator, whose class prior
-    becomes the data's class frequencies."""
+def make_source(cfg: DictConfig, generator, device: torch.device) -> BatchSource:
+    """The training images in the storage tier `dataset.storage` asks for (auto: the one they fit in), with their
+    labels for a class-conditional generator, whose class prior becomes the data's class frequencies. Under
+    torchrun every rank draws its share of one global order."""
+    storage, readers = name_of(cfg.dataset.get("storage", "auto")), cfg.dataset.get("readers", 2)
+    check_storage(storage, readers)
     data = build_dataset(cfg.dataset)
-    if not getattr(generator, "num_classes", 0):
-        return ImageBank(data.images, device, seed)
-    if data.labels is None:
+    conditional = bool(getattr(generator, "num_classes", 0))
+    if conditional and data.labels is None:
         raise UsageError("model.conditional=true needs the data set's labels, and none were found beside its images "
                          "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there")
-    if int(data.labels.max()) >= generator.num_classes:
+    if conditional and int(data.labels.max()) >= generator.num_classes:
         raise UsageError(f"model.num_classes={generator.num_classes} but the data set has label "
                          f"{int(data.labels.max())}; set model.num_classes=null (the data set's number of classes)")
-    bank = ImageBank(data.images, device, seed, labels=data.labels)
-    generator.class_prior.copy_(bank.class_frequencies(generator.num_classes))
-    return bank
+    choice = choose_tier(storage, data.nbytes, device)
+    log.info("data: %d images of %s in storage tier %s: %s", len(data), "×".join(map(str, data.shape[1:])),
+             choice.tier, choice.reason)
+    rank, world = distributed.rank_and_world()
+    options = {"workers": readers} if choice.tier == "stream" else {}
+    source = TIERS[choice.tier](data, device, cfg.seed, rank, world, labelled=conditional, **options)
+    if conditional:
+        generator.class_prior.copy_(source.class_frequencies(generator.num_classes))
+    return source
 
 
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
@@ -77,7 +89,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
-    data = make_bank(cfg, generator, device, cfg.seed + rank)  # before the EMA copies the generator's class prior
+    data = make_source(cfg, generator, device)  # before the EMA copies the generator's class prior
     parts = Parts(
         generator=generator,
         critic=critic,
@@ -109,7 +121,7 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
 
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
-    real = build_dataset(dataset_cfg, subset=False).images if dataset_cfg.get("limit") else parts.data.images
+    real = build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data
     quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, real,
                              dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device,
                              labelled=labelled_source(dataset_cfg))

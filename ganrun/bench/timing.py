@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from ganrun.bench.textbook import (BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, N_CRITIC, Z_DIM, TextbookImages,
                                    build_models, reference_critic_step, reference_generator_step, textbook_transform)
 from ganrun.build import make_optimizer
-from ganrun.data import ImageBank
+from ganrun.data import DeviceBatches, ImageSet
 from ganrun.objectives import losses
 from ganrun.objectives.regularizers import Regularizer
 from ganrun.training import speed
@@ -91,7 +91,7 @@ def ganrun_parts(loss: str, images: torch.Tensor, device, seed: int, precision: 
     adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
     parts = Parts(generator=G, critic=D, opt_g=make_optimizer(G.parameters(), adam, device),
                   opt_d=make_optimizer(D.parameters(), adam, device), loss=make_loss(loss),
-                  regularizer=Regularizer(), data=ImageBank(images, device, seed),
+                  regularizer=Regularizer(), data=DeviceBatches(ImageSet(images), device, seed),
                   fixed_noise=torch.randn(64, Z_DIM, device=device), ema=EMA(G, ema) if ema > 0 else None)
     fast_g, fast_d = speed.prepare(G, D, precision, channels_last, compile_models)
     if compile_models:

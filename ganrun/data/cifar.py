@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torchvision
 
-from ganrun.data.cache import cached_labelled
+from ganrun.data.pack import packed
 from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
                                to_shape)
 
@@ -26,13 +26,17 @@ def cifar10(root: str = "data", download: bool = True, image_size: int = 32, cha
     found = locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
                     lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
                     download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
-    key = ("cifar10", [stat(found / b) for b in CIFAR_BATCHES], image_size, channels, classes)
+    # All six batches are packed once (with their labels); a class selection only picks rows of the pack.
+    key = ("cifar10", [stat(found / b) for b in CIFAR_BATCHES], image_size, channels)
 
-    def build():
-        images, labels = read_cifar(found, classes)
-        return to_shape(images, image_size, channels), labels
+    def fill(writer) -> np.ndarray:
+        images, labels = read_cifar_batches(found, CIFAR_BATCHES)
+        writer.append(to_shape(images, image_size, channels).numpy())
+        return labels.numpy()
 
-    return ImageSet(*cached_labelled("cifar10", key, build))
+    images, labels = packed("cifar10", key, (channels, image_size, image_size), fill, labelled=True)
+    data = ImageSet(images, torch.from_numpy(np.asarray(labels)))
+    return select_classes(data, classes, "CIFAR-10", found)
 
 
 def read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,8 +51,3 @@ def read_cifar_batches(folder: Path, batches: Sequence[str]) -> tuple[torch.Tens
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError) as e:
             raise DatasetError(f"cannot read {folder / name} ({e!r}); delete {folder} and get it again") from e
     return torch.from_numpy(np.concatenate(data)), torch.from_numpy(np.concatenate(labels))
-
-
-def read_cifar(folder: Path, classes: tuple[int, ...] | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images (N×3×32×32 uint8) and labels of all six CIFAR-10 pickles whose label is in `classes` (None: all)."""
-    return select_classes(*read_cifar_batches(folder, CIFAR_BATCHES), classes, "CIFAR-10", folder)

@@ -2,23 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torchvision.transforms.functional as TF
 
+from ganrun.data.imageset import ImageSet
 from ganrun.errors import UsageError
 
 FIXES = "set dataset.download=true on a machine with network, or dataset.root=<folder holding a local copy>"
 SUBSET_KEYS = ("limit", "limit_seed")  # dataset keys that pick a subset of what the loader reads
+STORAGE_KEYS = ("storage", "readers")  # dataset keys that say where the images are kept, not which they are
 NUM_CLASSES = 10  # MNIST, Fashion-MNIST and CIFAR-10 all have ten
-
-
-class ImageSet(NamedTuple):
-    """A data set as training sees it: uint8 N×C×H×W images and their int64 class labels (None: unlabelled)."""
-
-    images: torch.Tensor
-    labels: Optional[torch.Tensor] = None
 
 
 class DatasetError(UsageError):
@@ -80,15 +75,14 @@ def check_classes(classes) -> tuple[int, ...] | None:
     return tuple(sorted(set(values)))
 
 
-def select_classes(images: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...] | None, name: str,
-                   where: Path) -> ImageSet:
+def select_classes(data: ImageSet, classes: tuple[int, ...] | None, name: str, where: Path) -> ImageSet:
     """The images (and labels) of data set `name` whose label is in `classes` (all when None), in file order."""
     if classes is None:
-        return ImageSet(images, labels)
-    keep = torch.isin(labels, torch.tensor(classes))
+        return data
+    keep = torch.isin(data.labels, torch.tensor(classes))
     if not keep.any():
         raise DatasetError(f"no {name} images with labels {list(classes)} in {where}; check dataset.classes")
-    return ImageSet(images[keep], labels[keep])
+    return data.subset(torch.nonzero(keep)[:, 0].numpy())
 
 
 def take_subset(data: ImageSet, limit: int | None, seed: int = 0) -> ImageSet:
@@ -98,7 +92,7 @@ def take_subset(data: ImageSet, limit: int | None, seed: int = 0) -> ImageSet:
         return data
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise DatasetError(f"dataset.limit={limit!r} must be null (all images) or a positive number of images")
-    if limit >= len(data.images):
+    if limit >= len(data):
         return data
-    pick = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(int(seed)))[:limit].sort().values
-    return ImageSet(data.images[pick], None if data.labels is None else data.labels[pick])
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(int(seed)))[:limit].sort().values
+    return data.subset(pick.numpy())

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torchvision
 
-from ganrun.data.cache import cached
+from ganrun.data.pack import packed
 from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
                                to_shape)
 
@@ -42,16 +42,15 @@ def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_s
     path = locate(name, lambda: next((p for p in candidates if p.is_file()), None),
                    lambda: fetcher(str(root), train=True, download=True),
                    download, f"{names[0]}[.gz] in {folders[0]} or {folders[1]}")
-    # cache the one-channel images: replicating to three is cheap, and caching it would triple the file
-    gray = cached(name.lower(), (name, stat(path), image_size), lambda: to_shape(read_idx(path), image_size, 1))
+    # Pack the one-channel images: delivering three replicates the channel after each gather, so the pack (and
+    # a tier holding it) stays a third of the size.
+    gray, _ = packed(name.lower(), (name, stat(path), image_size), (1, image_size, image_size),
+                     lambda writer: writer.append(to_shape(read_idx(path), image_size, 1).numpy()))
     labels = _train_labels(path.parent, len(gray))
-    if labels is None:
-        if classes is not None:
-            raise DatasetError(f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
-                               "copy it there, or set dataset.classes=null")
-        return ImageSet(to_shape(gray, image_size, channels), None)
-    gray, labels = select_classes(gray, labels, classes, name, path.parent)
-    return ImageSet(to_shape(gray, image_size, channels), labels)
+    if labels is None and classes is not None:
+        raise DatasetError(f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
+                           "copy it there, or set dataset.classes=null")
+    return select_classes(ImageSet(gray, labels, channels=channels), classes, name, path.parent)
 
 
 def _train_labels(folder: Path, count: int) -> torch.Tensor | None:

@@ -25,7 +25,7 @@ from ganrun.quality import classifier
 from ganrun.quality import inception
 from ganrun.errors import UsageError
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
-from ganrun.data.files import SUBSET_KEYS
+from ganrun.data.files import STORAGE_KEYS, SUBSET_KEYS, ImageSet
 from ganrun.data.labelled import LabelledSource
 from ganrun.quality.names import CLASSIFIER as CLASSIFIER_METRICS, NAMES
 from ganrun.streams import own_streams
@@ -61,9 +61,11 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def dataset_cache_key(dataset_cfg: dict) -> str:
-    """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, and
+    """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, how it is
+    packed and stored (`workers`, `storage`, `readers`), and
     `limit`: the real images of the metrics are the whole data set, whatever subset a run trains on)."""
-    keys = {k: v for k, v in dict(dataset_cfg).items() if k != "download" and k not in SUBSET_KEYS}
+    keys = {k: v for k, v in dict(dataset_cfg).items()
+            if k not in ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS)}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{str(keys.get('_target_', 'data')).rsplit('.', 1)[-1]}-{digest}"
 
@@ -129,7 +131,7 @@ class QualityMetrics:
     Args:
         names: a subset of NAMES: fid, kid, isc (Inception) and classifier_fd, classifier_kid,
             classifier_precision, classifier_recall (a classifier trained on `labelled`).
-        real_images: the data set as uint8 N×C×H×W (on any device).
+        real_images: the data set: uint8 N×C×H×W (on any device), or an ImageSet (read only where sampled).
         cache_key: names the data set configuration in the cache (see `dataset_cache_key`).
         inception_weights: a state-dict file of torch-fidelity's InceptionV3; None downloads it once.
         option: how the user sets the weights file, for messages.
@@ -145,7 +147,6 @@ class QualityMetrics:
             raise UsageError(f"metrics.names={','.join(names) or '[]'} is not a non-empty subset of {', '.join(NAMES)}")
         if num_samples < 2:
             raise UsageError(f"metrics.num_samples={num_samples} is out of range: it must be >= 2")
-        _check_images(real_images, "real_images")
         self.names = list(dict.fromkeys(names))
         self.num_samples, self.batch_size, self.device = num_samples, batch_size, torch.device(device)
         self.inception_weights = Path(inception_weights).expanduser() if inception_weights else None
@@ -160,7 +161,9 @@ class QualityMetrics:
         # A seeded random subset, so the statistics cover every class of a data set stored class by class.
         count = min(num_samples, len(real_images))
         order = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(SEED))[:count]
-        self.real = real_images[order.to(real_images.device)].cpu()
+        # Only these rows are read: a packed data set larger than memory stays on disk.
+        self.real = real_images[order if isinstance(real_images, ImageSet) else order.to(real_images.device)].cpu()
+        _check_images(self.real, "real_images")
         self.kid_subset_size = min(KID_SUBSET_SIZE, num_samples, count)
         if any(n in ("kid", "classifier_kid") for n in self.names) and self.kid_subset_size < KID_SUBSET_SIZE:
             log.info("KID subset size %d instead of %d: there are only %d generated and %d real images",

@@ -19,7 +19,7 @@ class Parts:
     opt_d: torch.optim.Optimizer
     loss: object
     regularizer: object
-    data: object  # ImageBank
+    data: object  # a ganrun.data.source.BatchSource: the training images in their storage tier
     fixed_noise: torch.Tensor
     ema: Optional[object] = None  # EMA of the generator, or None
     fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
