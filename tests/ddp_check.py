@@ -10,6 +10,7 @@ from conftest import FAST, REPO
 from ganrun.app import resolvers, schema
 from ganrun.training import distributed
 from ganrun.app.parts import build_parts
+from ganrun.data.order import EpochOrder
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
@@ -37,6 +38,9 @@ def main(mnist_root: str) -> None:
         print("WORLD", world)
         print("IDENTICAL", all(torch.equal(gathered[0], w) for w in gathered))
         print("DIFFERENT_DATA", not torch.equal(batches[0], batches[1]))
+        # The ranks' first batches are the shares of one global batch of the seed's order, in rank order.
+        global_batch = parts.data.data.read(EpochOrder(parts.data.num_images, cfg.seed).next_indices(4 * world))
+        print("ONE_GLOBAL_ORDER", torch.equal(torch.cat(batches), global_batch.float() / 127.5 - 1))
     dist.barrier()
     distributed.teardown()
 

@@ -32,12 +32,13 @@ def test_two_ranks_write_one_run_folder(tmp_path, tiny_mnist):
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
 
 
-def test_ranks_hold_identical_weights_and_draw_different_data(tmp_path, tiny_mnist):
+def test_ranks_hold_identical_weights_and_draw_disjoint_shares_of_one_order(tmp_path, tiny_mnist):
     result = torchrun(str(REPO / "tests" / "ddp_check.py"), str(tiny_mnist), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "WORLD 2" in result.stdout
     assert "IDENTICAL True" in result.stdout
     assert "DIFFERENT_DATA True" in result.stdout
+    assert "ONE_GLOBAL_ORDER True" in result.stdout  # disjoint shares of one order, not a permutation per rank
 
 
 def test_a_batch_that_does_not_split_is_refused(tmp_path, tiny_mnist):

@@ -1,6 +1,7 @@
 """On a real SLURM cluster (.ci/slurm-up starts a one-node one with accounting): a sweep job killed with SIGKILL at a
-random step and requeued by SLURM ends bit-identical to its twin that was never killed, and a second SLURM job on a
-run folder in use stops with one line naming the first. Skipped where no cluster answers."""
+random step and requeued by SLURM ends bit-identical to its twin that was never killed, a second SLURM job on a
+run folder in use stops with one line naming the first, and one run on two SLURM tasks (DDP over gloo) trains what
+torchrun's two processes train. Skipped where no cluster answers."""
 
 import json
 import os
@@ -17,6 +18,8 @@ import pytest
 from conftest import FAST
 from ganrun.app import launchers
 from test_cli import read_scalars
+from test_distributed import torchrun
+from test_exact_runs import differences
 from test_survival import ENV, assert_same_training, final_state, wait_for_step
 
 
@@ -157,3 +160,30 @@ def test_a_second_slurm_job_on_a_run_folder_in_use_stops_with_one_line(tmp_path,
         time.sleep(0.5)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "preempted" and status["step"] >= 2  # the first run's own record, nothing lost
+
+
+def test_one_run_on_two_slurm_tasks_trains_what_torchrun_trains(tmp_path, tiny_mnist):
+    """hydra.launcher.tasks_per_node=2: the job's two tasks are one DDP run (rank, world and rendezvous from SLURM's
+    environment through submitit), writing one run folder; with the same seed it ends with the weights, optimizer
+    states and data order of `torchrun --nproc_per_node=2`."""
+    args = [*train_args(tiny_mnist), "train.batch_size=16", "train.steps=6", "ckpt.every=3", "log.every=3"]
+    reference = torchrun("-m", "ganrun", *args, "hydra.run.dir=torchrun", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    tasks = [a for a in SLURM if not a.startswith("hydra.launcher.mem_gb")] + [
+        "hydra.launcher.tasks_per_node=2", "hydra.launcher.mem_gb=3"]
+    sweep = popen(tmp_path, sys.executable, "-m", "ganrun", "-m", *tasks, *args, "hydra.sweep.dir=sweep")
+    try:
+        output = sweep.communicate(timeout=600)[0]
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert sweep.returncode == 0, output
+    job = tmp_path / "sweep" / "0"
+    assert len(list(job.glob("events.out.tfevents.*"))) == 1  # rank 0 alone writes the run folder
+    assert (job / "ganrun.log").read_text().count("step 6:") == 1
+    assert json.loads((job / "status.json").read_text())["status"] == "completed"
+    import torch
+
+    mine, theirs = (torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (job, tmp_path / "torchrun"))
+    keys = ("step", "generator", "critic", "opt_g", "opt_d", "ema", "data")
+    assert differences({k: mine[k] for k in keys}, {k: theirs[k] for k in keys}) == []

@@ -196,6 +196,26 @@ def main(cfg: DictConfig) -> float | None:
     search.objective, which an Optuna sweep optimizes; None (a failed trial) when it has none."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    joined = distributed.join_submitit_tasks()  # hydra.launcher.tasks_per_node / nodes > 1: one DDP run
+    if joined and distributed.rank_and_world()[0] != 0:
+        quiet_log_files()
+    try:
+        return locked_run(cfg, hydra_cfg, run_dir)
+    finally:
+        if joined:
+            distributed.teardown()
+
+
+def quiet_log_files() -> None:
+    """Ranks other than 0 of a submitit job write no ganrun.log of their own (torchrun's get no file handler)."""
+    for handler in list(logging.getLogger().handlers):
+        if isinstance(handler, logging.FileHandler):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def locked_run(cfg: DictConfig, hydra_cfg, run_dir: Path) -> float | None:
+    """The run, holding its folder's lock (rank 0)."""
     lock = RunLock(run_dir, enabled=distributed.rank_and_world()[0] == 0)
     try:
         lock.acquire()

@@ -1,4 +1,5 @@
-"""torchrun: one run on several processes (DDP). Rank 0 alone writes the run folder."""
+"""One run on several processes (DDP), started by torchrun or as the tasks of one submitit job (SLURM). Rank 0
+alone writes the run folder."""
 
 import os
 from datetime import datetime
@@ -40,6 +41,33 @@ def setup(argv: list[str]) -> list[str]:
     if dist.get_rank() != 0:
         extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
     return argv + extra
+
+
+def submitit_tasks() -> int:
+    """How many tasks the submitit job this process belongs to runs (hydra.launcher.nodes × tasks_per_node); 1
+    outside such a job."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return 1
+    from submitit import JobEnvironment
+
+    try:
+        return JobEnvironment().num_tasks
+    except RuntimeError:  # submitit's variable without its job around it
+        return 1
+
+
+def join_submitit_tasks() -> bool:
+    """Make the N·K tasks of one submitit job (SLURM or local) one DDP run, as torchrun's processes are: rank, world
+    size and the rendezvous (the first node's host, a port drawn from the job id, or $MASTER_PORT) from the job's
+    environment. Whether this process joined a group (it then leaves it with `teardown`)."""
+    if submitit_tasks() <= 1 or (dist.is_available() and dist.is_initialized()):
+        return False
+    from submitit.helpers import TorchDistributedEnvironment
+
+    # Every GPU of the node stays visible: each rank takes cuda:LOCAL_RANK, as under torchrun.
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    return True
 
 
 def device_for_rank(device: torch.device) -> torch.device:
