@@ -1,11 +1,17 @@
 """`python -m ganrun.bench [options]`: the speed benchmark; `python -m ganrun.bench --quality [options]`: the
-quality benchmark. `--help` after either says more."""
+quality benchmark; `python -m ganrun.bench --data WHAT [options]`: the data benchmark (storage tiers, packing).
+`--help` after any says more."""
 
 import sys
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "--data" in argv:
+        argv.remove("--data")
+        from ganrun.bench.data import main as data
+
+        return data(argv)
     if "--quality" in argv:
         argv.remove("--quality")
         from ganrun.bench.quality import main as quality
