@@ -179,7 +179,8 @@ def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_p
     assert result.returncode == 2
     assert result.stderr == (f"Error: logger={logger} needs the package {package}, which is not installed: "
                              f'pip install -e ".[loggers]"\n')
-    assert not list((tmp_path / "run").glob("events.out.tfevents.*")) and not (tmp_path / "run" / "checkpoints").exists()
+    run_dir = tmp_path / "run"
+    assert not list(run_dir.glob("events.out.tfevents.*")) and not (run_dir / "checkpoints").exists()
     sweep = ganrun("-m", *common(data), "train.steps=2", f"logger={logger}", "seed=0,1", "hydra.sweep.dir=sweep",
                    cwd=tmp_path, env={"PYTHONPATH": path})
     assert sweep.returncode == 2 and sweep.stderr.endswith(result.stderr)  # before the sweep's first job

@@ -165,7 +165,7 @@ def sweep_dir_of(run_dir: Path) -> Path | None:
     and the folder above a job folder resumed on its own (Hydra wrote multirun.yaml there)."""
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        return Path(hydra_cfg.sweep.dir)
+        return Path(hydra_cfg.sweep.dir).absolute()
     return run_dir.parent if (run_dir.parent / "multirun.yaml").is_file() else None
 
 
