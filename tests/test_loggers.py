@@ -167,23 +167,33 @@ def test_what_is_logged_never_changes_what_is_trained(resumed, data, tmp_path):
             torch.testing.assert_close(logged[part], alone[part], rtol=0, atol=0, msg=f"{name}: {part}")
 
 
-@pytest.mark.parametrize("logger,package", [("wandb", "wandb"), ("mlflow", "mlflow")])
-def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_path, data, logger, package):
-    shim = tmp_path / "shim"  # an environment where the package is not installed
+def without(package: str, tmp_path: Path) -> dict:
+    """The environment of a machine where `package` is not installed: a module on PYTHONPATH that fails as a
+    missing one does."""
+    shim = tmp_path / "shim"
     shim.mkdir()
     (shim / f"{package}.py").write_text(f'raise ModuleNotFoundError("No module named {package!r}", name={package!r})\n')
-    path = os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])
-    result = ganrun(*common(data), "train.steps=2", f"logger=[tensorboard,{logger}]", "hydra.run.dir=run",
-                    cwd=tmp_path, env={"PYTHONPATH": path})
+    return {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
+
+
+def missing_line(package: str) -> str:
+    return f'Error: logger={package} needs the package {package}, which is not installed: pip install -e ".[loggers]"\n'
+
+
+@pytest.mark.parametrize("package", ["wandb", "mlflow"])
+def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_path, data, package):
+    result = ganrun(*common(data), "train.steps=2", f"logger=[tensorboard,{package}]", "hydra.run.dir=run",
+                    cwd=tmp_path, env=without(package, tmp_path))
     assert_user_error(result)
-    assert result.returncode == 2
-    assert result.stderr == (f"Error: logger={logger} needs the package {package}, which is not installed: "
-                             f'pip install -e ".[loggers]"\n')
+    assert result.returncode == 2 and result.stderr == missing_line(package)
     run_dir = tmp_path / "run"
     assert not list(run_dir.glob("events.out.tfevents.*")) and not (run_dir / "checkpoints").exists()
-    sweep = ganrun("-m", *common(data), "train.steps=2", f"logger={logger}", "seed=0,1", "hydra.sweep.dir=sweep",
-                   cwd=tmp_path, env={"PYTHONPATH": path})
-    assert sweep.returncode == 2 and sweep.stderr.endswith(result.stderr)  # before the sweep's first job
+
+
+def test_a_sweep_with_a_missing_logger_package_stops_before_its_first_job(tmp_path, data):
+    result = ganrun("-m", *common(data), "train.steps=2", "logger=wandb", "seed=0,1", "hydra.sweep.dir=sweep",
+                    cwd=tmp_path, env=without("wandb", tmp_path))
+    assert result.returncode == 2 and result.stderr.endswith(missing_line("wandb"))
     assert not any(p.is_dir() for p in (tmp_path / "sweep").glob("*"))
 
 
