@@ -4,6 +4,8 @@ The app builds a run with these, and the tools rebuild a checkpoint's generator 
 stored in it; neither builds anything itself.
 """
 
+from typing import Callable
+
 import hydra
 import torch
 from hydra.errors import InstantiationException
@@ -17,6 +19,8 @@ from ganrun.training.ema import recalibrate_batchnorm
 
 # Keys of the model config that configure ganrun itself rather than the model's build function.
 MODEL_META_KEYS = ("allow_batchnorm_with_penalty",)
+# What installs the trackers' packages (W&B, MLflow), the optional extra of pyproject.toml.
+LOGGERS_HINT = 'pip install -e ".[loggers]"'
 # Where targets stored in older checkpoints' configs live now (the package was flat before).
 MOVED_TARGETS = {"ganrun.losses.": "ganrun.objectives.losses.",
                  "ganrun.regularizers.": "ganrun.objectives.regularizers."}
@@ -46,6 +50,31 @@ def instantiate(node, **kwargs):
         if isinstance(exc.__cause__, UsageError):
             raise exc.__cause__ from None
         raise
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """The top-level package whose import failed somewhere in the exception's chain, or None."""
+    while exc is not None:
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            return exc.name.split(".")[0]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def logger_factories(logger_cfg) -> dict[str, Callable]:
+    """Each chosen logger (`logger=`: none for `logger=[]`) as its class with its options, to be called with the
+    run's RunInfo. Its module is imported here, so that a logger whose package is missing stops the run before any
+    compute with one line naming the extra that installs it."""
+    factories = {}
+    for name, node in (plain(logger_cfg) if logger_cfg else {}).items():
+        try:
+            factories[name] = instantiate(node, _partial_=True)
+        except InstantiationException as exc:
+            if (package := missing_package(exc)) is None:
+                raise
+            raise UsageError(f"logger={name} needs the package {package}, which is not installed: "
+                             f"{LOGGERS_HINT}") from None
+    return factories
 
 
 def build_gan(cfg) -> tuple[torch.nn.Module, torch.nn.Module, object]:

@@ -16,7 +16,7 @@ from PIL import Image
 from ganrun.build import load_generator
 from ganrun.errors import UsageError, exit_with
 from ganrun.models.conditional import trained_classes
-from ganrun.runstate.logger import image_grid
+from ganrun.runstate.loggers.grids import grid_pixels
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate_labelled, grid_samples
 
@@ -27,7 +27,7 @@ def write(images: torch.Tensor, out: Path, labels: torch.Tensor | None = None, n
     out.parent.mkdir(parents=True, exist_ok=True)
     hwc = images.permute(0, 2, 3, 1).numpy()
     if out.suffix.lower() == ".png":
-        grid = (image_grid(images, nrow) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        grid = grid_pixels(images, nrow)
         Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(out)
     elif out.suffix.lower() == ".npz":
         np.savez(out, hwc, **({} if labels is None else {"labels": labels.numpy()}))  # images stored as arr_0

@@ -12,7 +12,7 @@ from ganrun.training.devices import pick_device
 from ganrun.errors import UsageError
 
 CONF = REPO / "conf"
-GROUPS = ["dataset", "model", "loss", "regularizer", "augment", "experiment"]
+GROUPS = ["dataset", "model", "loss", "regularizer", "augment", "logger", "experiment"]
 
 
 def options(group: str) -> list[str]:
@@ -60,6 +60,19 @@ def test_dcgan_builds_for_every_dataset(dataset):
 
     images = generator(torch.randn(2, cfg.model.z_dim))
     assert images.shape == (2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
+
+
+def test_logger_group_has_tensorboard_by_default_and_takes_several_at_once():
+    assert {"tensorboard", "csv", "wandb", "mlflow"} <= set(options("logger"))
+    assert list(compose_with().logger) == ["tensorboard"]
+    several = compose_with("logger=[tensorboard,wandb,mlflow]", "logger.wandb.tags=[gp,mnist]",
+                           "logger.mlflow.tracking_uri=http://127.0.0.1:5000")
+    assert list(several.logger) == ["tensorboard", "wandb", "mlflow"]
+    assert several.logger.wandb.tags == ["gp", "mnist"] and several.logger.wandb.mode is None
+    assert several.logger.mlflow.tracking_uri == "http://127.0.0.1:5000"
+    assert compose_with("logger=[]").logger is None  # no logger at all
+    for preset in [p for p in options("experiment") if not p.startswith("search_")]:  # their sweeper is an extra
+        assert list(compose_with(f"experiment={preset}", "logger=[tensorboard,csv]").logger) == ["tensorboard", "csv"]
 
 
 def test_wgan_gp_defaults_follow_the_paper():

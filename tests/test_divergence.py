@@ -7,7 +7,8 @@ import torch
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
-from ganrun.runstate.logger import TensorBoardLogger
+from ganrun.runstate.loggers.run import RunInfo
+from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from ganrun.training.parts import Parts, snapshot
@@ -42,7 +43,7 @@ def make_parts(loss) -> Parts:
 def train(tmp_path, parts, policy, steps=6):
     settings = Settings(steps=steps, batch_size=8, n_critic=2, log_every=10, images_every=100, ckpt_every=1,
                         nan_policy=policy)
-    logger = TensorBoardLogger(str(tmp_path))
+    logger = TensorBoardLogger(RunInfo(tmp_path))
     try:
         return fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1),
                    lambda step: snapshot(parts, step, {}, {}))

@@ -12,7 +12,8 @@ from test_divergence import make_parts
 from test_metrics import random_weights  # noqa: F401  (a pytest fixture: Inception with random weights)
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.training.ema import EMA
-from ganrun.runstate.logger import TensorBoardLogger
+from ganrun.runstate.loggers.run import RunInfo
+from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
@@ -24,7 +25,7 @@ def test_best_pt_follows_the_minimum_fid(tmp_path):
     scripted = iter([5.0, 3.0, 4.0, 2.5, 2.6, 9.0])
     settings = Settings(steps=6, batch_size=8, n_critic=1, log_every=1, images_every=100, ckpt_every=100,
                         metrics_every=1)
-    logger = TensorBoardLogger(str(tmp_path))
+    logger = TensorBoardLogger(RunInfo(tmp_path))
     fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 100),
         lambda step: snapshot(parts, step, {}, {}), evaluate=lambda: {"metrics/fid": next(scripted)})
     logger.close()
@@ -49,7 +50,7 @@ def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
         fd, recall = next(scripted)
         return {"metrics/classifier_fd": fd, "metrics/classifier_recall": recall}
 
-    logger = TensorBoardLogger(str(tmp_path))
+    logger = TensorBoardLogger(RunInfo(tmp_path))
     fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 100),
         lambda step: snapshot(parts, step, {}, {}), evaluate=evaluate)
     logger.close()
@@ -60,7 +61,7 @@ def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
     parts = make_parts(WGANGP())
     parts.ema = EMA(parts.generator, 0.5)
     settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1)
-    logger = TensorBoardLogger(str(tmp_path))
+    logger = TensorBoardLogger(RunInfo(tmp_path))
     fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1), lambda step: snapshot(parts, step, {}, {}))
     logger.close()
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)

@@ -1,4 +1,5 @@
-"""Hydra callbacks: before a search, check that its objective can be computed; when a sweep ends, summarize it."""
+"""Hydra callbacks: before a search, check that its objective can be computed; when a sweep ends, summarize it; a
+sweep's loggers: their packages checked before the first job, MLflow's parent run ended after the last."""
 
 import logging
 import sys
@@ -8,8 +9,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from ganrun.app.search import check_objective, is_optuna
+from ganrun.build import logger_factories
 from ganrun.errors import UsageError, exit_with
 from ganrun.report import collect, job_dirs, write_summary
+from ganrun.report.reading import read_status
+from ganrun.runstate.loggers.sweep import read_shared
 
 log = logging.getLogger("ganrun")
 
@@ -51,3 +55,28 @@ class SweepSummary(Callback):
             print(f"Error: {len(failed)} of {len(records)} jobs failed ({', '.join(failed)}); see {summary}",
                   file=sys.stderr)
             sys.exit(1)
+
+
+class SweepLoggers(Callback):
+    """A logger whose package is missing stops the sweep before its first job (one line, exit 2); when the sweep
+    ends, the MLflow run that stands for it (its jobs' parent, made by the first job) is ended, FAILED when a job
+    failed. A tracking server that is gone by then costs a warning."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        try:
+            logger_factories(config.get("logger"))
+        except UsageError as exc:
+            exit_with(exc)  # SystemExit: Hydra turns a callback's exceptions into warnings and goes on
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if read_shared(sweep_dir, "mlflow") is None:
+            return
+        from ganrun.runstate.loggers.mlflow import close_sweep  # MLflow takes seconds to import
+
+        jobs = [d for d in sweep_dir.iterdir() if d.is_dir()]
+        failed = any(read_status(job)["status"] == "failed" for job in jobs if (job / "status.json").is_file())
+        try:
+            close_sweep(sweep_dir, failed)
+        except Exception as exc:  # noqa: BLE001 (the tracker's own errors, whatever they are)
+            log.warning("the sweep's MLflow run could not be ended: %s", str(exc).splitlines()[0] if str(exc) else exc)

@@ -13,17 +13,18 @@ from omegaconf import DictConfig, OmegaConf
 from ganrun.app import resolvers, schema, search
 from ganrun.app.parts import build_parts, make_evaluate
 from ganrun.app.resume import resolve_resume
-from ganrun.build import name_of
+from ganrun.build import logger_factories, name_of
 from ganrun.errors import UsageError, exit_with
-from ganrun.quality.names import NAMES as METRIC_NAMES
 from ganrun.runstate import checkpoint
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.lock import RunFolderInUse, RunLock
-from ganrun.runstate.logger import TensorBoardLogger
+from ganrun.runstate.loggers.many import Loggers
+from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
 from ganrun.runstate.status import RunStatus
 from ganrun.runstate.storage import StorageError
+from ganrun.streams import own_streams
 from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
 from ganrun.training.loop import Outcome, fit
@@ -42,8 +43,6 @@ def _config_path() -> str:
 
 
 GROUPS = ("dataset", "model", "loss", "regularizer", "augment", "experiment")
-HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
-                  *(f"metrics/{name}" for name in METRIC_NAMES)]
 
 
 def run_hparams(overrides: list[str]) -> dict:
@@ -52,7 +51,7 @@ def run_hparams(overrides: list[str]) -> dict:
     for override in overrides:
         key, value = split_override(override)
         value = value or ""
-        if key.startswith("hydra") or key == "resume":
+        if key.startswith("hydra") or key == "resume" or key.split(".")[0] == "logger":  # where it logs, not what
             continue
         try:
             params[key] = float(value) if "." in value or "e" in value.lower() else int(value)
@@ -75,6 +74,7 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     schema.check_ranges(cfg)
     if state is not None and state["step"] >= cfg.train.steps:
         return already_trained(cfg, run_dir, status, state["step"])
+    loggers = logger_factories(cfg.get("logger"))  # a logger whose package is missing: one line, before any compute
     rank, world = distributed.rank_and_world()
     device = training_device(cfg, world)
     parts = build_parts(cfg, device)
@@ -101,9 +101,11 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
                   objective=search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best))
     checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep, enabled=rank == 0,
                                 last_good=(resumed_from, start_step) if state is not None else None)
+    trained = {k: v for k, v in stored_config.items() if k != "logger"}
+    info = RunInfo(run_dir, start_step, run_hparams(overrides), trained, sweep_dir_of(run_dir))
     try:
-        outcome = fit_and_log(parts, settings, run_dir, status, checkpointer, save_state, start_step, should_stop,
-                              evaluate, run_hparams(overrides), enabled=rank == 0)
+        outcome = fit_and_log(parts, settings, info, loggers if rank == 0 else {}, status, checkpointer, save_state,
+                              should_stop, evaluate)  # under torchrun only rank 0 logs
     except StorageError as exc:
         raise with_last_checkpoint(exc, checkpointer, status, run_dir) from None
     finally:
@@ -144,21 +146,29 @@ def settings_for(cfg: DictConfig, rank: int, world: int) -> Settings:
                     best_metric=cfg.metrics.best, cuda_graphs=cfg.train.cuda_graphs)
 
 
-def fit_and_log(parts, settings: Settings, run_dir: Path, status: RunStatus, checkpointer: Checkpointer, save_state,
-                start_step: int, should_stop, evaluate, hparams: dict, enabled: bool) -> Outcome:
-    """`fit` with the run's TensorBoard events (its hparams, the session's end) and status.json following it."""
-    logger = TensorBoardLogger(str(run_dir), resumed_step=start_step, enabled=enabled)
+def fit_and_log(parts, settings: Settings, run: RunInfo, loggers: dict, status: RunStatus,
+                checkpointer: Checkpointer, save_state, should_stop, evaluate) -> Outcome:
+    """`fit` with the run's loggers (`logger=`, made by `loggers`' factories and closed with how the run ended) and
+    status.json following it."""
+    with own_streams():  # a tracker's client may draw random numbers as it starts, never from training's streams
+        logger = Loggers.open(loggers, run)
     try:
-        logger.hparams(hparams, HPARAM_METRICS)
-        outcome = fit(parts, settings, logger, checkpointer, save_state, start_step, should_stop, evaluate,
+        outcome = fit(parts, settings, logger, checkpointer, save_state, run.resumed_step, should_stop, evaluate,
                       on_log=lambda step, values: status.update(step=step))
-        if not outcome.preempted:
-            logger.hparams_done()
     except BaseException:
-        logger.close(quiet=True)  # a failure to close must not hide the error that ended the run
+        logger.close("failed")  # a failure to close must not hide the error that ended the run
         raise
-    logger.close()
+    logger.close("preempted" if outcome.preempted else "completed", outcome.values)
     return outcome
+
+
+def sweep_dir_of(run_dir: Path) -> Path | None:
+    """The sweep folder of a sweep's job (where its jobs share a tracker's group or parent run): Hydra's in a sweep,
+    and the folder above a job folder resumed on its own (Hydra wrote multirun.yaml there)."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return Path(hydra_cfg.sweep.dir).absolute()
+    return run_dir.parent if (run_dir.parent / "multirun.yaml").is_file() else None
 
 
 def with_last_checkpoint(exc: StorageError, checkpointer: Checkpointer, status: RunStatus,

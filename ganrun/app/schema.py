@@ -100,6 +100,7 @@ class RunConfig:
     loss: Any = None
     regularizer: Any = None
     augment: Any = None
+    logger: Any = None  # one key per chosen logger (conf/logger/); none for logger=[]
 
 
 def register() -> None:

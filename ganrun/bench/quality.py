@@ -140,7 +140,7 @@ def write_grid(path: Path, shown: dict, steps: list[int], rows: list[dict], seed
     """One picture: a row per variant, a column per step, each tile 6×6 samples with its classifier_fd."""
     from matplotlib.figure import Figure
 
-    from ganrun.runstate.logger import image_grid
+    from ganrun.runstate.loggers.grids import image_grid
 
     fd = {(r["variant"], r["step"]): r["classifier_fd"] for r in rows if r["seed"] == seed}
     fig = Figure(figsize=(2.1 * len(steps), 2.3 * len(variants)), layout="constrained")

@@ -8,9 +8,10 @@ from pathlib import Path
 import yaml
 
 from ganrun.errors import UsageError
+from ganrun.runstate.loggers import csv as metrics_csv
 from ganrun.runstate.overrides import split_override
 
-SAMPLES_TAG = "samples"  # the fixed-noise grid the loop logs (runstate/logger.py)
+SAMPLES_TAG = "samples"  # the fixed-noise grid the loop logs (runstate/loggers/tensorboard.py)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -42,11 +43,13 @@ def read_status(job: Path) -> dict:
 def read_events(job: Path) -> tuple[dict[str, list[tuple[int, float]]], tuple[int, bytes] | None]:
     """The job as TensorBoard shows it: each scalar tag's curve [(step, value)] by step, and the newest fixed-noise
     grid (step, PNG bytes) or None. Its event files are read in order, a resumed run's purge dropping what the run
-    before it logged past the checkpoint it resumed from; of two values at one step the later one counts."""
+    before it logged past the checkpoint it resumed from; of two values at one step the later one counts. A job
+    logged without TensorBoard (logger=csv) has its curves from metrics.csv and no grid."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     if not any(job.glob("events.out.tfevents.*")):
-        return {}, None
+        csv_path = job / metrics_csv.FILENAME
+        return (metrics_csv.read_curves(csv_path) if csv_path.is_file() else {}), None
     # TensorBoard's file watcher says "No path found after …" at INFO for every job: noise in a sweep's log.
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
     events = EventAccumulator(str(job), size_guidance={"scalars": 0, "images": 0})  # 0: keep every event

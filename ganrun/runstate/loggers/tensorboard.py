@@ -1,25 +1,22 @@
-"""TensorBoard output of a run: scalars by tag, the fixed-noise sample grid, a real grid once."""
+"""TensorBoard output of a run (`logger=tensorboard`, the default): scalars by tag, the fixed-noise sample grid, a
+real grid once, and the run's hyper-parameters in the HParams dashboard."""
 
 import contextlib
-import math
 import threading
 from pathlib import Path
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
-from torchvision.utils import make_grid
 
+from ganrun.quality.names import NAMES as METRIC_NAMES
+from ganrun.runstate.loggers.grids import image_grid
+from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.storage import write_failure
 
-
-def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """A C×H×W float grid in [0, 1] of uint8 images or float images in [-1, 1]: `nrow` images a row (None: about
-    square)."""
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
-    low, high = (0, 255) if images.dtype == torch.uint8 else (-1, 1)
-    images = images.detach().float().cpu().clamp(low, high)
-    return make_grid(images, nrow=nrow, normalize=True, value_range=(low, high))
+# The HParams dashboard's metric columns; their values come from the scalars of the same tags.
+HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
+                  *(f"metrics/{name}" for name in METRIC_NAMES)]
 
 
 def _quiet_writer_threads() -> None:
@@ -41,15 +38,17 @@ class TensorBoardLogger:
     """One event stream per run folder; on resume, events past the resumed step are purged. An event file that
     cannot be written (a full disk, a read-only folder) is a one-line StorageError."""
 
-    def __init__(self, run_dir: str, resumed_step: int = 0, enabled: bool = True):
-        self.run_dir, self.step, self.failed = run_dir, resumed_step, False
-        # purge_step drops events logged after the checkpoint by a run that died later,
-        # so the resumed curve has no overlap and no gap.
+    def __init__(self, run: RunInfo):
+        self.run_dir, self.step, self.failed = str(run.run_dir), run.resumed_step, False
         self.writer = None
-        if enabled:
-            _quiet_writer_threads()
-            with self._writing():
-                self.writer = SummaryWriter(run_dir, purge_step=resumed_step + 1 if resumed_step else None)
+        _quiet_writer_threads()
+        with self._writing():
+            # purge_step drops events logged after the checkpoint by a run that died later,
+            # so the resumed curve has no overlap and no gap.
+            self.writer = SummaryWriter(self.run_dir, purge_step=run.resumed_step + 1 if run.resumed_step else None)
+        self.session = bool(run.hparams)  # an HParams session, ended when the run completes
+        if self.session:
+            self.hparams(run.hparams, HPARAM_METRICS)
 
     @contextlib.contextmanager
     def _writing(self, step: int | None = None):
@@ -94,15 +93,18 @@ class TensorBoardLogger:
             with self._writing():
                 self.writer.flush()
 
-    def close(self, quiet: bool = False) -> None:
-        """Flush and close the event file; `quiet`: after another error, which a failure here must not hide."""
+    def close(self, outcome: str = "completed", final: dict | None = None) -> None:
+        """End the HParams session of a completed run, flush and close the event file. After a failure (`outcome`
+        "failed") a failure here must not hide the error that ended the run."""
         if not self.writer:
             return
+        if outcome == "completed" and self.session:
+            self.hparams_done()
         writer, self.writer = self.writer, None
         try:
             writer.close()
         except OSError as exc:
-            if not (quiet or self.failed):
+            if not (outcome == "failed" or self.failed):
                 self.writer = writer
                 raise write_failure("TensorBoard events under", Path(writer.get_logdir()), exc,
                                     step=self.step) from None
