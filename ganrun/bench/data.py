@@ -128,12 +128,17 @@ def cli(folder: Path, size: int, *extra: str) -> str:
             f"{PEAK}")
 
 
-def seconds_to_first_step(output: str) -> float:
-    """From the child's first line to the log line of its first training step."""
+def logged_at(output: str, pattern: str) -> float:
+    """The time of the first log line matching `pattern` (after its `[date time,ms][logger][LEVEL] - `)."""
+    stamp = re.search(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[[\w.]+\]\[INFO\] - " + pattern, output)
+    return time.mktime(time.strptime(stamp.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp.group(1)[20:]) / 1000
+
+
+def seconds_to_first_step(output: str) -> tuple[float, float]:
+    """From the child's first line to the run's start (the `run folder …` line: data ready, networks built, the loop
+    next) and to the log line of its first training step (one step's compute later)."""
     start = float(re.search(r"START ([\d.]+)", output).group(1))
-    stamp = re.search(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[ganrun\.training\.loop\]\[INFO\] - step 1:", output)
-    logged = time.mktime(time.strptime(stamp.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp.group(1)[20:]) / 1000
-    return logged - start
+    return logged_at(output, "run folder ") - start, logged_at(output, "step 1:") - start
 
 
 def bench_startup(args) -> list[dict]:
@@ -144,9 +149,9 @@ def bench_startup(args) -> list[dict]:
         for storage in ("device", "stream"):
             output, _ = child(cli(args.folder, args.size, f"dataset.storage={storage}",
                                   f"hydra.run.dir={work}/{storage}"), env)
-            rows.append({"images": args.images_hint, "storage": storage,
-                         "seconds_to_first_step": round(seconds_to_first_step(output), 2),
-                         "peak_rss": gib(peaks(output)[0])})
+            ready, stepped = seconds_to_first_step(output)
+            rows.append({"images": args.images_hint, "storage": storage, "seconds_to_start": round(ready, 2),
+                         "seconds_to_first_step": round(stepped, 2), "peak_rss": gib(peaks(output)[0])})
     return rows
 
 
