@@ -1,4 +1,5 @@
-"""TensorBoard output of a run: scalars by tag, the fixed-noise sample grid, a real grid once."""
+"""TensorBoard output of a run: scalars by tag, the fixed-noise sample grid, a real grid once, texts (how each
+score was measured)."""
 
 import contextlib
 import math
@@ -73,6 +74,12 @@ class TensorBoardLogger:
         if self.writer:
             with self._writing(step):
                 self.writer.add_image(tag, image_grid(images, nrow), step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        """A Markdown text at `step` (TensorBoard's Text tab), e.g. how a score was measured."""
+        if self.writer:
+            with self._writing(step):
+                self.writer.add_text(tag, text, step)
 
     def hparams(self, params: dict, metric_tags: list[str]) -> None:
         """Register this run in TensorBoard's HParams dashboard; the metrics' values come from their scalars."""
