@@ -43,7 +43,8 @@ def frames(rows: torch.Tensor) -> list[np.ndarray]:
     count = rows.shape[0]
     across = math.ceil(math.sqrt(count))
     down = math.ceil(count / across)
-    blank = torch.zeros((across * down - count, *rows.shape[1:]), dtype=rows.dtype)
+    # Cells past the last row are padding-white: black would read as a sample of nothing on dark data (MNIST).
+    blank = torch.full((across * down - count, *rows.shape[1:]), BACKGROUND, dtype=rows.dtype)
     grid = torch.cat([rows, blank]).view(down, across, *rows.shape[1:])  # down × across × T × C × h × w
     shown = []
     for t in range(rows.shape[1]):
