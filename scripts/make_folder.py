@@ -38,8 +38,12 @@ def synthetic_image(index: int, size: int, seed: int) -> Image.Image:
 def write_range(folder: str, start: int, stop: int, size: int, seed: int) -> int:
     for i in range(start, stop):
         path = Path(folder) / f"{i // 1000:04d}" / f"{i:07d}.jpg"
+        if path.is_file():  # made by an earlier, interrupted call: making a folder resumes
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        synthetic_image(i, size, seed).save(path, quality=90)
+        partial = path.with_suffix(".part")
+        synthetic_image(i, size, seed).save(partial, format="JPEG", quality=90)
+        os.replace(partial, path)  # a killed call leaves no half-written JPEG under an image's name
     return stop - start
 
 

@@ -203,7 +203,7 @@ class Proxy:
 
     def __init__(self, target_port: int):
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port, self.target, self.open = self.listener.getsockname()[1], target_port, []
+        self.port, self.target, self.open, self.gone = self.listener.getsockname()[1], target_port, [], False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -212,6 +212,9 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return  # taken away
+            if self.gone:  # accepted in the instant it was taken away
+                client.close()
+                return
             server = socket.create_connection(("127.0.0.1", self.target))
             self.open += [client, server]
             for a, b in [(client, server), (server, client)]:
@@ -228,6 +231,13 @@ class Proxy:
             sink.close()
 
     def take_away(self) -> None:
+        # close() alone does not wake a thread blocked in accept() on Linux: that accept would still take the
+        # run's next connection and forward it, and the server would never go away. shutdown() wakes it.
+        self.gone = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         for connection in self.open:
             connection.close()

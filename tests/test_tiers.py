@@ -92,3 +92,28 @@ def test_a_forced_tier_that_cannot_hold_the_data_is_one_line():
 def test_an_unknown_storage_is_one_line():
     with pytest.raises(DatasetError, match="dataset.storage=disk is not one of auto, device, host, stream"):
         choose_tier("disk", 1, CPU, host=(GB, "available RAM"))
+
+
+@pytest.mark.parametrize("limit, refused", [(None, True), (2, False)])
+def test_a_forced_tier_is_refused_before_a_folder_is_packed(tmp_path, monkeypatch, limit, refused):
+    """Refused before hours of decoding, not after: the rows to train on (the files found, or dataset.limit of them)
+    are compared with the memory before the pack is written, and nothing is written."""
+    from omegaconf import OmegaConf
+
+    from ganrun.app.parts import make_source
+    from ganrun.data import tiers
+    from tiny_data import write_image_folder
+
+    folder = write_image_folder(tmp_path / "faces", n=6, size=40, broken=0)
+    monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tiers, "host_available", lambda: (3 * 16 * 16 * 3, "cgroup limit 0.00 GB"))  # three rows
+    cfg = OmegaConf.create({"seed": 0, "dataset": {
+        "_target_": "ganrun.data.image_folder", "root": str(folder), "download": False, "image_size": 16,
+        "channels": 3, "limit": limit, "limit_seed": 0, "workers": 1, "storage": "device", "readers": 2}})
+    if refused:
+        with pytest.raises(DatasetError, match=r"^dataset.storage=device cannot hold the data: the packed set "
+                                               r"\(4 KB\) is more than the host's 2 KB \(cgroup limit"):
+            make_source(cfg, object(), CPU)
+        assert not list((tmp_path / "cache").rglob("*.npy*"))  # nothing was decoded or written
+    else:
+        assert len(make_source(cfg, object(), CPU).data) == 2

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
+from ganrun.data.pack import before_packing
 from ganrun.data.source import TIERS, BatchSource
 from ganrun.data.tiers import check_storage, choose_tier
 from ganrun.data.files import NUM_CLASSES
@@ -51,13 +52,21 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
                          "or lsgan, or augment=diffaugment")
 
 
+def refuse_forced_tier(storage: str, limit: int | None, device: torch.device, rows: int, row_bytes: int) -> None:
+    """Before a pack is written: a forced device or host tier must hold the rows the run will train on (the
+    files found, or dataset.limit of them), or the run stops here in one line, not after the packing."""
+    if storage in ("device", "host"):
+        choose_tier(storage, min(rows, limit or rows) * row_bytes, device)
+
+
 def make_source(cfg: DictConfig, generator, device: torch.device) -> BatchSource:
     """The training images in the storage tier `dataset.storage` asks for (auto: the one they fit in), with their
     labels for a class-conditional generator, whose class prior becomes the data's class frequencies. Under
     torchrun every rank draws its share of one global order."""
     storage, readers = name_of(cfg.dataset.get("storage", "auto")), cfg.dataset.get("readers", 2)
     check_storage(storage, readers)
-    data = build_dataset(cfg.dataset)
+    with before_packing(partial(refuse_forced_tier, storage, cfg.dataset.get("limit"), device)):
+        data = build_dataset(cfg.dataset)
     conditional = bool(getattr(generator, "num_classes", 0))
     if conditional and data.labels is None:
         raise UsageError("model.conditional=true needs the data set's labels, and none were found beside its images "

@@ -14,6 +14,7 @@ import logging
 import os
 import warnings
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,6 +26,22 @@ log = logging.getLogger("ganrun")
 
 HEADER = 4096  # bytes before the first row: the .npy header, padded so that rows are page-aligned
 MAGIC = b"\x93NUMPY\x01\x00"
+
+
+# What the run checks before a pack is written: the storage tier it was forced to must hold the rows it will train
+# on (app/parts.py), so that a forced tier that cannot is refused before hours of decoding, not after.
+_BEFORE_PACKING: ContextVar[Callable[[int, int], None] | None] = ContextVar("before_packing", default=None)
+
+
+@contextmanager
+def before_packing(check: Callable[[int, int], None]) -> Iterator[None]:
+    """Within it, `check(rows, row_bytes)` is called before any pack is written (rows: how many it will hold, as
+    far as known before decoding); it raises to stop."""
+    token = _BEFORE_PACKING.set(check)
+    try:
+        yield
+    finally:
+        _BEFORE_PACKING.reset(token)
 
 
 def cache_dir() -> Path:
@@ -170,6 +187,8 @@ def packed(name: str, key, row_shape: tuple[int, int, int],
     path = pack_path(name, key)
     if (found := _open_with_labels(path, labelled)) is not None:
         return found
+    if count is not None and (check := _BEFORE_PACKING.get()) is not None:
+        check(count, int(np.prod(row_shape)))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path):
