@@ -1,12 +1,14 @@
-"""Score a checkpoint's generator against its training data (FID/KID/IS, classifier_*); print and write JSON.
+"""Score a checkpoint's generator against its data set's reference split, each score with its protocol; print and
+write JSON.
 
     python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --num 10000 --metrics fid,kid
-    python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --metrics classifier_fd,classifier_recall
+    python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --metrics classifier_fd,classifier_recall --real
 
-The numbers go to stdout and to <checkpoint stem>.metrics.json beside the checkpoint. The EMA generator is
-used when the checkpoint has one (unless --no-ema). Images are resized by torch-fidelity's Inception (to 299,
-bilinear as TensorFlow did), so numbers from tools that resize differently are not comparable. The classifier_*
-metrics use a classifier trained once on the labelled data set (offline); the JSON names it.
+The numbers go to stdout and to <checkpoint stem>.metrics.json beside the checkpoint, each with how it was measured
+(reference split and its size, generated images, generator and step, features and their weights, resize). The EMA
+generator is used when the checkpoint has one (unless --no-ema). `--reference test` measures against the test split
+(default: the run's metrics.reference, else train); `--real` scores the held-out split's real images the same way,
+the floor each number can reach, printed beside the generator's. `--truncation ψ` draws truncated noise.
 """
 
 import argparse
@@ -15,16 +17,19 @@ import logging
 from pathlib import Path
 
 from ganrun.build import build_dataset, load_generator
-from ganrun.data.labelled import labelled_source
+from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.errors import UsageError, exit_with
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.quality.names import NAMES
+from ganrun.quality.protocol import describe_all
+from ganrun.quality.reference import SPLITS, held_out_split, reference_images, reference_name, seeded_subset
 from ganrun.runstate import checkpoint
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate
 
 DEFAULT_NUM = 10_000
 DEFAULT_NAMES = "fid"
+HELD_OUT_SEED = 2021  # the held-out images scored, when the split has more than --num
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})")
     parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(NAMES)} "
                                           f"(default: the run's metrics.names, else {DEFAULT_NAMES})")
+    parser.add_argument("--reference", choices=SPLITS,
+                        help="the real images' split (default: the run's metrics.reference, else train)")
+    parser.add_argument("--real", action="store_true",
+                        help="also score the held-out split's real images: each metric's floor")
+    parser.add_argument("--truncation", type=float, metavar="PSI", help="noise truncated to ±PSI (default: none)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if the checkpoint has an EMA")
     parser.add_argument("--inception-weights", metavar="PATH",
@@ -44,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.num is not None and args.num < 2:
         parser.error(f"--num must be >= 2, got {args.num}")
+    if args.truncation is not None and not args.truncation > 0:
+        parser.error(f"--truncation must be > 0, got {args.truncation}")
     if args.metrics is not None:
         names = [n.strip() for n in args.metrics.split(",") if n.strip()]
         if not names or set(names) - set(NAMES):
@@ -52,36 +64,75 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    """The metrics of `args.checkpoint`, as written to its .metrics.json."""
+    """The scores of `args.checkpoint` with their protocols (and, with --real, the held-out images'), as written to
+    its .metrics.json."""
     path = Path(args.checkpoint)
     state = checkpoint.load(path)
     run_metrics = state["config"].get("metrics") or {}
     names = args.metrics or run_metrics.get("names") or DEFAULT_NAMES
     num = args.num or run_metrics.get("num_samples") or DEFAULT_NUM
+    split = args.reference or run_metrics.get("reference") or "train"
     dataset_cfg = dict(state["config"].get("dataset") or {})
     if "_target_" not in dataset_cfg:
         raise UsageError(f"checkpoint {path} has no dataset config to rebuild the real images from")
     if args.data_root:
         dataset_cfg["root"] = args.data_root
+    if args.real and labelled_source(dataset_cfg) is None:
+        raise UsageError(f"--real scores a held-out split, and the data set {dataset_cfg['_target_']} has one split "
+                         f"only (held-out splits: {', '.join(LABELLED)})")
 
     device = pick_device(args.device)
     # The whole data set, also for a run trained on dataset.limit images of it (as the run's own metrics).
-    real = build_dataset(dataset_cfg, subset=False)  # an ImageSet: only the sampled rows are read
+    # An ImageSet of the training images: only the sampled rows are ever read.
+    training = lambda: build_dataset(dataset_cfg, subset=False)  # noqa: E731
+    real = reference_images(dataset_cfg, split, training, "--reference ")
+    held = reference_images(dataset_cfg, held_out_split(split), training) if args.real else None
     metrics = QualityMetrics(names, num, real, dataset_cache_key(dataset_cfg),
                              args.inception_weights or run_metrics.get("inception_weights"), device,
-                             option="--inception-weights ", labelled=labelled_source(dataset_cfg))
+                             option="--inception-weights ", labelled=labelled_source(dataset_cfg), split=split,
+                             reference=reference_name(dataset_cfg, real))
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 
     generator = load_generator(path, device, use_ema=not args.no_ema)
     used_ema = not args.no_ema and state.get("ema") is not None
-    values = metrics.compute(lambda n: generate(generator, n, args.seed, device))
+    scores = metrics.compute(lambda n: generate(generator, n, args.seed, device, truncation=args.truncation),
+                             "ema" if used_ema else "raw", args.truncation)
     result = {"checkpoint": str(path), "step": state["step"], "num_samples": num, "ema": used_ema, "seed": args.seed,
-              "metrics": {name.split("/", 1)[1]: value for name, value in values.items()}}
+              "truncation": args.truncation, "reference": split, "metrics": unprefixed(scores),
+              "protocols": scores.at(state["step"])}
+    if held is not None:
+        floor = metrics.compute(lambda n: seeded_subset(held, n, HELD_OUT_SEED),
+                                f"held-out {held_out_split(split)} split")
+        result["real"] = {"split": held_out_split(split), "metrics": unprefixed(floor), "protocols": floor.protocols}
     if metrics.classifier_record is not None:  # what the classifier_* numbers are comparable with
         record = metrics.classifier_record
         result["classifier"] = {"data": record["source"], "file": str(metrics.classifier_path),
                                 "id": record["id"], "test_accuracy": record["test_accuracy"]}
     return result
+
+
+def unprefixed(scores: dict) -> dict:
+    """{"<name>": value} of scores {"metrics/<name>": value}."""
+    return {name.split("/", 1)[1]: value for name, value in scores.items()}
+
+
+def report(result: dict) -> list[str]:
+    """What the command prints: what was scored, each metric (beside its floor with --real), how each was measured."""
+    generator = "EMA generator" if result["ema"] else "generator"
+    lines = [f"step {result['step']}, {result['num_samples']} samples of the {generator} against the "
+             f"{result['reference']} split"]
+    if "classifier" in result:
+        found = result["classifier"]
+        lines.append(f"classifier_* in the features of the {found['data']} classifier {found['id']} "
+                     f"(test accuracy {100 * found['test_accuracy']:.2f}%)")
+    floor = result.get("real", {}).get("metrics", {})
+    if floor:
+        lines.append(f"metric generator held-out_real_({result['real']['split']})")
+    for name, value in result["metrics"].items():
+        lines.append(f"{name} {value:.6g}" + (f" {floor[name]:.6g}" if name in floor else ""))
+    lines.append("measured as:")
+    protocols = [*result["protocols"].values(), *result.get("real", {}).get("protocols", {}).values()]
+    return lines + [f"  {line}" for line in describe_all(protocols)]
 
 
 def main(argv=None) -> None:
@@ -96,14 +147,7 @@ def main(argv=None) -> None:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     except UsageError as exc:
         exit_with(exc)
-    generator = "EMA generator" if result["ema"] else "generator"
-    print(f"step {result['step']}, {result['num_samples']} samples of the {generator}")
-    if "classifier" in result:
-        found = result["classifier"]
-        print(f"classifier_* in the features of the {found['data']} classifier {found['id']} "
-              f"(test accuracy {100 * found['test_accuracy']:.2f}%)")
-    for name, value in result["metrics"].items():
-        print(f"{name} {value:.6g}")
+    print("\n".join(report(result)))
     print(f"wrote {out}")
 
 

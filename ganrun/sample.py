@@ -1,9 +1,15 @@
-"""`python -m ganrun.sample CKPT --num N --out OUT [--class K]`: images from a checkpoint's generator.
+"""`python -m ganrun.sample CKPT --out OUT`: images from a checkpoint's generator, and pictures of it.
 
 OUT ending in .png writes one grid (a class-conditional generator's: one row per class, unless --class);
 .npz writes a uint8 array `arr_0` of shape N×H×W×C (the layout FID tools read), and `labels` for a
 class-conditional generator; anything else is a folder of N PNG files (named with their class when conditional).
 `--class K` makes every image of class K (a class-conditional checkpoint only), e.g. a per-class .npz.
+`--truncation ψ` draws the noise from a normal truncated to ±ψ (entries outside are drawn again).
+
+Pictures: `--interpolate K --out walk.gif|walk.mp4|walk.png` walks between K fixed noise points by spherical
+interpolation, one row per pair (for a class-conditional model also between classes at fixed noise);
+`--nearest K --out nearest.png` puts each of --num samples beside its K nearest training images in the features of
+the data set's classifier (or Inception's), the memorization check.
 """
 
 import argparse
@@ -13,12 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganrun.build import load_generator
+from ganrun.build import build_dataset, load_generator
 from ganrun.errors import UsageError, exit_with
 from ganrun.models.conditional import trained_classes
+from ganrun.pictures.files import MOVIES, write_rows
+from ganrun.runstate import checkpoint
 from ganrun.runstate.loggers.grids import grid_pixels
 from ganrun.training.devices import pick_device
-from ganrun.training.sampling import generate_labelled, grid_samples
+from ganrun.training.sampling import generate_labelled, grid_samples, normal_noise
+
+NUM, NEAREST_NUM, STEPS = 64, 8, 10  # default --num for grids and files, for --nearest; default --steps
 
 
 def write(images: torch.Tensor, out: Path, labels: torch.Tensor | None = None, nrow: int | None = None) -> None:
@@ -54,27 +64,92 @@ def check_class(generator: torch.nn.Module, label: int | None) -> None:
 def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device):
     """(uint8 images, labels or None, grid row length or None) as `args` ask."""
     if Path(args.out).suffix.lower() == ".png" and args.label is None and trained_classes(generator) is not None:
-        noise = torch.randn(args.num, generator.z_dim, generator=torch.Generator().manual_seed(args.seed))
-        images, columns = grid_samples(generator, noise.to(device))  # one row per class
+        rng = torch.Generator().manual_seed(args.seed)
+        images, columns = grid_samples(generator, normal_noise(args.num, generator.z_dim, rng, args.truncation)
+                                       .to(device))  # one row per class
         return ((images.float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), None, columns
-    images, labels = generate_labelled(generator, args.num, args.seed, device, label=args.label)
+    images, labels = generate_labelled(generator, args.num, args.seed, device, label=args.label,
+                                       truncation=args.truncation)
     return images, labels, None
+
+
+def walk_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
+    from ganrun.pictures.walk import walks
+
+    return walks(generator, args.interpolate, args.steps, args.seed, device, args.truncation, args.label)
+
+
+def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
+    """Each sample beside its --nearest nearest images of the training set (as the run trained on it)."""
+    from ganrun.pictures.nearest import beside, extractor_features, nearest_training_images
+    from ganrun.quality import classifier, inception  # torch-fidelity takes seconds to import
+    from ganrun.data.labelled import labelled_source
+
+    dataset_cfg = dict(checkpoint.load(Path(args.checkpoint))["config"].get("dataset") or {})
+    if "_target_" not in dataset_cfg:
+        raise UsageError(f"checkpoint {args.checkpoint} has no dataset config to find its training images from")
+    if args.data_root:
+        dataset_cfg["root"] = args.data_root
+    labelled = labelled_source(dataset_cfg)
+    features = args.features or ("classifier" if labelled is not None else "inception")
+    if features == "classifier":
+        path, _ = classifier.classifier_for(labelled, device)
+        extractor = classifier.feature_extractor(path, device)
+    else:
+        weights = inception.weights_path(Path(args.inception_weights) if args.inception_weights else None,
+                                         "--inception-weights ")
+        extractor = inception.build(weights, ["2048"], "--inception-weights ").to(device)
+    training = build_dataset(dataset_cfg)  # an ImageSet: read in chunks, never whole
+    images, _ = generate_labelled(generator, args.num, args.seed, device, label=args.label,
+                                  truncation=args.truncation)
+    neighbours, _, _ = nearest_training_images(images, training, extractor_features(extractor, device), args.nearest)
+    return beside(images, neighbours)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ganrun.sample", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
-    parser.add_argument("--num", type=int, default=64, help="number of images (default 64)")
-    parser.add_argument("--out", required=True, help="grid.png, samples.npz, or a folder for PNG files")
+    parser.add_argument("--num", type=int, help=f"number of images (default {NUM}; with --nearest {NEAREST_NUM})")
+    parser.add_argument("--out", required=True, help="grid.png, samples.npz, a folder for PNG files; with "
+                                                     "--interpolate walk.png, walk.gif or walk.mp4")
     parser.add_argument("--class", dest="label", type=int, metavar="K",
                         help="make only class K (a class-conditional checkpoint)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--truncation", type=float, metavar="PSI", help="noise truncated to ±PSI (default: none)")
+    parser.add_argument("--interpolate", type=int, metavar="K", help="walk between K noise points, one row per pair")
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"images per walk row, ends included ({STEPS})")
+    parser.add_argument("--nearest", type=int, metavar="K", help="each sample beside its K nearest training images")
+    parser.add_argument("--features", choices=("classifier", "inception"),
+                        help="--nearest's feature space (default: classifier for labelled data sets, else inception)")
+    parser.add_argument("--data-root", metavar="PATH", help="where the data set is, if not at the run's dataset.root")
+    parser.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's InceptionV3 weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--no-ema", action="store_true", help="use the trained generator, not its moving average")
     args = parser.parse_args(argv)
-    if args.num < 1:
-        parser.error(f"--num must be >= 1, got {args.num}")
+    check_picture_args(parser, args)
     return args
+
+
+def check_picture_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Ranges, and which options go together."""
+    suffix = Path(args.out).suffix.lower()
+    args.num = args.num if args.num is not None else NEAREST_NUM if args.nearest else NUM
+    checks = [(args.num < 1, f"--num must be >= 1, got {args.num}"),
+              (args.truncation is not None and not args.truncation > 0,
+               f"--truncation must be > 0, got {args.truncation}"),
+              (args.interpolate is not None and args.nearest is not None, "--interpolate and --nearest are two "
+                                                                          "pictures: ask for one at a time"),
+              (args.interpolate is not None and args.interpolate < 2, "--interpolate needs K >= 2 noise points"),
+              (args.steps < 2, f"--steps must be >= 2 (both ends of a walk), got {args.steps}"),
+              (args.interpolate is not None and suffix not in (".png", *MOVIES),
+               f"--interpolate writes a .png strip, a .gif or an .mp4, not {args.out}"),
+              (args.nearest is not None and args.nearest < 1, "--nearest needs K >= 1 neighbours"),
+              (args.nearest is not None and suffix != ".png", f"--nearest writes a .png, not {args.out}"),
+              (args.interpolate is None and args.nearest is None and suffix in MOVIES,
+               f"--out {args.out}: a movie is a walk; add --interpolate K")]
+    for failed, message in checks:
+        if failed:
+            parser.error(message)
 
 
 def main(argv=None) -> None:
@@ -83,11 +158,21 @@ def main(argv=None) -> None:
         device = pick_device(args.device)
         generator = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
         check_class(generator, args.label)
-        images, labels, nrow = make(generator, args, device)
-        write(images, Path(args.out), labels, nrow)
+        if args.interpolate is not None:
+            rows = walk_rows(generator, args, device)
+            write_rows(rows, Path(args.out))
+            done = f"{len(rows)} walks of {rows.shape[1]} images"
+        elif args.nearest is not None:
+            rows = nearest_rows(generator, args, device)
+            write_rows(rows, Path(args.out), gap_after=0)
+            done = f"{len(rows)} samples beside their {args.nearest} nearest training images"
+        else:
+            images, labels, nrow = make(generator, args, device)
+            write(images, Path(args.out), labels, nrow)
+            done = f"{len(images)} images"
     except UsageError as exc:
         exit_with(exc)
-    print(f"wrote {len(images)} images to {args.out}")
+    print(f"wrote {done} to {args.out}")
 
 
 if __name__ == "__main__":

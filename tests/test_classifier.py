@@ -148,6 +148,46 @@ def test_precision_and_recall_of_the_same_set_and_of_a_far_one(first_pixels):
     assert far == {"metrics/classifier_precision": 0.0, "metrics/classifier_recall": 0.0}
 
 
+def test_density_and_coverage_in_classifier_features_are_the_reference_implementations(first_pixels, capsys):
+    prdc = pytest.importorskip("prdc")
+    rng = torch.Generator().manual_seed(3)
+    real_rows, fake_rows = torch.randint(0, 200, (40, 2), generator=rng), torch.randint(40, 256, (30, 2), generator=rng)
+    quality = QualityMetrics(["classifier_density", "classifier_coverage"], 40, images_with_features(real_rows.tolist()),
+                             "design")
+    scores = quality.compute(lambda n: images_with_features(fake_rows.tolist()))
+    # The real images are a seeded subset in another order: the measures do not depend on the order.
+    expected = prdc.compute_prdc(real_rows.numpy().astype("float32"), fake_rows.numpy().astype("float32"), nearest_k=5)
+    assert scores == {"metrics/classifier_density": pytest.approx(expected["density"], rel=1e-12),
+                      "metrics/classifier_coverage": pytest.approx(expected["coverage"], rel=1e-12)}
+    assert 0 < scores["metrics/classifier_coverage"] < 1
+    assert scores.protocols["classifier_density"]["settings"] == "k=5"
+    assert scores.protocols["classifier_coverage"]["features"] == "ganrun-classifier features"
+
+
+def test_the_test_split_is_the_reference_when_asked_and_is_cached_apart(first_pixels, tmp_path):
+    from ganrun.build import build_dataset
+    from ganrun.quality.reference import reference_images
+
+    cfg = {"_target_": "ganrun.data.mnist", "root": str(write_separable_mnist(tmp_path / "mnist", n=60)),
+           "download": False, "image_size": 28, "channels": 1}
+    train = build_dataset(cfg).images
+    assert reference_images(cfg, "train", lambda: train) is train  # MNIST trains on its train split
+    test = reference_images(cfg, "test", lambda: pytest.fail("the test split is read apart"))
+    assert torch.equal(test, torch.from_numpy(separable(30, seed=1)[0]))  # tiny_data's t10k images
+    shaped = reference_images({**cfg, "classes": [3], "image_size": 32}, "test", lambda: None)
+    assert shaped.shape == (3, 1, 32, 32)  # the classes and size the run trains with
+    scores = {}
+    for split, images in (("train", train), ("test", test)):
+        scores[split] = QualityMetrics(["classifier_fd"], 100, images, "mnist-key", split=split).compute(
+            lambda n: test)
+    assert scores["test"]["metrics/classifier_fd"] == pytest.approx(0, abs=1e-9)  # the test split against itself
+    assert scores["train"]["metrics/classifier_fd"] > 1
+    assert (scores["test"].protocols["classifier_fd"]["split"], scores["test"].protocols["classifier_fd"]["real_images"]
+            ) == ("test", 30)
+    names = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
+    assert len(names) == 4 and sum("ganrun-mnist-key-test-" in n for n in names) == 2  # keyed apart
+
+
 def test_the_real_features_are_cached_per_classifier(first_pixels, monkeypatch):
     real = images_with_features(design((50, 50), (10, 10)))
     QualityMetrics(["classifier_fd"], 4, real, "design").compute(lambda n: real)
@@ -200,16 +240,37 @@ def test_evaluate_scores_a_checkpoint_offline_and_names_the_classifier(tmp_path,
 
     root = write_separable_mnist(tmp_path / "mnist", n=200)
     ckpt = write_checkpoint(tmp_path / "run", root, ema=True)
-    result = ganrun(str(ckpt), "--num", "40", "--metrics", "classifier_fd,classifier_precision,classifier_recall",
+    names = ["classifier_fd", "classifier_precision", "classifier_recall", "classifier_density", "classifier_coverage"]
+    result = ganrun(str(ckpt), "--num", "40", "--metrics", ",".join(names), "--real",
                     "--device", "cpu", cwd=tmp_path, module="ganrun.evaluate",
                     env={"TORCH_HOME": str(tmp_path / "empty-torch-home")})  # no Inception weights: not needed
     assert result.returncode == 0, result.stderr
     written = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
-    assert set(written["metrics"]) == {"classifier_fd", "classifier_precision", "classifier_recall"}
+    assert list(written["metrics"]) == names and written["reference"] == "train"
     assert written["metrics"]["classifier_fd"] > 0 and 0 <= written["metrics"]["classifier_recall"] <= 1
+    # --real: the 100 held-out test images scored the same way, printed beside the generator's numbers.
+    floor = written["real"]
+    assert floor["split"] == "test" and list(floor["metrics"]) == names
+    assert floor["metrics"]["classifier_fd"] < written["metrics"]["classifier_fd"]
+    assert {(p["generator"], p["generated_images"], p["real_images"], p["step"]) for p in floor["protocols"].values()
+            } == {("held-out test split", 40, 40, None)}
+    printed = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert printed["metric"] == ["generator", "held-out_real_(test)"]
+    assert [float(v) for v in printed["classifier_fd"]] == pytest.approx(
+        [written["metrics"]["classifier_fd"], floor["metrics"]["classifier_fd"]], rel=1e-5)
     monkeypatch.setattr(classifier, "train", lambda *a, **k: pytest.fail("the command did not cache its classifier"))
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / ".cache"))  # the command's cache (conftest.ganrun)
     path, record = classifier.classifier_for(labelled_source({"_target_": "ganrun.data.mnist", "root": str(root)}), "cpu")
     assert written["classifier"] == {"data": "mnist", "file": str(path), "id": record["id"],
                                      "test_accuracy": record["test_accuracy"]}
     assert f"mnist classifier {record['id']}" in result.stdout
+    assert {p["weights"] for p in written["protocols"].values()} == {record["id"]}
+
+    from ganrun import evaluate as command  # --reference test, in-process with the command's cached classifier
+
+    command.main([str(ckpt), "--num", "40", "--metrics", "classifier_fd", "--reference", "test", "--device", "cpu",
+                  "--truncation", "0.5"])
+    written = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
+    assert written["reference"] == "test" and written["truncation"] == 0.5
+    assert (written["protocols"]["classifier_fd"]["split"], written["protocols"]["classifier_fd"]["truncation"]) == (
+        "test", 0.5)

@@ -150,6 +150,33 @@ def test_a_set_against_itself_scores_zero_and_noise_scores_higher(random_weights
     assert itself["metrics/isc"] >= 1.0 and against_noise["metrics/isc"] >= 1.0  # exp of a mean KL
 
 
+def test_precision_recall_density_and_coverage_in_inception_features(random_weights, real, noise):
+    names = ["precision", "recall", "density", "coverage"]
+    quality = QualityMetrics(names, 64, real, "tiny-mnist", random_weights)
+    itself, against_noise = quality.compute(lambda n: real[:n]), quality.compute(lambda n: noise[:n])
+    assert set(itself) == {f"metrics/{name}" for name in names}
+    # Every image lies in its own k-NN ball: a set against itself is all precision, recall and coverage.
+    assert (itself["metrics/precision"], itself["metrics/recall"], itself["metrics/coverage"]) == (1.0, 1.0, 1.0)
+    assert itself["metrics/density"] > against_noise["metrics/density"]
+    assert against_noise["metrics/coverage"] < 1.0
+
+
+def test_each_score_says_how_it_was_measured(random_weights, real, noise):
+    import hashlib
+
+    quality = QualityMetrics(["fid", "kid", "isc"], 32, real, "tiny-mnist", random_weights, reference="mnist 1×28×28")
+    scores = quality.compute(lambda n: noise[:n], "raw", truncation=0.5)
+    assert scores.protocols["fid"] == {
+        "metric": "fid", "reference": "mnist 1×28×28", "split": "train", "real_images": 32, "generated_images": 32,
+        "generator": "raw", "truncation": 0.5, "features": "inception-v3-compat 192",
+        "weights": hashlib.sha256(random_weights.read_bytes()).hexdigest()[:12],  # the file's, on any machine
+        "resize": "28×28 → 75×75, bilinear as TensorFlow 1 (torch-fidelity), gray copied to RGB", "settings": "",
+        "step": None}  # the caller knows the step: Scores.at(step)
+    assert scores.protocols["kid"]["settings"] == "100 subsets of 32 images"
+    assert scores.protocols["isc"]["settings"] == "10 splits" and scores.protocols["isc"]["features"].endswith("logits_unbiased")
+    assert scores.at(7)["fid"]["step"] == 7 and set(scores.at(7)) == {"fid", "kid", "isc"}
+
+
 def test_metrics_leave_the_training_rng_alone(random_weights, real, noise):
     quality = QualityMetrics(["fid"], 16, real, "tiny-mnist", random_weights)
     before = torch.get_rng_state()
@@ -164,7 +191,7 @@ def test_generated_images_are_checked(random_weights, real):
 
 
 def test_grayscale_is_replicated_to_three_channels(real):
-    image = metrics._Images(real)[5]
+    image = metrics.Images(real)[5]
     assert image.shape == (3, 28, 28) and image.dtype == torch.uint8
     for channel in image:
         torch.testing.assert_close(channel, real[5, 0])
@@ -314,6 +341,11 @@ def test_evaluate_prints_the_metrics_and_writes_json(tmp_path, tiny_mnist, rando
     printed = dict(line.split() for line in result.stdout.splitlines() if line.split()[0] in ("fid", "kid"))
     assert {k: float(v) for k, v in printed.items()} == pytest.approx(written["metrics"], rel=1e-5)
     assert "EMA generator" in result.stdout
+    protocol = written["protocols"]["fid"]  # how it was measured, in the JSON and on the screen
+    assert (protocol["step"], protocol["generator"], protocol["split"], protocol["reference"]) == (
+        7, "ema", "train", "mnist 1×28×28")
+    assert (protocol["real_images"], protocol["generated_images"], protocol["truncation"]) == (32, 32, None)
+    assert "measured as:" in result.stdout and "fid, kid (100 subsets of 32 images): 32 images by the EMA" in result.stdout
 
 
 def test_evaluate_uses_the_ema_unless_told_not_to(tmp_path, tiny_mnist, random_weights, capsys):

@@ -18,6 +18,7 @@ from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
 from ganrun.objectives.losses import WGANGP
+from ganrun.report.reading import read_events
 
 
 def test_best_pt_follows_the_minimum_fid(tmp_path):
@@ -73,7 +74,7 @@ def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
 
 def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F811
     result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-                    "metrics.names=[fid,kid]", "metrics.every=0", "metrics.num_samples=16",
+                    "metrics.names=[fid,kid]", "metrics.every=0", "metrics.num_samples=48", "metrics.reference=test",
                     f"metrics.inception_weights={random_weights}", "train.steps=2", "log.every=2",
                     "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -84,6 +85,12 @@ def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F8
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["best"]
     assert best["fid"] == pytest.approx(min(v for _, v in scalars["metrics/fid"]), rel=1e-6)  # TB stores float32
     assert "metrics/fid" in json.loads((tmp_path / "run" / "status.json").read_text())["final"]
+    # metrics.reference=test: against the 32 t10k images, which the protocol beside each score says.
+    assert (best["protocol"]["split"], best["protocol"]["real_images"], best["protocol"]["step"]) == ("test", 32, 2)
+    assert (best["protocol"]["generated_images"], best["protocol"]["generator"]) == (48, "ema")
+    logged = {name: protocol for name, protocol in read_events(tmp_path / "run").protocols.items()}
+    assert logged == {"metrics/fid": best["protocol"], "metrics/kid": {**best["protocol"], "metric": "kid",
+                                                                       "settings": "100 subsets of 32 images"}}
 
 
 def test_offline_without_inception_weights_the_default_metrics_fall_back_to_the_classifier(tmp_path, tiny_mnist):
@@ -98,7 +105,9 @@ def test_offline_without_inception_weights_the_default_metrics_fall_back_to_the_
     scalars = read_scalars(tmp_path / "run")
     assert "metrics/fid" not in scalars and [s for s, _ in scalars["metrics/classifier_fd"]] == [2]
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["best"]
-    assert best == {"step": 2, "classifier_fd": pytest.approx(scalars["metrics/classifier_fd"][0][1], rel=1e-6)}
+    assert best == {"step": 2, "classifier_fd": pytest.approx(scalars["metrics/classifier_fd"][0][1], rel=1e-6),
+                    "protocol": read_events(tmp_path / "run").protocols["metrics/classifier_fd"]}
+    assert (best["protocol"]["features"], best["protocol"]["split"]) == ("ganrun-classifier features", "train")
 
 
 def test_data_without_labels_says_in_one_line_which_metrics_it_can_use(tmp_path):

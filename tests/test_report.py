@@ -102,8 +102,19 @@ def test_markdown_table_and_best_job(gp_sweep):
                         "| RuntimeError: CUDA out of memory | 3 | 8 | 0.75 | 0.75 | 0.75 | 0.75 | 3.25 |")
     assert lines[5] == ("| 10 | 100 | loss=wgan_gp loss.lambda_gp=100 train.steps=8 | unknown | no status.json "
                         "| 4 |  | 1 | 1 | 1 | 1 |  |")
+    # No quality metric: no job is named by the Wasserstein estimate, which a stronger penalty shrinks.
+    assert lines[6] == "" and len(lines) == 8
+    assert lines[7].startswith("Best job: not named. No job has logged a quality metric, and critic/wasserstein is "
+                               "not comparable across jobs: a critic held to a stronger penalty reports a smaller")
+    assert "Turn a metric on, e.g. metrics.names=[classifier_fd]" in lines[7]
+
+
+def test_a_loss_is_ranked_only_when_asked_for_and_then_with_a_caveat(gp_sweep):
+    report.write_report(gp_sweep, metric="critic/wasserstein")
     # The failed job has the lowest W-estimate (0.75) but a crash is not ranked.
-    assert lines[6:] == ["", "Best job by critic/wasserstein (lower is better): 10 (loss.lambda_gp=100) with 1."]
+    assert (gp_sweep / "summary.md").read_text().splitlines()[-1] == (
+        "Best job by critic/wasserstein (lower is better): 10 (loss.lambda_gp=100) with 1. (critic/wasserstein is "
+        "not comparable across λ, losses or models: read the ranking with care.)")
 
 
 def test_png_one_subplot_per_swept_key(gp_sweep):
@@ -210,7 +221,7 @@ def test_categorical_key_unreadable_status_and_a_job_with_nothing(tmp_path):
         ("jobB", "lsgan", "", "unknown")]
     assert rows[1]["error"].startswith("unreadable status.json: ")
     assert rows[1]["loss/generator"] == "1.0" and rows[2]["loss/generator"] == ""
-    assert "Best job by loss/generator (lower is better): 0 (loss=bce)" in (sweep / "summary.md").read_text()
+    assert "Best job: not named. No job has logged a quality metric, and loss/generator" in (sweep / "summary.md").read_text()
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (900, 360)
 
@@ -222,7 +233,7 @@ def test_nothing_swept_plots_by_job(tmp_path):
     with open(tmp_path / "sweep" / "summary.csv", newline="") as f:
         assert csv.DictReader(f).fieldnames[:3] == ["job", "overrides", "status"]
     best = (tmp_path / "sweep" / "summary.md").read_text().splitlines()[-1]
-    assert best == "Best job by loss/generator (lower is better): 0 (loss=bce) with 0.5."
+    assert best.startswith("Best job: not named. No job has logged a quality metric, and loss/generator")
     with Image.open(tmp_path / "sweep" / "summary.png") as image:
         assert image.size == (450, 360)
 
@@ -235,7 +246,10 @@ def test_sweep_that_has_logged_nothing_yet(tmp_path):
     lines = (sweep / "summary.md").read_text().splitlines()
     assert lines[2:5] == ["| 0 | 1 | loss.k=1 | running |  | 0 | 4 |  |  |  |  | 0.5 |",
                           "| 1 | 2 | loss.k=2 | unknown | no status.json |  |  |  |  |  |  |  |", ""]
-    assert lines[5] == "Best job by loss/generator: none yet (no job that has not failed has logged it)."
+    assert lines[5].startswith("Best job: not named. No job has logged a quality metric")
+    report.write_report(sweep, metric="loss/generator")
+    best = (sweep / "summary.md").read_text().splitlines()[-1]
+    assert best == "Best job by loss/generator: none yet (no job that has not failed has logged it)."
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (450, 360)
 

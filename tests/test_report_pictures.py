@@ -115,6 +115,6 @@ def test_newest_grid_is_the_one_tensorboard_shows_after_a_resume(tmp_path):
     writer.add_image("samples", grid(4), 4)
     writer.close()
     SummaryWriter(str(job), purge_step=3).close()
-    _, (step, png) = report.read_events(job)
+    step, png = report.read_events(job).samples
     assert step == 2
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), grid(2).transpose(1, 2, 0))

@@ -123,16 +123,22 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
 
 
 def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torch.device):
-    """The loop's `evaluate()`: torch-fidelity metrics of the sampling generator, or None when metrics are off."""
+    """The loop's `evaluate()`: torch-fidelity scores of the sampling generator with their protocols, or None when
+    metrics are off."""
     if not cfg.metrics.names:
         return None
     from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
+    from ganrun.quality.reference import reference_images, reference_name
 
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
-    real = build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data
+    split = name_of(cfg.metrics.reference)
+    real = reference_images(dataset_cfg, split, lambda: build_dataset(dataset_cfg, subset=False)
+                            if dataset_cfg.get("limit") else parts.data.data)
     quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, real,
                              dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device,
-                             labelled=labelled_source(dataset_cfg))
+                             labelled=labelled_source(dataset_cfg), split=split,
+                             reference=reference_name(dataset_cfg, real))
+    sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.
-    return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device))
+    return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)

@@ -25,6 +25,11 @@ class NanPolicy(str, Enum):
     skip = "skip"
 
 
+class Reference(str, Enum):
+    train = "train"
+    test = "test"
+
+
 @dataclass
 class OptimizerConfig:
     name: OptimizerName = OptimizerName.adam
@@ -70,9 +75,11 @@ class CkptConfig:
 class MetricsConfig:
     every: int = 0  # generator steps between evaluations; 0 = only at the end
     num_samples: int = 10000  # generated images per evaluation (real ones: as many, at most the data set)
-    # Inception: fid, kid, isc; a classifier trained on the data set (offline): classifier_fd, classifier_kid,
-    # classifier_precision, classifier_recall. [] turns metrics off.
+    # Inception: fid, kid, isc, precision, recall, density, coverage; a classifier trained on the data set (offline):
+    # classifier_fd, classifier_kid, classifier_precision, classifier_recall, classifier_density,
+    # classifier_coverage. [] turns metrics off.
     names: list[str] = field(default_factory=lambda: ["fid", "classifier_fd"])
+    reference: Reference = Reference.train  # the real images' split: train (StudioGAN's, StyleGAN-ADA's) or test
     best: Optional[str] = None  # the metric best.pt follows; null: the first of fid, classifier_fd, kid, … logged
     inception_weights: Optional[str] = None  # a local copy of torch-fidelity's Inception weights (offline)
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from torch_fidelity.utils import create_feature_extractor
 
 from ganrun.runstate.checkpoint import save_atomic
 from ganrun.errors import UsageError
@@ -154,6 +155,12 @@ def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE)
 
 
 # ---------------------------------------------------------------- as a torch-fidelity feature extractor
+
+def feature_extractor(path: Path, device) -> FeatureExtractorBase:
+    """The cached classifier at `path` as torch-fidelity's feature extractor of its 128 features."""
+    return create_feature_extractor(EXTRACTOR, [FEATURES], cuda=False, verbose=False,
+                                    feature_extractor_weights_path=str(path)).to(device)
+
 
 class ClassifierFeatures(FeatureExtractorBase):
     """torch-fidelity's view of a cached classifier: uint8 N×3×H×W in, its 128 features (and logits) out."""

@@ -57,3 +57,8 @@ def build(path: Path, layers: list[str], option: str) -> FeatureExtractorIncepti
     except Exception as exc:  # a truncated download or a foreign file in the hub cache
         raise UsageError(f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "
                          f"delete the file to download it again, or set {option}PATH") from None
+
+
+def input_size() -> int:
+    """The side torch-fidelity's Inception resizes every image to (299, TensorFlow's)."""
+    return FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE

@@ -1,16 +1,23 @@
-"""The quality metrics' names, which way each is better, and which one best.pt follows (no heavy imports)."""
+"""The quality metrics' names, what each measures, which way each is better, and which one best.pt follows (no
+heavy imports)."""
 
-INCEPTION = ("fid", "kid", "isc")  # in torch-fidelity's Inception features (weights downloaded once)
-# In the features of a classifier trained on the data set itself (offline): → what each one measures.
-CLASSIFIER = {"classifier_fd": "fd", "classifier_kid": "kid",
-              "classifier_precision": "precision", "classifier_recall": "recall"}
-NAMES = (*INCEPTION, *CLASSIFIER)
-HIGHER_IS_BETTER = ("isc", "classifier_precision", "classifier_recall")
+from ganrun.quality.protocol import comparable
+
+# In torch-fidelity's Inception features (weights downloaded once): name → what it measures.
+INCEPTION = {"fid": "fd", "kid": "kid", "isc": "isc", "precision": "precision", "recall": "recall",
+             "density": "density", "coverage": "coverage"}
+# In the features of a classifier trained on the data set itself (offline): name → what it measures.
+CLASSIFIER = {"classifier_fd": "fd", "classifier_kid": "kid", "classifier_precision": "precision",
+              "classifier_recall": "recall", "classifier_density": "density", "classifier_coverage": "coverage"}
+MEASURES = {**INCEPTION, **CLASSIFIER}
+NAMES = tuple(MEASURES)
+# Precision, recall, density and coverage count generated (or real) images inside k-NN balls: more is better.
+HIGHER_IS_BETTER = tuple(name for name, measure in MEASURES.items() if measure not in ("fd", "kid"))
 BEST = ("fid", "classifier_fd", "kid", "classifier_kid", "isc")  # what best.pt follows by default: the first logged
 
 
 def higher_is_better(tag: str) -> bool:
-    """Whether a larger value of a logged tag is better: IS, the classifier's precision and recall, and speed
+    """Whether a larger value of a logged tag is better: IS, precision, recall, density, coverage, and speed
     (perf/it_per_s); for every other metric and loss lower is better."""
     return tag in {f"metrics/{name}" for name in HIGHER_IS_BETTER} or tag == "perf/it_per_s"
 
@@ -21,9 +28,12 @@ def best_metric(values: dict, chosen: str | None = None) -> str | None:
     return next((name for name in names if f"metrics/{name}" in values), None)
 
 
-def is_better(name: str, value: float, best: dict) -> bool:
-    """Whether `value` of metric `name` beats the best so far ({"step", <name>: value}). A best of another
-    metric (e.g. from before a resume on a machine without Inception weights) is beaten by any value."""
-    if name not in best:
+def is_better(name: str, value: float, best: dict, protocol: dict | None = None) -> bool:
+    """Whether `value` of metric `name`, measured by `protocol`, beats the best so far ({"step", <name>: value,
+    "protocol"}). A best of another metric (e.g. from before a resume on a machine without Inception weights) or
+    measured by another protocol (other metrics.num_samples, reference, weights) is not comparable: any value
+    beats it."""
+    other = best.get("protocol")
+    if name not in best or (protocol is not None and other is not None and comparable(protocol) != comparable(other)):
         return True
     return value > best[name] if name in HIGHER_IS_BETTER else value < best[name]

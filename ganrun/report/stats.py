@@ -4,8 +4,7 @@
 import math
 from dataclasses import dataclass
 
-from ganrun.quality.names import higher_is_better
-from ganrun.report.table import fmt, is_number
+from ganrun.report.table import fmt, higher_is_better, is_number, not_comparable_note, unranked_line
 
 SEED_KEY = "seed"
 LEVEL = 0.95  # of the confidence intervals
@@ -108,8 +107,11 @@ def seed_groups(rows: list[dict], keys: list[str]) -> list[Group]:
     return list(groups.values())
 
 
-def verdict(groups: list[Group], metric: str) -> str:
-    """The best group by the metric's mean, named only when its interval does not overlap the next best's."""
+def verdict(groups: list[Group], metric: str, ranked: bool = True) -> str:
+    """The best group by the metric's mean, named only when its interval does not overlap the next best's (and
+    never by a loss or Wasserstein estimate nobody chose: not `ranked`)."""
+    if not ranked:
+        return unranked_line(metric, "group")
     scored = [(g, g.interval(metric)) for g in groups]
     ranked = sorted([(g, i) for g, i in scored if i is not None], key=lambda gi: gi[1].mean,
                     reverse=higher_is_better(metric))
@@ -121,7 +123,8 @@ def verdict(groups: list[Group], metric: str) -> str:
         return f"Best group by {metric}: {best.label} ({top.text()}) is the only group with values; nothing to compare."
     if not overlap(top, rest[0][1]):
         return (f"Best group by {metric} ({way} is better): {best.label} ({top.text()}); its interval does not "
-                f"overlap that of the next best, {rest[0][0].label} ({rest[0][1].text()}).")
+                f"overlap that of the next best, {rest[0][0].label} ({rest[0][1].text()})."
+                f"{not_comparable_note(metric)}")
     tied = [(best, top)] + [(g, i) for g, i in rest if overlap(top, i)]
     listed = "; ".join(f"{g.label} ({i.text()})" for g, i in tied)
     return (f"Best group by {metric}: not named, the top groups are not distinguishable (their 95% intervals "

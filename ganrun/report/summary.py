@@ -9,8 +9,9 @@ from ganrun.report.pictures import write_pictures
 from ganrun.report.plots import write_plot
 from ganrun.report.reading import collect, job_dirs
 from ganrun.report.stats import LEVEL, group_rows, seed_groups, verdict
-from ganrun.report.table import (best_job_line, choose_metric, fmt, markdown_table, swept_keys, table, value_tags,
-                                 write_csv)
+from ganrun.report.protocols import separate
+from ganrun.report.table import (best_job_line, choose_metric, fmt, markdown_table, ranks_jobs, swept_keys, table,
+                                 value_tags, write_csv)
 
 # In the order the CLI names them; summary_groups.csv only when seeds are swept.
 FILES = ("summary.csv", "summary.md", "summary.png", "summary_groups.csv", "summary_samples.png", "summary_curves.png")
@@ -23,11 +24,13 @@ def write_report(sweep_dir: Path, metric: str | None = None) -> Path:
 
 def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = None) -> Path:
     """write_report for job records already collected; returns the path of summary.md."""
+    records, measured = separate(records)  # one column per protocol of each metric
     keys = swept_keys(records)
-    metric = choose_metric(records, metric)
+    chosen, metric = metric, choose_metric(records, metric)
+    ranked = ranks_jobs(metric, records, chosen)
     columns, rows = table(records, keys, metric)
     write_csv(sweep_dir / "summary.csv", columns, rows)
-    lines = markdown_table(columns, rows)
+    lines = markdown_table(columns, rows) + measured
     groups = seed_groups(rows, keys)
     if groups:  # seeds repeat each setting: the groups' statistics decide, not the luckiest seed
         tags = [metric] + [t for t in value_tags(records, metric) if t != metric]
@@ -37,10 +40,10 @@ def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = Non
                       f"(Student's t, n − 1 degrees of freedom; n counts the completed jobs)", ""]
         shown = [{**row, "95% CI": interval_text(row)} for row in stats]
         lines += markdown_table([c for c in group_columns if c not in ("ci_low", "ci_high")] + ["95% CI"], shown)
-        lines += ["", verdict(groups, metric)]
+        lines += ["", verdict(groups, metric, ranked)]
     else:
         (sweep_dir / "summary_groups.csv").unlink(missing_ok=True)  # from an earlier report of this folder
-        lines += ["", best_job_line(rows, keys, metric)]
+        lines += ["", best_job_line(rows, keys, metric, ranked)]
     lines += optuna_lines(sweep_dir, records)
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     write_plot(sweep_dir / "summary.png", rows, keys, metric, groups)

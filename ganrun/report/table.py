@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ganrun.errors import UsageError
 from ganrun.quality import names as metric_names
-from ganrun.quality.names import higher_is_better
+from ganrun.quality.names import higher_is_better as names_higher_is_better
+from ganrun.report.protocols import base_tag
 
 LOSS_TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty"]
 
@@ -20,15 +21,42 @@ def swept_keys(records: list[dict]) -> list[str]:
 def choose_metric(records: list[dict], metric: str | None) -> str:
     """--metric, else the jobs' search objective (search.objective, recorded in status.json) when logged, else the
     first logged of the metrics best.pt follows (metrics/fid, metrics/classifier_fd, …), else critic/wasserstein
-    (W-losses), else loss/generator."""
+    (W-losses), else loss/generator; of a metric split by protocol, its column [A] (the protocol most jobs share)."""
     logged = {tag for r in records for tag in r["final"]}
+
+    def column(tag: str) -> str | None:
+        return tag if tag in logged else next((t for t in sorted(logged) if base_tag(t) == tag), None)
+
     if metric is not None:
-        if metric not in logged and any(r["final"] for r in records):
+        if column(metric) is None and any(r["final"] for r in records):
             raise UsageError(f"no job logged the metric {metric!r}; logged: {', '.join(sorted(logged))}")
-        return metric
+        return column(metric) or metric
     objectives = list(dict.fromkeys(r["objective"] for r in records if r.get("objective")))
     preferred = objectives[:1] + [f"metrics/{name}" for name in metric_names.BEST] + ["critic/wasserstein"]
-    return next((t for t in preferred if t in logged), "loss/generator")
+    return next((column(t) for t in preferred if column(t)), "loss/generator")
+
+
+def ranks_jobs(metric: str, records: list[dict], chosen: str | None) -> bool:
+    """Whether a summary names a best job by `metric`: a quality metric, or a value the user chose (--metric,
+    search.objective); a loss or a Wasserstein estimate it fell back to is not comparable across jobs."""
+    objectives = {r.get("objective") for r in records}
+    return metric.startswith("metrics/") or chosen is not None or base_tag(metric) in objectives
+
+
+def unranked_line(metric: str, what: str = "job") -> str:
+    """Why no best job (or group) is named by a loss or a Wasserstein estimate, and which metric to turn on."""
+    return (f"Best {what}: not named. No job has logged a quality metric, and {metric} is not comparable across "
+            "jobs: a critic held to a stronger penalty reports a smaller Wasserstein estimate, not a better "
+            "generator, and losses mean different things under other λ, losses and models. Turn a metric on, e.g. "
+            "metrics.names=[classifier_fd] (offline, for MNIST, Fashion-MNIST and CIFAR-10) or metrics.names=[fid]; "
+            "or rank by a value of your choice with python -m ganrun.report SWEEP_DIR --metric TAG.")
+
+
+def not_comparable_note(metric: str) -> str:
+    """A caveat for a loss or Wasserstein estimate the user chose to rank by."""
+    if metric.startswith(("loss/", "critic/", "regularizer/")):
+        return f" ({metric} is not comparable across λ, losses or models: read the ranking with care.)"
+    return ""
 
 
 def value_tags(records: list[dict], metric: str) -> list[str]:
@@ -66,6 +94,11 @@ def direction(metric: str) -> str:
     return "higher" if higher_is_better(metric) else "lower"
 
 
+def higher_is_better(tag: str) -> bool:
+    """quality.names.higher_is_better of a column's logged tag (a column split by protocol: metrics/fid [B])."""
+    return names_higher_is_better(base_tag(tag))
+
+
 def fmt(value) -> str:
     """A Markdown cell: floats to 4 significant digits, None empty, '|' escaped."""
     if value is None:
@@ -79,13 +112,17 @@ def markdown_table(columns: list[str], rows: list[dict]) -> list[str]:
     return lines + ["| " + " | ".join(fmt(row[c]) for c in columns) + " |" for row in rows]
 
 
-def best_job_line(rows: list[dict], keys: list[str], metric: str) -> str:
-    """The sentence naming the best job by the metric, by its swept values (what tells it apart)."""
+def best_job_line(rows: list[dict], keys: list[str], metric: str, ranked: bool = True) -> str:
+    """The sentence naming the best job by the metric, by its swept values (what tells it apart); when the metric
+    does not rank jobs (not `ranked`), why none is named."""
+    if not ranked:
+        return unranked_line(metric)
     best = best_job(rows, metric)
     if best is None:
         return f"Best job by {metric}: none yet (no job that has not failed has logged it)."
     named = " ".join(f"{k}={best[k]}" for k in keys if best[k] is not None) or best["overrides"] or "no overrides"
-    return f"Best job by {metric} ({direction(metric)} is better): {best['job']} ({named}) with {fmt(best[metric])}."
+    return (f"Best job by {metric} ({direction(metric)} is better): {best['job']} ({named}) with "
+            f"{fmt(best[metric])}.{not_comparable_note(metric)}")
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ganrun.quality.names import best_metric, is_better
+from ganrun.quality.protocol import TEXT_TAG, protocols_at, to_text
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts
@@ -36,9 +37,10 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
     """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
-    metrics ({"metrics/fid": ...}, maybe empty); both live outside the loop because they need the
-    run's config. `should_stop(step)` true (preemption) ends the run at that step boundary, and
-    `on_log(step, values)` hears each logged interval (status.json follows the run with it).
+    metrics ({"metrics/fid": ...}, maybe empty; a quality.protocol.Scores also says how each was measured);
+    both live outside the loop because they need the run's config. `should_stop(step)` true (preemption) ends
+    the run at that step boundary, and `on_log(step, values)` hears each logged interval (status.json follows
+    the run with it).
     Grids and metrics draw from random streams of their own, so they never change what is trained.
     With settings.cuda_graphs the steps are replayed from CUDA graphs that `graph_backend` captures (default:
     training.graphs.CudaGraphs; the tests pass a CPU stand-in).
@@ -87,12 +89,18 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
                                          or step == settings.steps):
                 with own_streams():
                     quality = evaluate()
+                protocols = protocols_at(quality, step)  # how each score was measured: logged beside it
                 logger.scalars(quality, step)
+                for metric, protocol in protocols.items():
+                    logger.text(TEXT_TAG + metric, to_text(protocol), step)
                 values.update(quality)
                 name = best_metric(quality, settings.best_metric)
-                improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best)
+                improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best,
+                                                          protocols.get(name))
                 if improved:
                     parts.best = {"step": step, name: quality[f"metrics/{name}"]}
+                    if name in protocols:
+                        parts.best["protocol"] = protocols[name]
             if step % settings.ckpt_every == 0 or last or improved:
                 guard.check(step, last_good, parts.generator, parts.critic)  # never overwrite good with NaNs
                 state = save_state(step)

@@ -29,12 +29,26 @@ def grid_samples(generator: torch.nn.Module, noise: torch.Tensor) -> tuple[torch
     return samples(generator, noise[:columns].repeat(len(classes), 1), labels), columns
 
 
+def normal_noise(num: int, z_dim: int, rng: torch.Generator, truncation: float | None = None) -> torch.Tensor:
+    """num × z_dim standard normal noise from `rng`; with `truncation` ψ every entry outside ±ψ is drawn again until
+    it falls inside (the truncation trick of BigGAN), so the entries are N(0, 1) restricted to [−ψ, ψ]."""
+    noise = torch.randn(num, z_dim, generator=rng)
+    if truncation is not None:
+        if not truncation > 0:
+            raise ValueError(f"truncation must be > 0, got {truncation}")
+        while (outside := noise.abs() > truncation).any():
+            noise[outside] = torch.randn(int(outside.sum()), generator=rng)
+    return noise
+
+
 def generate_labelled(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
-                      label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      label: int | None = None, truncation: float | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed, and their labels (None for an
-    unconditional generator): all `label` when given, else drawn from the generator's class prior."""
+    unconditional generator): all `label` when given, else drawn from the generator's class prior; `truncation`:
+    the noise of normal_noise."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
-    noise = torch.randn(num, generator.z_dim, generator=rng)  # drawn on the CPU so the seed means the same on any device
+    noise = normal_noise(num, generator.z_dim, rng, truncation)  # on the CPU: the seed means the same on any device
     labels = random_labels(generator, num, rng) if label is None else torch.full((num,), label, dtype=torch.long)
     chunks = [samples(generator, noise[i:i + batch].to(device),
                       None if labels is None else labels[i:i + batch].to(device)) for i in range(0, num, batch)]
@@ -43,6 +57,6 @@ def generate_labelled(generator: torch.nn.Module, num: int, seed: int, device: t
 
 
 def generate(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
-             label: int | None = None) -> torch.Tensor:
+             label: int | None = None, truncation: float | None = None) -> torch.Tensor:
     """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed (see generate_labelled)."""
-    return generate_labelled(generator, num, seed, device, batch, label)[0]
+    return generate_labelled(generator, num, seed, device, batch, label, truncation)[0]

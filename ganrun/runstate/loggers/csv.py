@@ -1,10 +1,12 @@
 """`logger=csv`: `<run_dir>/metrics.csv`, a `step` column and one column per scalar tag, one row per logged step
-(empty where a tag was not logged at that step), for people who plot with pandas. On resume the rows past the
+(empty where a tag was not logged at that step), for people who plot with pandas, and protocols.json, how each
+score was measured. On resume the rows past the
 resumed step are dropped and written again, as TensorBoard purges its events."""
 
 import contextlib
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.storage import write_failure
 
 FILENAME = "metrics.csv"
+PROTOCOLS = "protocols.json"  # beside it: how each metric's newest score was measured (quality/protocol.py)
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:
@@ -33,6 +36,18 @@ def row_text(columns: list[str], row: dict) -> str:
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(["" if row.get(c) is None else row[c] for c in columns])
     return line.getvalue()
+
+
+def read_protocols(path: Path) -> dict[str, dict]:
+    """metrics/<name> → the protocol of its newest score, from protocols.json; none without a readable file."""
+    from ganrun.quality.protocol import from_text
+
+    try:
+        texts = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    found = {f"metrics/{p['metric']}": p for p in map(from_text, texts.values()) if p is not None}
+    return found
 
 
 class CSVLogger:
@@ -89,6 +104,15 @@ class CSVLogger:
 
     def images(self, tag: str, images, step: int, nrow: int | None = None) -> None:
         """A CSV file holds numbers only; the grids are in the other loggers."""
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        """A text (how a score was measured) goes to protocols.json beside metrics.csv, the newest per tag."""
+        path = self.path.with_name(PROTOCOLS)
+        with self._writing():
+            texts = json.loads(path.read_text()) if path.is_file() else {}
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps({**texts, tag: text}, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
 
     def flush(self) -> None:
         """Every row is written when it is logged."""

@@ -20,7 +20,7 @@ def first_line(exc: BaseException) -> str:
 
 
 class Loggers:
-    """The loop's logger (scalars, images, flush) and the app's `close`, for every chosen logger. A local logger's
+    """The loop's logger (scalars, images, texts, flush) and the app's `close`, for every chosen logger. A local logger's
     failed write (TensorBoard, CSV) stops the run with its one-line StorageError; a tracker that fails (a tracking
     server that went away) is warned about once and dropped, and training goes on."""
 
@@ -63,6 +63,9 @@ class Loggers:
 
     def images(self, tag: str, images, step: int, nrow: int | None = None) -> None:
         self._each("images", tag, images, step, nrow, step=step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        self._each("text", tag, text, step, step=step)
 
     def flush(self) -> None:
         self._each("flush")

@@ -71,6 +71,9 @@ def sweep_parent(client: MlflowClient, uri: str, experiment: str, run: RunInfo) 
     return parent.info.run_id
 
 
+TAG_CHARS = 8000  # the longest tag value MLflow stores
+
+
 class MLflowLogger:
     tracker = True  # a failure warns once and training goes on (many.py)
 
@@ -122,6 +125,10 @@ class MLflowLogger:
         if self.record.unsent({tag: None}, step):
             self.client.log_image(self.run_id, grid_pixels(images, nrow), key=tag, step=step)
             self.record.mark_sent([tag], step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        """A text (how a score was measured) as a tag of the run, replaced by each newer one."""
+        self.client.set_tag(self.run_id, tag, text[:TAG_CHARS])
 
     def flush(self) -> None:
         """Every call has reached the store when it returns."""

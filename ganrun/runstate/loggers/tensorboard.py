@@ -1,5 +1,5 @@
 """TensorBoard output of a run (`logger=tensorboard`, the default): scalars by tag, the fixed-noise sample grid, a
-real grid once, and the run's hyper-parameters in the HParams dashboard."""
+real grid once, texts (how each score was measured), and the run's hyper-parameters in the HParams dashboard."""
 
 import contextlib
 import threading
@@ -72,6 +72,12 @@ class TensorBoardLogger:
         if self.writer:
             with self._writing(step):
                 self.writer.add_image(tag, image_grid(images, nrow), step)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        """A Markdown text at `step` (TensorBoard's Text tab), e.g. how a score was measured."""
+        if self.writer:
+            with self._writing(step):
+                self.writer.add_text(tag, text, step)
 
     def hparams(self, params: dict, metric_tags: list[str]) -> None:
         """Register this run in TensorBoard's HParams dashboard; the metrics' values come from their scalars."""

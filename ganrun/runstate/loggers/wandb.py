@@ -67,6 +67,10 @@ class WandbLogger:
             self.run.log({tag: wandb.Image(grid_pixels(images, nrow), caption=f"step {step}")}, step=step)
             self.record.mark_sent([tag], step)
 
+    def text(self, tag: str, text: str, step: int) -> None:
+        """A text (how a score was measured) as the run's summary value under `tag`: W&B shows it on the run's page."""
+        self.run.summary[tag] = text
+
     def flush(self) -> None:
         """W&B writes in the background; `close` waits for it."""
 
