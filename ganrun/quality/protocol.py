@@ -81,6 +81,12 @@ def from_text(text: str) -> dict | None:
     return found if isinstance(found, dict) and "metric" in found else None
 
 
+def by_metric(texts) -> dict[str, dict]:
+    """metrics/<name> → the protocol each of `texts` (a protocol's text per metric, newest last) holds; texts that
+    are not protocols are passed over."""
+    return {f"metrics/{p['metric']}": p for p in map(from_text, texts) if p is not None}
+
+
 class Scores(dict):
     """Scores {"metrics/<name>": value}, a plain dict to loggers and status.json, with `protocols` beside them:
     {"<name>": Protocol fields}, each without its step until `at(step)` fills it in."""

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import yaml
 
 from ganrun.errors import UsageError
-from ganrun.quality.protocol import TEXT_TAG, from_text
+from ganrun.quality.protocol import TEXT_TAG, by_metric
 from ganrun.runstate.loggers import csv as metrics_csv
 from ganrun.runstate.overrides import split_override
 
@@ -81,13 +81,9 @@ def by_step(events: list) -> list[tuple[int, object]]:
 
 def read_protocols(events) -> dict[str, dict]:
     """metrics/<name> → the protocol of the newest score, from the texts protocol/<name> the loop logs beside it."""
-    found = {}
-    for tag in events.Tags().get("tensors", []):
-        if tag.startswith(TEXT_TAG) and tag.endswith("/text_summary"):
-            newest = by_step(events.Tensors(tag))[-1][1].tensor_proto.string_val[0].decode()
-            if (protocol := from_text(newest)) is not None:
-                found[f"metrics/{protocol['metric']}"] = protocol
-    return found
+    return by_metric(by_step(events.Tensors(tag))[-1][1].tensor_proto.string_val[0].decode()
+                     for tag in events.Tags().get("tensors", [])
+                     if tag.startswith(TEXT_TAG) and tag.endswith("/text_summary"))
 
 
 def last_values(curves: dict[str, list[tuple[int, float]]]) -> tuple[dict[str, float], int | None]:

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from ganrun.quality.protocol import by_metric
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.storage import write_failure
 
@@ -40,14 +41,11 @@ def row_text(columns: list[str], row: dict) -> str:
 
 def read_protocols(path: Path) -> dict[str, dict]:
     """metrics/<name> → the protocol of its newest score, from protocols.json; none without a readable file."""
-    from ganrun.quality.protocol import from_text
-
     try:
         texts = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
-    found = {f"metrics/{p['metric']}": p for p in map(from_text, texts.values()) if p is not None}
-    return found
+    return by_metric(texts.values())
 
 
 class CSVLogger:
