@@ -1,39 +1,60 @@
-"""Shared fixtures: tiny data sets in real formats and a runner for the real CLI in a subprocess."""
+"""Shared fixtures: tiny data sets in real formats, and random Inception weights. What the tests share besides
+fixtures lives in tests/helpers/."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers (tiny_data)
+from helpers.inception import random_inception_weights
+from helpers.tiny_data import write_mnist
 
-# A small, fast configuration for CLI runs: tiny networks, tiny batches, a few steps.
-FAST = ["model=dcgan28", "model.hidden=8", "model.z_dim=16", "train.batch_size=8", "log.num_samples=4", "metrics.names=[]"]
+
+# One thread in this process and in every process it starts: the workers of `pytest -n auto` do not oversubscribe
+# the cores, and a run computes alike in process, in a subprocess and on any worker.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """A data cache of this session's (of this worker's, under xdist), never the user's ~/.cache: packs and
+    classifiers made by one test are reused by the next on the same worker, and workers never share files."""
+    previous = os.environ.get("GANRUN_CACHE")
+    os.environ["GANRUN_CACHE"] = str(tmp_path_factory.getbasetemp() / "ganrun-cache")
+    yield
+    if previous is None:
+        os.environ.pop("GANRUN_CACHE", None)
+    else:
+        os.environ["GANRUN_CACHE"] = previous
 
 
 @pytest.fixture
-def tiny_mnist(tmp_path) -> Path:
+def tiny_mnist(tmp_path):
     """A 64-image MNIST in torchvision's layout (ROOT/MNIST/raw/*-ubyte.gz)."""
-    from tiny_data import write_mnist
-
     return write_mnist(tmp_path / "mnist")
 
 
-def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, env: dict | None = None):
-    """Run `python -m <module> ARGS` in `cwd` with a private data cache; returns the CompletedProcess."""
-    full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}
-    full_env.pop("HYDRA_FULL_ERROR", None)  # unless the test sets it
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory):
+    """A state-dict file of torch-fidelity's InceptionV3 architecture with random (seeded) weights."""
+    return random_inception_weights(tmp_path_factory.mktemp("inception"))
 
 
-def assert_user_error(result, *fragments: str) -> None:
-    """Exit code != 0, no Python traceback, and the fragments in stderr."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="the whole suite, slow tests included (what CI runs; add -n auto to use every core)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --full (or a -m expression of one's own), tests marked slow are deselected: the fast suite."""
+    if config.getoption("--full") or config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

@@ -9,13 +9,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from conftest import REPO
-from ganrun.bench import speed, textbook, timing
 from ganrun.app import resolvers, schema
+from ganrun.bench import speed, textbook, timing
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.training.divergence import UpdateGuard
-from ganrun.training.step import critic_step, generator_step
 from ganrun.training.stats import RunningMeans
+from ganrun.training.step import critic_step, generator_step
+from helpers.cli import REPO
 
 LOSSES = ["bce", "wgan_gp", "wgan_div"]
 CPU = torch.device("cpu")
@@ -118,6 +118,7 @@ def test_textbook_dataset_is_torchvision_style():
     torch.testing.assert_close(x, images[2].float() / 127.5 - 1)  # what DeviceBatches.next_batch gives
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script", "module"])
 def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
     args = ["--steps", "2", "--warmup", "1", "--images", "512", "--batch-size", "32", "--device", "cpu"]
@@ -149,6 +150,7 @@ def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
     assert "textbook" in result.stdout and "ratio" in result.stdout  # the printed table
 
 
+@pytest.mark.slow
 def test_bench_refuses_a_missing_gpu_in_one_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")

@@ -9,12 +9,11 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.utils import create_feature_extractor
 
-from ganrun.quality import classifier
-from ganrun.quality import metrics
-from ganrun.errors import UsageError
 from ganrun.data.labelled import labelled_source
+from ganrun.errors import UsageError
+from ganrun.quality import classifier, metrics
 from ganrun.quality.metrics import QualityMetrics
-from tiny_data import separable, write_mnist, write_separable_mnist
+from helpers.tiny_data import separable, write_mnist, write_separable_mnist
 
 QUICK = {"epochs": 15, "batch_size": 20, "lr": 3e-3, "seed": 0}  # enough for the separable tiny set
 
@@ -49,6 +48,7 @@ def test_it_is_trained_once_then_read_from_the_cache(separable_mnist, monkeypatc
     assert again["id"] == first["id"]
 
 
+@pytest.mark.slow
 def test_the_same_files_give_the_same_classifier(separable_mnist, tmp_path, monkeypatch):
     _, first = classifier.classifier_for(separable_mnist, "cpu", QUICK)
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "another-cache"))
@@ -56,6 +56,7 @@ def test_the_same_files_give_the_same_classifier(separable_mnist, tmp_path, monk
     assert second["id"] == first["id"]  # seeded: numbers from two machines' caches are comparable
 
 
+@pytest.mark.slow
 def test_a_corrupt_cache_file_is_trained_again(separable_mnist):
     path, first = classifier.classifier_for(separable_mnist, "cpu", QUICK)
     path.write_bytes(b"half a file")
@@ -232,11 +233,12 @@ def test_data_without_labels_turns_the_classifier_metrics_off_with_one_line(capl
 
 # ---------------------------------------------------------------- python -m ganrun.evaluate, offline
 
+@pytest.mark.slow
 def test_evaluate_scores_a_checkpoint_offline_and_names_the_classifier(tmp_path, monkeypatch):
     import json
 
-    from conftest import ganrun
-    from test_metrics import write_checkpoint
+    from helpers.checkpoints import write_checkpoint
+    from helpers.cli import ganrun
 
     root = write_separable_mnist(tmp_path / "mnist", n=200)
     ckpt = write_checkpoint(tmp_path / "run", root, ema=True)

@@ -7,38 +7,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, assert_user_error, ganrun
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.events import read_image_tags, read_scalars
+from helpers.runs import train
 
 TAGS = {"loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty", "critic/grad_norm", "perf/it_per_s"}
-
-
-def read_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag of a run folder as (step, value) pairs, as TensorBoard shows them (purges applied)."""
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
-    events.Reload()
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
-
-
-def read_image_tags(run_dir) -> list[str]:
-    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
-    events.Reload()
-    return events.Tags()["images"]
-
-
-def train(tmp_path, tiny_mnist, *extra, run="run"):
-    args = ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-            "train.steps=4", "log.every=2", "log.images_every=2", "ckpt.every=2", f"hydra.run.dir={run}", *extra]
-    result = ganrun(*args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return tmp_path / run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One short WGAN-GP run shared by the read-only tests below."""
-    from tiny_data import write_mnist
+    from helpers.tiny_data import write_mnist
 
     tmp_path = tmp_path_factory.mktemp("cli")
     return train(tmp_path, write_mnist(tmp_path / "mnist"))
@@ -74,6 +54,7 @@ def test_hydra_records_the_config(trained):
     assert "train.steps=4" in (trained / ".hydra" / "overrides.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count_and_the_curves(tmp_path, tiny_mnist):
     run_dir = train(tmp_path, tiny_mnist, "ckpt.every=4", "train.steps=6")
     # Resume from step 4 although the first run logged up to 6: TensorBoard must show 6 once, not twice.
@@ -89,6 +70,7 @@ def test_resume_continues_the_step_count_and_the_curves(tmp_path, tiny_mnist):
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["config"]["model"]["hidden"] == 8
 
 
+@pytest.mark.slow
 def test_sampler_writes_grid_npz_and_folder(trained, tmp_path):
     ckpt = str(trained / "checkpoints" / "last.pt")
     for out in ["grid.png", "samples.npz", "pngs"]:
@@ -102,11 +84,13 @@ def test_sampler_writes_grid_npz_and_folder(trained, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(pngs[2])), array[2, :, :, 0])  # same seed, same images
 
 
+@pytest.mark.slow
 def test_sampler_refuses_a_missing_checkpoint(tmp_path):
     result = ganrun("nope.pt", "--out", "x.png", cwd=tmp_path, module="ganrun.sample")
     assert_user_error(result, "checkpoint nope.pt does not exist")
 
 
+@pytest.mark.slow
 def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
     result = ganrun("dataset=mnist", f"dataset.root={tmp_path}/none", "dataset.download=false",
                     "hydra.run.dir=run", cwd=tmp_path)
@@ -116,6 +100,7 @@ def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_batchnorm_critic_with_penalty_is_refused(tmp_path, tiny_mnist):
     result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
                     "model.critic_norm=batch", "loss=wgan_gp", "hydra.run.dir=run", cwd=tmp_path)

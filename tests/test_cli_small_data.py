@@ -7,8 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FAST, assert_user_error, ganrun
-from test_cli import read_scalars
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.events import read_scalars
+
+pytestmark = pytest.mark.slow
 
 HINGE = ["loss=hinge", "train.n_critic=1"]
 
@@ -60,7 +62,7 @@ def test_adaptive_needs_a_loss_with_a_decision_boundary(tmp_path, tiny_mnist):
 
 
 def test_a_conditional_model_on_an_unlabelled_folder_stops_before_training(tmp_path):
-    from tiny_data import write_image_folder
+    from helpers.tiny_data import write_image_folder
 
     root = write_image_folder(tmp_path / "faces", n=4, size=32, broken=0)
     result = ganrun("dataset=anime_faces", f"dataset.root={root}", "dataset.image_size=32", "model.width=8",
@@ -76,7 +78,7 @@ def conditional_run(tmp_path_factory):
     """A class-conditional hinge GAN trained on ten trivially separable classes (class c: a bright band at rows
     2c+4..2c+5), long enough to draw each band where its class says (Adam at 1e-3: the class enters G only
     through its batch-norm gains and biases, which 2e-4 moves too slowly for a short test)."""
-    from tiny_data import write_separable_mnist
+    from helpers.tiny_data import write_separable_mnist
 
     tmp_path = tmp_path_factory.mktemp("conditional")
     root = write_separable_mnist(tmp_path / "data", n=200)

@@ -3,13 +3,13 @@
 import re
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import REPO, assert_user_error, ganrun
 from ganrun.app import resolvers, schema
-from ganrun.training.devices import pick_device
 from ganrun.errors import UsageError
+from ganrun.training.devices import pick_device
+from helpers.cli import REPO, assert_user_error, ganrun
+from helpers.configs import compose_with
 
 CONF = REPO / "conf"
 GROUPS = ["dataset", "model", "loss", "regularizer", "augment", "logger", "experiment"]
@@ -17,13 +17,6 @@ GROUPS = ["dataset", "model", "loss", "regularizer", "augment", "logger", "exper
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-
-
-def compose_with(*overrides: str):
-    schema.register()
-    resolvers.register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def needs_plugin(group: str, option: str):
@@ -113,6 +106,7 @@ def test_resume_paths_map_to_their_run_folder(tmp_path):
     assert resolvers.run_dir_of("somewhere/else.pt") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override,message", [
     ("loss.lamda_gp=1", "Key 'lamda_gp' is not in struct"),
     ("train.steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
@@ -126,6 +120,7 @@ def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
     result = ganrun("loss.lamda_gp=1", cwd=tmp_path)
     assert result.returncode == 2
@@ -136,6 +131,7 @@ def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
                               "anime_faces, cifar10, cifar10_horse, fashion_mnist, mnist\n")
 
 
+@pytest.mark.slow
 def test_hydra_full_error_still_shows_hydras_own_report(tmp_path):
     result = ganrun("loss.lamda_gp=1", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode == 1 and "Traceback" in result.stderr and "ConfigCompositionException" in result.stderr

@@ -11,127 +11,34 @@ real CUDA graphs where there is a GPU.
 
 from __future__ import annotations
 
-import copy
-import io
-
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from torch.testing import assert_close
 
-from conftest import FAST, REPO, assert_user_error, ganrun
-from graph_emulator import EmulatedGraphs
-from ganrun.app import resolvers, schema
 from ganrun.app.parts import build_parts
 from ganrun.bench.timing import _Nothing
 from ganrun.build import name_of
 from ganrun.errors import UsageError
 from ganrun.objectives.regularizers import LeCam
-from ganrun.runstate import checkpoint
 from ganrun.training import graphs
+from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import GraphedSteps, refuse_unsupported
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
-from ganrun.training.divergence import UpdateGuard
-from ganrun.training.parts import restore, snapshot
 from ganrun.training.stats import RunningMeans
-
-CPU = torch.device("cpu")
-
-CASES = {
-    "wgan_gp": ["loss=wgan_gp", "train.n_critic=2"],
-    "wgan_div": ["loss=wgan_div", "train.n_critic=2"],
-    "bce": ["loss=bce"],
-    "wgan_clip_rmsprop": ["loss=wgan", "train.n_critic=2", "optim.critic.name=rmsprop", "optim.generator.name=rmsprop"],
-    "lazy_r1_hinge": ["loss=hinge", "regularizer=r1", "regularizer.every=3", "train.n_critic=2"],
-    "lecam": ["loss=hinge", "regularizer=lecam"],
-    "spectral_norm": ["loss=hinge", "regularizer=spectral_norm"],
-    "diffaugment": ["loss=bce", "augment=diffaugment"],
-    "conditional": ["loss=hinge", "model.conditional=true"],
-    "bf16_channels_last": ["loss=wgan_gp", "train.n_critic=2", "train.precision=bf16", "train.channels_last=true"],
-}
-
-
-class Checkpoints:
-    """Keeps each checkpoint as torch.save wrote it (the loop's state changes in place afterwards)."""
-
-    def __init__(self):
-        self.saved = {}
-
-    def save(self, state, step, periodic=True):
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        self.saved[step] = buffer.getvalue()
-
-    def save_best(self, state):
-        pass
-
-    def load(self, step):
-        return torch.load(io.BytesIO(self.saved[step]), weights_only=True)
-
-
-def compose_run(overrides, data_root, device="cpu"):
-    schema.register()
-    resolvers.register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=[*FAST, "dataset=mnist", f"dataset.root={data_root}",
-                                                      "dataset.download=false", f"device={device}", *overrides])
-
-
-def build(cfg, device=CPU):
-    """Parts as a run builds them; on the CPU with fused Adam, whose steps are graph-safe as on CUDA (the CPU's
-    default Adam reads its step count on the host)."""
-    parts = build_parts(cfg, device)
-    if device.type == "cpu":
-        for name in ("opt_g", "opt_d"):
-            opt = getattr(parts, name)
-            if isinstance(opt, torch.optim.Adam):
-                group = opt.param_groups[0]
-                setattr(parts, name, torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"],
-                                                      fused=True))
-    return parts
-
-
-def settings_for(cfg, steps, **extra):
-    return Settings(steps=steps, batch_size=cfg.train.batch_size, n_critic=cfg.train.n_critic, log_every=steps,
-                    images_every=10 ** 9, ckpt_every=extra.pop("ckpt_every", 10 ** 9), progress=False,
-                    precision=name_of(cfg.train.precision), channels_last=cfg.train.channels_last, **extra)
-
-
-def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10 ** 9):
-    """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome)."""
-    parts = build(cfg, device)
-    torch.manual_seed(cfg.seed)
-    start_step = 0
-    if start is not None:
-        restore(parts, start)
-        checkpoint.set_rng_state(start["rng"])
-        start_step = start["step"]
-    settings = settings_for(cfg, steps, cuda_graphs=graphed, ckpt_every=ckpt_every)
-
-    def save_state(step):
-        return snapshot(parts, step, {}, checkpoint.rng_state())
-
-    outcome = fit(parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step,
-                  graph_backend=backend)
-    return parts, outcome
-
-
-def state_of(parts) -> dict:
-    """Everything the run's future depends on, compared bit for bit."""
-    return copy.deepcopy({"generator": parts.generator.state_dict(), "critic": parts.critic.state_dict(),
-                          "opt_g": parts.opt_g.state_dict()["state"], "opt_d": parts.opt_d.state_dict()["state"],
-                          "ema": parts.ema.state_dict(), "regularizer": parts.regularizer.state_dict(),
-                          "rng": torch.get_rng_state(),
-                          "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
-
-
-def assert_same_run(graphed, eager):
-    (parts_g, out_g), (parts_e, out_e) = graphed, eager
-    timing = "perf/it_per_s"
-    assert {k: v for k, v in out_g.values.items() if k != timing} == {k: v for k, v in out_e.values.items()
-                                                                       if k != timing}  # logged means, bit for bit
-    assert_close(state_of(parts_g), state_of(parts_e), rtol=0, atol=0)
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.graph_cases import (
+    CASES,
+    CPU,
+    Checkpoints,
+    assert_same_run,
+    build,
+    compose_run,
+    settings_for,
+    state_of,
+    train,
+)
+from helpers.graph_emulator import EmulatedGraphs
 
 
 @pytest.fixture(autouse=True)
@@ -231,6 +138,7 @@ def test_torchrun_and_the_cpu_are_refused(tiny_mnist):
         graphs.CudaGraphs(CPU)
 
 
+@pytest.mark.slow
 def test_the_cli_without_a_gpu_says_so_in_one_line(tmp_path, tiny_mnist):
     result = ganrun(*FAST, "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
                     "train.steps=2", "train.cuda_graphs=true", cwd=tmp_path)

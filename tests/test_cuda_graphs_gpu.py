@@ -13,8 +13,8 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuB
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from conftest import FAST, ganrun  # noqa: E402
-from test_cuda_graphs import CASES, assert_same_run, compose_run, state_of, train  # noqa: E402
+from helpers.cli import FAST, ganrun
+from helpers.graph_cases import CASES, assert_same_run, compose_run, state_of, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

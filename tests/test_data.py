@@ -11,9 +11,16 @@ import torch
 from PIL import Image
 from torch.testing import assert_close
 
-from tiny_data import (cifar_images, pattern, write_cifar10, write_debian_fashion, write_idx_images,
-                      write_image_folder, write_mnist)
 from ganrun.data import DatasetError, cifar, cifar10, fashion_mnist, folder, idx, image_folder, mnist
+from helpers.tiny_data import (
+    cifar_images,
+    pattern,
+    write_cifar10,
+    write_debian_fashion,
+    write_idx_images,
+    write_image_folder,
+    write_mnist,
+)
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

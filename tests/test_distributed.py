@@ -1,20 +1,13 @@
 """torchrun: one run on two CPU processes (gloo) writes one run folder, and the ranks stay identical."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from conftest import FAST, REPO
+import pytest
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+from helpers.cli import FAST, REPO
+from helpers.runs import torchrun
 
-
-def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+pytestmark = pytest.mark.slow
 
 
 def test_two_ranks_write_one_run_folder(tmp_path, tiny_mnist):
@@ -33,7 +26,7 @@ def test_two_ranks_write_one_run_folder(tmp_path, tiny_mnist):
 
 
 def test_ranks_hold_identical_weights_and_draw_disjoint_shares_of_one_order(tmp_path, tiny_mnist):
-    result = torchrun(str(REPO / "tests" / "ddp_check.py"), str(tiny_mnist), cwd=tmp_path)
+    result = torchrun(str(REPO / "tests" / "helpers" / "ddp_check.py"), str(tiny_mnist), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "WORLD 2" in result.stdout
     assert "IDENTICAL True" in result.stdout

@@ -4,17 +4,15 @@ train.nan_policy=skip drops such updates and counts them."""
 import pytest
 import torch
 
+from ganrun.objectives.losses import WGANGP
 from ganrun.runstate.checkpoint import Checkpointer
-from ganrun.data import DeviceBatches, ImageSet
-from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
+from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.training.loop import fit
+from ganrun.training.parts import snapshot
 from ganrun.training.settings import Settings
-from ganrun.training.parts import Parts, snapshot
-from ganrun.objectives.losses import WGANGP
-from ganrun.models import dcgan28
-from ganrun.objectives.regularizers import Regularizer
+from helpers.parts import make_parts
 
 
 class NaNAtStep(WGANGP):
@@ -30,14 +28,6 @@ class NaNAtStep(WGANGP):
         if (self.calls - 1) // self.n_critic + 1 == self.bad_step:
             terms["loss"] = terms["loss"] * float("nan")
         return terms
-
-
-def make_parts(loss) -> Parts:
-    torch.manual_seed(0)
-    generator, critic = dcgan28.build(28, 1, z_dim=8, hidden=4)
-    images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
-    return Parts(generator, critic, torch.optim.Adam(generator.parameters()), torch.optim.Adam(critic.parameters()),
-                 loss, Regularizer(), DeviceBatches(ImageSet(images), "cpu", 0), torch.randn(4, 8))
 
 
 def train(tmp_path, parts, policy, steps=6):

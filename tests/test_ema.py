@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganrun.training.ema import BN_BATCH_SIZE, BN_BATCHES, BN_SEED, EMA, recalibrate_batchnorm
 from ganrun.errors import UsageError
+from ganrun.training.ema import BN_BATCH_SIZE, BN_BATCHES, BN_SEED, EMA, recalibrate_batchnorm
 
 
 class TinyGenerator(nn.Sequential):

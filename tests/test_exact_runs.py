@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import open_dict
 
-from conftest import FAST, REPO, ganrun
 from ganrun.app import main, resolvers, schema
 from ganrun.runstate.status import RunStatus
+from helpers.cli import FAST, REPO, ganrun
+from helpers.runs import differences
 
 STEPS = 9
 VARIANTS = {
@@ -60,7 +61,7 @@ class StopAt:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from tiny_data import write_mnist
+    from helpers.tiny_data import write_mnist
 
     return write_mnist(tmp_path_factory.mktemp("exact") / "mnist")
 
@@ -99,21 +100,6 @@ def future_of(run_dir) -> dict:
     return {key: state[key] for key in COMPARED}
 
 
-def differences(a, b, where: str = "") -> list[str]:
-    """The paths at which two nested checkpoint structures differ, tensors compared bit for bit."""
-    if torch.is_tensor(a) or torch.is_tensor(b):
-        same = torch.is_tensor(a) and torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape and \
-            torch.equal(a, b)
-        return [] if same else [where]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{where} keys"]
-        return [d for k in a for d in differences(a[k], b[k], f"{where}/{k}")]
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{where}[{i}]")]
-    return [] if a == b else [where]
-
-
 _straight: dict = {}
 
 
@@ -134,6 +120,7 @@ interruptions = st.lists(st.tuples(st.integers(1, STEPS - 1), st.sampled_from(["
                          max_size=3, unique_by=lambda stop: stop[0]).map(sorted)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(variant=st.sampled_from(sorted(VARIANTS)), stops=interruptions, legs=st.lists(cadences, min_size=4, max_size=4))
 def test_cadences_and_resume_points_never_change_what_is_trained(variant, stops, legs, data, tmp_path_factory):
@@ -191,6 +178,7 @@ def weights(run_dir) -> dict:
     return {key: state[key] for key in ("generator", "critic", "opt_g", "opt_d", "ema", "data", "rng")}
 
 
+@pytest.mark.slow
 def test_measuring_often_or_extending_a_finished_run_trains_the_same_weights(tmp_path, data):
     metrics = ["metrics.names=[classifier_fd]"]
     for run, extra in (("never", ["metrics.every=0", "train.steps=6"]),

@@ -5,7 +5,11 @@ import shutil
 import subprocess
 import sys
 
-from conftest import REPO
+import pytest
+
+from helpers.cli import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_wheel_install_composes_from_another_directory(tmp_path):

@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 from ganrun.data import DatasetError
 from ganrun.data.labelled import labelled_source
-from tiny_data import cifar_images, pattern, write_cifar10, write_debian_fashion, write_mnist
+from helpers.tiny_data import cifar_images, pattern, write_cifar10, write_debian_fashion, write_mnist
 
 
 def source(loader: str, root, download: bool = False):

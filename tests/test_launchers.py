@@ -16,10 +16,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, REPO, ganrun
-from ganrun.app import resolvers, schema
-from ganrun.app import launchers
+from ganrun.app import launchers, resolvers, schema
 from ganrun.errors import UsageError
+from helpers.cli import FAST, REPO, ganrun
 
 # Everything but the missing-launcher hint needs the optional extra (CI: pip install -e ".[dev,slurm]").
 PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and launchers.is_installed("submitit")
@@ -54,6 +53,7 @@ def hydra_config(*overrides: str):
 # ---------------------------------------------------------------- presets compose
 
 
+@pytest.mark.slow
 @needs_plugin
 def test_slurm_preset_via_cli_shows_plugin_target_ganrun_values_and_user_override(tmp_path):
     result = ganrun("--cfg", "hydra", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", cwd=tmp_path)
@@ -140,6 +140,7 @@ def test_local_preset_has_the_plugin_keys_and_hands_max_num_timeout_to_submitit(
 # ---------------------------------------------------------------- real sweeps through submitit_local
 
 
+@pytest.mark.slow
 @needs_plugin
 @pytest.mark.parametrize("launcher", ["submitit_local", "local"])
 def test_two_job_sweep_runs_each_job_in_its_own_process_and_folder(tmp_path, tiny_mnist, launcher):
@@ -200,6 +201,8 @@ def submitit_task(pid: int) -> int | None:
 SIGNAL_SEQUENCES = {"usr2": [signal.SIGUSR2], "slurm-preemption": [signal.SIGTERM, signal.SIGUSR2]}
 
 
+@pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
+@pytest.mark.slow
 @needs_plugin
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the submitit task through Linux /proc")
 @pytest.mark.parametrize("signals", SIGNAL_SEQUENCES.values(), ids=SIGNAL_SEQUENCES.keys())

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FAST, assert_user_error, ganrun
-from test_cli import read_image_tags, read_scalars
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.events import read_image_tags, read_scalars
 
 pytest.importorskip("wandb", reason='pip install -e ".[loggers]"')
 pytest.importorskip("mlflow", reason='pip install -e ".[loggers]"')
@@ -39,7 +39,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from tiny_data import write_mnist
+    from helpers.tiny_data import write_mnist
 
     return write_mnist(tmp_path_factory.mktemp("loggers-data") / "mnist")
 
@@ -100,6 +100,7 @@ def resumed(tmp_path_factory, data, mlflow_server):
     return folder / "run", first, second
 
 
+@pytest.mark.slow
 def test_mlflow_has_every_scalar_at_its_steps_once_params_grids_and_the_run_folder(resumed, mlflow_server):
     run_dir, _, _ = resumed
     client = MlflowClient(mlflow_server)
@@ -156,6 +157,7 @@ def test_tensorboard_is_unchanged_beside_the_others(resumed):
     assert {"samples", "real"} <= set(read_image_tags(run_dir))
 
 
+@pytest.mark.slow
 def test_what_is_logged_never_changes_what_is_trained(resumed, data, tmp_path):
     run_dir, _, _ = resumed
     plain = ganrun(*common(data), "train.steps=8", "hydra.run.dir=plain", cwd=tmp_path)  # TensorBoard alone
@@ -180,6 +182,7 @@ def missing_line(package: str) -> str:
     return f'Error: logger={package} needs the package {package}, which is not installed: pip install -e ".[loggers]"\n'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("package", ["wandb", "mlflow"])
 def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_path, data, package):
     result = ganrun(*common(data), "train.steps=2", f"logger=[tensorboard,{package}]", "hydra.run.dir=run",
@@ -190,6 +193,7 @@ def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_p
     assert not list(run_dir.glob("events.out.tfevents.*")) and not (run_dir / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_missing_logger_package_stops_before_its_first_job(tmp_path, data):
     result = ganrun("-m", *common(data), "train.steps=2", "logger=wandb", "seed=0,1", "hydra.sweep.dir=sweep",
                     cwd=tmp_path, env=without("wandb", tmp_path))
@@ -243,6 +247,7 @@ class Proxy:
             connection.close()
 
 
+@pytest.mark.slow
 def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_completes(tmp_path, data,
                                                                                          mlflow_server):
     proxy = Proxy(int(mlflow_server.rsplit(":", 1)[1]))
@@ -277,6 +282,7 @@ def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_co
     assert steps[:2] == [1, 2] and steps[-1] < 16  # what MLflow got before the server went away
 
 
+@pytest.mark.slow
 def test_a_sweep_is_one_wandb_group_and_an_mlflow_parent_with_a_child_per_job(tmp_path, data):
     result = ganrun("-m", *common(data), "train.steps=2", "logger=[csv,wandb,mlflow]", "seed=0,1",
                     "hydra.sweep.dir=sweeps/lambda", cwd=tmp_path, timeout=600)

@@ -7,10 +7,8 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from ganrun.objectives import losses
-from ganrun.objectives import penalties
-from ganrun.objectives import regularizers
 from ganrun.errors import UsageError
+from ganrun.objectives import losses, penalties, regularizers
 
 
 class Linear(nn.Module):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import urllib.error
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,14 +15,13 @@ import torch
 import torch_fidelity
 import torch_fidelity.feature_extractor_inceptionv3 as inception
 import torch_fidelity.utils
-from torch import nn
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
-from conftest import REPO
-from ganrun.quality import metrics
 from ganrun.errors import UsageError
+from ganrun.quality import metrics
 from ganrun.quality.metrics import QualityMetrics, frechet_distance, hub_weights_path
-from tiny_data import pattern
+from helpers.checkpoints import write_checkpoint
+from helpers.tiny_data import pattern
 
 # Speed on a CPU, the tests' only changes to the pipeline: Inception's input size 75 (its smallest) instead of 299
 # costs 16× less, and FID/KID on its 192 early features instead of the 2048 pooled ones turn the 2048×2048
@@ -31,27 +29,6 @@ from tiny_data import pattern
 # the covariances rank-deficient, as with few samples in real use.
 SMALL_INPUT = 75
 SMALL_FEATURES = {"fid": "192", "kid": "192"}
-
-
-class _RandomInception(inception.FeatureExtractorInceptionV3):
-    """torch-fidelity's InceptionV3 that keeps its random initialization instead of loading weights."""
-
-    def load_state_dict(self, *args, **kwargs):
-        return None
-
-
-@pytest.fixture(scope="module")
-def random_weights(tmp_path_factory) -> Path:
-    """A state-dict file of torch-fidelity's InceptionV3 architecture with random (seeded) weights."""
-    torch.manual_seed(0)
-    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}):  # no download
-        net = _RandomInception("inception-v3-compat", ["2048"])
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):  # keeps activations O(1) through 90 layers (the default shrinks them)
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    torch.save(nn.Module.state_dict(net), path)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -295,34 +272,6 @@ EVALUATE = ("import runpy, torch_fidelity.feature_extractor_inceptionv3 as m, ga
             "runpy.run_module('ganrun.evaluate', run_name='__main__', alter_sys=True)")
 
 
-def write_checkpoint(folder: Path, mnist_root: Path, ema: bool) -> Path:
-    """A checkpoint with the keys ganrun writes, its generator tiny, and an EMA generator different from it."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from ganrun.app import resolvers, schema
-    from ganrun.build import build_gan
-
-    schema.register()
-    resolvers.register_resolvers()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "dataset=mnist", f"dataset.root={mnist_root}", "dataset.download=false", "model=dcgan28", "model.hidden=8"])
-    torch.manual_seed(0)
-    generator, critic, _ = build_gan(cfg)
-    state = {"step": 7, "generator": {k: v.clone() for k, v in generator.state_dict().items()},
-             "critic": critic.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)}
-    if ema:
-        with torch.no_grad():
-            for p in generator.parameters():
-                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
-        state["ema"] = generator.state_dict()
-    path = folder / "checkpoints" / "step_0000007.pt"
-    path.parent.mkdir(parents=True)
-    torch.save(state, path)
-    return path
-
-
 def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m ganrun.evaluate ARGS` with the test's cache (shared with in-process runs) and an empty torch hub."""
     env = {**os.environ, "TORCH_HOME": str(cwd / "torch-home")}
@@ -330,6 +279,7 @@ def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_evaluate_prints_the_metrics_and_writes_json(tmp_path, tiny_mnist, random_weights):
     ckpt = write_checkpoint(tmp_path / "run", tiny_mnist, ema=True)
     common = ["--num", "32", "--metrics", "fid,kid", "--device", "cpu", "--inception-weights", str(random_weights)]

@@ -101,7 +101,7 @@ def test_bce_on_logits_is_the_tutorials_sigmoid_and_bceloss():
 
 def test_dcgan96_refuses_other_sizes_and_the_anime_preset_uses_it():
     from ganrun.models import dcgan96
-    from test_config import compose_with
+    from helpers.configs import compose_with
 
     with pytest.raises(UsageError, match="model=dcgan96 makes only 96x96 images, not 64x64"):
         dcgan96.build(64, 3)

@@ -9,8 +9,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from ganrun.errors import UsageError
-from ganrun.objectives.losses import WGANGP
 from ganrun.models import resnet, upsample
+from ganrun.objectives.losses import WGANGP
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "model"
 NORM_TYPES = (nn.BatchNorm2d, nn.GroupNorm)

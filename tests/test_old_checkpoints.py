@@ -1,9 +1,12 @@
 """Checkpoints written before the EMA warm-up and the classifier metrics still sample, evaluate and resume."""
 
+import pytest
 import torch
 
-from conftest import ganrun
-from test_cli import train
+from helpers.cli import ganrun
+from helpers.runs import train
+
+pytestmark = pytest.mark.slow
 
 
 def make_old(path) -> dict:

@@ -14,7 +14,7 @@ from torch.testing import assert_close
 
 from ganrun.data import folder, image_folder
 from ganrun.data.pack import HEADER, open_pack, pack_path, packed
-from tiny_data import pattern
+from helpers.tiny_data import pattern
 
 
 @pytest.fixture(autouse=True)

@@ -150,8 +150,8 @@ def test_an_mp4_has_the_frames_of_the_gif(tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A tiny checkpoint of a labelled data set (separable tiny MNIST, whose classifier learns in a second)."""
-    from test_metrics import write_checkpoint
-    from tiny_data import write_separable_mnist
+    from helpers.checkpoints import write_checkpoint
+    from helpers.tiny_data import write_separable_mnist
 
     folder = tmp_path_factory.mktemp("pictures")
     return write_checkpoint(folder / "run", write_separable_mnist(folder / "mnist", n=200), ema=True)

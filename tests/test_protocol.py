@@ -17,8 +17,8 @@ from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
 from ganrun.training.loop import fit
 from ganrun.training.parts import snapshot
 from ganrun.training.settings import Settings
-from test_divergence import make_parts
-from test_report import make_job, status
+from helpers.parts import make_parts
+from helpers.sweeps import make_job, status
 
 FID = Protocol(metric="fid", reference="fashion_mnist 1×28×28", split="train", real_images=10000,
                generated_images=10000, generator="ema", truncation=None, features="inception-v3-compat 2048",

@@ -7,8 +7,10 @@ import statistics
 import pytest
 from PIL import Image
 
-from conftest import ganrun
-from tiny_data import write_debian_fashion
+from helpers.cli import ganrun
+from helpers.tiny_data import write_debian_fashion
+
+pytestmark = pytest.mark.slow
 
 
 def test_quality_benchmark_runs_scores_and_summarizes(tmp_path):

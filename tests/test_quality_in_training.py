@@ -6,19 +6,18 @@ import math
 import pytest
 import torch
 
-from conftest import FAST, ganrun
-from test_cli import read_scalars
-from test_divergence import make_parts
-from test_metrics import random_weights  # noqa: F401  (a pytest fixture: Inception with random weights)
-from ganrun.runstate.checkpoint import Checkpointer
-from ganrun.training.ema import EMA
-from ganrun.runstate.loggers.run import RunInfo
-from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
-from ganrun.training.loop import fit
-from ganrun.training.settings import Settings
-from ganrun.training.parts import snapshot
 from ganrun.objectives.losses import WGANGP
 from ganrun.report.reading import read_events
+from ganrun.runstate.checkpoint import Checkpointer
+from ganrun.runstate.loggers.run import RunInfo
+from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
+from ganrun.training.ema import EMA
+from ganrun.training.loop import fit
+from ganrun.training.parts import snapshot
+from ganrun.training.settings import Settings
+from helpers.cli import FAST, ganrun
+from helpers.events import read_scalars
+from helpers.parts import make_parts
 
 
 def test_best_pt_follows_the_minimum_fid(tmp_path):
@@ -72,6 +71,7 @@ def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
     assert differs  # the average lags the trained weights
 
 
+@pytest.mark.slow
 def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F811
     result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
                     "metrics.names=[fid,kid]", "metrics.every=0", "metrics.num_samples=48", "metrics.reference=test",
@@ -93,6 +93,7 @@ def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F8
                                                                        "settings": "100 subsets of 32 images"}}
 
 
+@pytest.mark.slow
 def test_offline_without_inception_weights_the_default_metrics_fall_back_to_the_classifier(tmp_path, tiny_mnist):
     args = [a for a in FAST if not a.startswith("metrics.")]  # the default metrics: fid and classifier_fd
     result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *args,
@@ -110,8 +111,9 @@ def test_offline_without_inception_weights_the_default_metrics_fall_back_to_the_
     assert (best["protocol"]["features"], best["protocol"]["split"]) == ("ganrun-classifier features", "train")
 
 
+@pytest.mark.slow
 def test_data_without_labels_says_in_one_line_which_metrics_it_can_use(tmp_path):
-    from tiny_data import write_image_folder
+    from helpers.tiny_data import write_image_folder
 
     folder = write_image_folder(tmp_path / "faces", n=8, size=28, broken=0)
     result = ganrun("dataset=anime_faces", f"dataset.root={folder}", "dataset.image_size=28", *FAST,

@@ -7,7 +7,7 @@ import torch
 
 from ganrun.errors import UsageError
 from ganrun.quality.reference import held_out_split, reference_images, reference_name, seeded_subset
-from tiny_data import cifar_images, write_cifar10
+from helpers.tiny_data import cifar_images, write_cifar10
 
 
 def test_cifar10_splits_are_its_five_data_batches_and_its_test_batch(tmp_path):

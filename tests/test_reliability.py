@@ -11,8 +11,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from conftest import FAST, assert_user_error, ganrun
-from test_cli import read_scalars
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.events import read_scalars
+
+pytestmark = pytest.mark.slow
 
 
 def args_for(tiny_mnist, run, *extra):
@@ -39,6 +41,7 @@ def weights(run_dir):
     return state["step"], state["generator"], state["critic"]
 
 
+@pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
     steps = ["train.steps=16", "ckpt.every=4"]
     assert ganrun(*args_for(tiny_mnist, "whole", *steps), cwd=tmp_path).returncode == 0
@@ -64,6 +67,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
     assert [s for s, _ in read_scalars(tmp_path / "killed")["loss/generator"]] == list(range(1, 17))
 
 
+@pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_sigterm_checkpoints_at_a_step_boundary_and_exits_0(tmp_path, tiny_mnist):
     process = start(tmp_path, *args_for(tiny_mnist, "run", "train.steps=100000", "ckpt.every=2"))
     wait_for(tmp_path / "run" / "checkpoints" / "step_0000002.pt", process)

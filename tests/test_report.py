@@ -2,44 +2,17 @@
 status.json) in, summary.csv / summary.md / summary.png out."""
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from conftest import assert_user_error, ganrun
 from ganrun import report
 from ganrun.errors import UsageError
-
-W_TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty", "perf/it_per_s"]
-
-
-def write_events(job: Path, steps, value=lambda step: step * 0.25, tags=W_TAGS) -> None:
-    """One event file in the job folder; values exact in float32 so the CSV can be compared as text."""
-    writer = SummaryWriter(str(job))
-    for step in steps:
-        for tag in tags:
-            writer.add_scalar(tag, value(step), step)
-    writer.close()
-
-
-def make_job(sweep: Path, name: str, overrides: list[str], status: dict | str | None = None) -> Path:
-    """A job folder with .hydra/overrides.yaml and config.yaml, and status.json when given."""
-    job = sweep / name
-    (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0}))
-    if status is not None:
-        (job / "status.json").write_text(status if isinstance(status, str) else json.dumps(status))
-    return job
-
-
-def status(state, step, steps, wall, final=None, error=None) -> dict:
-    return {"status": state, "error": error, "step": step, "steps": steps, "wall_time_s": wall,
-            "started": "2025-01-01T12:00:00", "final": final}
+from helpers.cli import assert_user_error, ganrun
+from helpers.events import write_events
+from helpers.sweeps import make_job, status
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ganrun import report
 from ganrun.report import pictures
-from test_report import make_job, status
+from helpers.sweeps import make_job, status
 
 TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "metrics/fid"]
 

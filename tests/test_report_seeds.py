@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from ganrun import report
-from test_report import make_job, status, write_events
+from helpers.events import write_events
+from helpers.sweeps import make_job, status
 
 
 def t_closed_form(p: float, df: int) -> float:

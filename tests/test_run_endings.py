@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FAST, assert_user_error, ganrun
-from test_exact_runs import differences
+from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.runs import differences
+
+pytestmark = pytest.mark.slow
 
 RUN = ["train.deterministic=true", "log.every=5"]
 
@@ -205,6 +207,7 @@ def wait_for(path: Path, process, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_status_json_follows_a_running_run(tmp_path, tiny_mnist):
     process = start(tmp_path, *args(tiny_mnist, "run", "train.steps=100000", "log.every=2"))
     seen = set()
@@ -225,6 +228,7 @@ def test_status_json_follows_a_running_run(tmp_path, tiny_mnist):
     assert steps and all(step % 2 == 0 for step in steps)  # each log interval, as it passes
 
 
+@pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_log_lines_are_printed_above_the_progress_bar_in_a_terminal(tmp_path, tiny_mnist):
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160-column terminal

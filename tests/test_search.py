@@ -13,9 +13,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import FAST, REPO, assert_user_error, ganrun
 from ganrun.app import launchers, resolvers, schema, search
 from ganrun.errors import UsageError
+from helpers.cli import FAST, REPO, assert_user_error, ganrun
 
 OPTUNA = all(launchers.is_installed(m) for m in launchers.OPTUNA_MODULES)
 needs_optuna = pytest.mark.skipif(not OPTUNA, reason='no hydra-optuna-sweeper: pip install -e ".[search]"')
@@ -45,6 +45,7 @@ def statuses(sweep) -> dict[str, dict]:
 # ---------------------------------------------------------------- a real study through the CLI
 
 
+@pytest.mark.slow
 @needs_optuna
 def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
     result = study(tmp_path, tiny_mnist, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.seed=0",
@@ -74,6 +75,7 @@ def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
     assert sorted(p.name for p in sweep.glob("summary_*.png")) == ["summary_curves.png", "summary_samples.png"]
 
 
+@pytest.mark.slow
 @needs_optuna
 def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tiny_mnist):
     # ckpt.every=0 is out of range, so that trial fails; TPE's first (random) draws with seed 0 are 0, then 1.
@@ -90,6 +92,7 @@ def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tin
         "(2 trials: 1 completed, 1 failed or unfinished).")
 
 
+@pytest.mark.slow
 @needs_optuna
 def test_a_study_in_which_every_trial_failed_ends_with_one_line(tmp_path, tiny_mnist):
     result = study(tmp_path, tiny_mnist, "hydra.sweeper.n_trials=2", "ckpt.every=choice(0,-1)",
@@ -104,6 +107,7 @@ def no_network(tmp_path) -> dict:
     return {"TORCH_HOME": str(tmp_path / "torch"), "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
 
 
+@pytest.mark.slow
 @needs_optuna
 def test_fid_without_weights_or_network_stops_before_any_trial(tmp_path, tiny_mnist):
     result = study(tmp_path, tiny_mnist, "metrics.names=[fid]", "loss.lambda_gp=interval(1,10)",

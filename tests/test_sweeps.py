@@ -5,12 +5,15 @@ import json
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import FAST, ganrun
 from ganrun.report import pictures
+from helpers.cli import FAST, ganrun
+
+pytestmark = pytest.mark.slow
 
 LOSSES = ["bce", "wgan", "wgan_gp", "wgan_div", "hinge", "lsgan"]
 REGULARIZERS = ["none", "spectral_norm", "r1"]

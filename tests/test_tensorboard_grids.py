@@ -7,10 +7,13 @@ import io
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, ganrun
+from helpers.cli import FAST, ganrun
+
+pytestmark = pytest.mark.slow
 
 PAD = 2  # torchvision's make_grid padding
 SIDE = 28

@@ -102,7 +102,7 @@ def test_a_forced_tier_is_refused_before_a_folder_is_packed(tmp_path, monkeypatc
 
     from ganrun.app.parts import make_source
     from ganrun.data import tiers
-    from tiny_data import write_image_folder
+    from helpers.tiny_data import write_image_folder
 
     folder = write_image_folder(tmp_path / "faces", n=6, size=40, broken=0)
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "cache"))

@@ -6,14 +6,14 @@ import torch
 import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 
-from conftest import FAST, REPO
 from ganrun.app import resolvers, schema
-from ganrun.training import distributed
 from ganrun.app.parts import build_parts
 from ganrun.data.order import EpochOrder
+from ganrun.training import distributed
 from ganrun.training.loop import fit
-from ganrun.training.settings import Settings
 from ganrun.training.parts import snapshot
+from ganrun.training.settings import Settings
+from helpers.cli import FAST, REPO
 
 
 class Quiet:
