@@ -4,7 +4,7 @@ The app builds a run with these, and the tools rebuild a checkpoint's generator 
 stored in it; neither builds anything itself.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import hydra
 import torch
@@ -22,8 +22,10 @@ MODEL_META_KEYS = ("allow_batchnorm_with_penalty",)
 # What installs the trackers' packages (W&B, MLflow), the optional extra of pyproject.toml.
 LOGGERS_HINT = 'pip install -e ".[loggers]"'
 # Where targets stored in older checkpoints' configs live now (the package was flat before).
-MOVED_TARGETS = {"ganrun.losses.": "ganrun.objectives.losses.",
-                 "ganrun.regularizers.": "ganrun.objectives.regularizers."}
+MOVED_TARGETS = {
+    "ganrun.losses.": "ganrun.objectives.losses.",
+    "ganrun.regularizers.": "ganrun.objectives.regularizers.",
+}
 
 
 def name_of(value) -> str:
@@ -43,7 +45,7 @@ def instantiate(node, **kwargs):
     target = str(node.get("_target_", ""))
     for old, new in MOVED_TARGETS.items():
         if target.startswith(old):
-            node["_target_"] = new + target[len(old):]
+            node["_target_"] = new + target[len(old) :]
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
@@ -72,8 +74,9 @@ def logger_factories(logger_cfg) -> dict[str, Callable]:
         except InstantiationException as exc:
             if (package := missing_package(exc)) is None:
                 raise
-            raise UsageError(f"logger={name} needs the package {package}, which is not installed: "
-                             f"{LOGGERS_HINT}") from None
+            raise UsageError(
+                f"logger={name} needs the package {package}, which is not installed: {LOGGERS_HINT}"
+            ) from None
     return factories
 
 

@@ -35,20 +35,28 @@ HELD_OUT_SEED = 2021  # the held-out images scored, when the split has more than
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ganrun.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
-    parser.add_argument("--num", type=int,
-                        help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})")
-    parser.add_argument("--metrics", help=f"comma-separated subset of {','.join(NAMES)} "
-                                          f"(default: the run's metrics.names, else {DEFAULT_NAMES})")
-    parser.add_argument("--reference", choices=SPLITS,
-                        help="the real images' split (default: the run's metrics.reference, else train)")
-    parser.add_argument("--real", action="store_true",
-                        help="also score the held-out split's real images: each metric's floor")
+    parser.add_argument(
+        "--num", type=int, help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})"
+    )
+    parser.add_argument(
+        "--metrics",
+        help=f"comma-separated subset of {','.join(NAMES)} (default: the run's metrics.names, else {DEFAULT_NAMES})",
+    )
+    parser.add_argument(
+        "--reference", choices=SPLITS, help="the real images' split (default: the run's metrics.reference, else train)"
+    )
+    parser.add_argument(
+        "--real", action="store_true", help="also score the held-out split's real images: each metric's floor"
+    )
     parser.add_argument("--truncation", type=float, metavar="PSI", help="noise truncated to ±PSI (default: none)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw generator even if the checkpoint has an EMA")
-    parser.add_argument("--inception-weights", metavar="PATH",
-                        help="torch-fidelity's InceptionV3 weights file (default: the run's metrics.inception_weights, "
-                             "else downloaded once to the torch hub cache)")
+    parser.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        help="torch-fidelity's InceptionV3 weights file (default: the run's metrics.inception_weights, "
+        "else downloaded once to the torch hub cache)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--data-root", metavar="PATH", help="where the data set is, if not at the run's dataset.root")
     args = parser.parse_args(argv)
@@ -78,8 +86,10 @@ def evaluate(args: argparse.Namespace) -> dict:
     if args.data_root:
         dataset_cfg["root"] = args.data_root
     if args.real and labelled_source(dataset_cfg) is None:
-        raise UsageError(f"--real scores a held-out split, and the data set {dataset_cfg['_target_']} has one split "
-                         f"only (held-out splits: {', '.join(LABELLED)})")
+        raise UsageError(
+            f"--real scores a held-out split, and the data set {dataset_cfg['_target_']} has one split "
+            f"only (held-out splits: {', '.join(LABELLED)})"
+        )
 
     device = pick_device(args.device)
     # The whole data set, also for a run trained on dataset.limit images of it (as the run's own metrics).
@@ -87,27 +97,51 @@ def evaluate(args: argparse.Namespace) -> dict:
     training = lambda: build_dataset(dataset_cfg, subset=False)  # noqa: E731
     real = reference_images(dataset_cfg, split, training, "--reference ")
     held = reference_images(dataset_cfg, held_out_split(split), training) if args.real else None
-    metrics = QualityMetrics(names, num, real, dataset_cache_key(dataset_cfg),
-                             args.inception_weights or run_metrics.get("inception_weights"), device,
-                             option="--inception-weights ", labelled=labelled_source(dataset_cfg), split=split,
-                             reference=reference_name(dataset_cfg, real))
+    metrics = QualityMetrics(
+        names,
+        num,
+        real,
+        dataset_cache_key(dataset_cfg),
+        args.inception_weights or run_metrics.get("inception_weights"),
+        device,
+        option="--inception-weights ",
+        labelled=labelled_source(dataset_cfg),
+        split=split,
+        reference=reference_name(dataset_cfg, real),
+    )
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 
     generator = load_generator(path, device, use_ema=not args.no_ema)
     used_ema = not args.no_ema and state.get("ema") is not None
-    scores = metrics.compute(lambda n: generate(generator, n, args.seed, device, truncation=args.truncation),
-                             "ema" if used_ema else "raw", args.truncation)
-    result = {"checkpoint": str(path), "step": state["step"], "num_samples": num, "ema": used_ema, "seed": args.seed,
-              "truncation": args.truncation, "reference": split, "metrics": unprefixed(scores),
-              "protocols": scores.at(state["step"])}
+    scores = metrics.compute(
+        lambda n: generate(generator, n, args.seed, device, truncation=args.truncation),
+        "ema" if used_ema else "raw",
+        args.truncation,
+    )
+    result = {
+        "checkpoint": str(path),
+        "step": state["step"],
+        "num_samples": num,
+        "ema": used_ema,
+        "seed": args.seed,
+        "truncation": args.truncation,
+        "reference": split,
+        "metrics": unprefixed(scores),
+        "protocols": scores.at(state["step"]),
+    }
     if held is not None:
-        floor = metrics.compute(lambda n: seeded_subset(held, n, HELD_OUT_SEED),
-                                f"held-out {held_out_split(split)} split")
+        floor = metrics.compute(
+            lambda n: seeded_subset(held, n, HELD_OUT_SEED), f"held-out {held_out_split(split)} split"
+        )
         result["real"] = {"split": held_out_split(split), "metrics": unprefixed(floor), "protocols": floor.protocols}
     if metrics.classifier_record is not None:  # what the classifier_* numbers are comparable with
         record = metrics.classifier_record
-        result["classifier"] = {"data": record["source"], "file": str(metrics.classifier_path),
-                                "id": record["id"], "test_accuracy": record["test_accuracy"]}
+        result["classifier"] = {
+            "data": record["source"],
+            "file": str(metrics.classifier_path),
+            "id": record["id"],
+            "test_accuracy": record["test_accuracy"],
+        }
     return result
 
 
@@ -119,12 +153,16 @@ def unprefixed(scores: dict) -> dict:
 def report(result: dict) -> list[str]:
     """What the command prints: what was scored, each metric (beside its floor with --real), how each was measured."""
     generator = "EMA generator" if result["ema"] else "generator"
-    lines = [f"step {result['step']}, {result['num_samples']} samples of the {generator} against the "
-             f"{result['reference']} split"]
+    lines = [
+        f"step {result['step']}, {result['num_samples']} samples of the {generator} against the "
+        f"{result['reference']} split"
+    ]
     if "classifier" in result:
         found = result["classifier"]
-        lines.append(f"classifier_* in the features of the {found['data']} classifier {found['id']} "
-                     f"(test accuracy {100 * found['test_accuracy']:.2f}%)")
+        lines.append(
+            f"classifier_* in the features of the {found['data']} classifier {found['id']} "
+            f"(test accuracy {100 * found['test_accuracy']:.2f}%)"
+        )
     floor = result.get("real", {}).get("metrics", {})
     if floor:
         lines.append(f"metric generator held-out_real_({result['real']['split']})")

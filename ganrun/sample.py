@@ -54,22 +54,28 @@ def check_class(generator: torch.nn.Module, label: int | None) -> None:
         return
     classes = trained_classes(generator)
     if classes is None:
-        raise UsageError(f"--class {label} needs a class-conditional checkpoint (model.conditional=true), "
-                         "and this generator is unconditional; leave --class out")
+        raise UsageError(
+            f"--class {label} needs a class-conditional checkpoint (model.conditional=true), "
+            "and this generator is unconditional; leave --class out"
+        )
     if label not in classes.tolist():
-        raise UsageError(f"--class {label}: this generator was trained on classes "
-                         f"{', '.join(map(str, classes.tolist()))}; pick one of them")
+        raise UsageError(
+            f"--class {label}: this generator was trained on classes "
+            f"{', '.join(map(str, classes.tolist()))}; pick one of them"
+        )
 
 
 def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device):
     """(uint8 images, labels or None, grid row length or None) as `args` ask."""
     if Path(args.out).suffix.lower() == ".png" and args.label is None and trained_classes(generator) is not None:
         rng = torch.Generator().manual_seed(args.seed)
-        images, columns = grid_samples(generator, normal_noise(args.num, generator.z_dim, rng, args.truncation)
-                                       .to(device))  # one row per class
+        images, columns = grid_samples(
+            generator, normal_noise(args.num, generator.z_dim, rng, args.truncation).to(device)
+        )  # one row per class
         return ((images.float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), None, columns
-    images, labels = generate_labelled(generator, args.num, args.seed, device, label=args.label,
-                                       truncation=args.truncation)
+    images, labels = generate_labelled(
+        generator, args.num, args.seed, device, label=args.label, truncation=args.truncation
+    )
     return images, labels, None
 
 
@@ -81,9 +87,9 @@ def walk_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torc
 
 def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
     """Each sample beside its --nearest nearest images of the training set (as the run trained on it)."""
+    from ganrun.data.labelled import labelled_source
     from ganrun.pictures.nearest import beside, extractor_features, nearest_training_images
     from ganrun.quality import classifier, inception  # torch-fidelity takes seconds to import
-    from ganrun.data.labelled import labelled_source
 
     dataset_cfg = dict(checkpoint.load(Path(args.checkpoint))["config"].get("dataset") or {})
     if "_target_" not in dataset_cfg:
@@ -96,12 +102,12 @@ def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: t
         path, _ = classifier.classifier_for(labelled, device)
         extractor = classifier.feature_extractor(path, device)
     else:
-        weights = inception.weights_path(Path(args.inception_weights) if args.inception_weights else None,
-                                         "--inception-weights ")
+        weights = inception.weights_path(
+            Path(args.inception_weights) if args.inception_weights else None, "--inception-weights "
+        )
         extractor = inception.build(weights, ["2048"], "--inception-weights ").to(device)
     training = build_dataset(dataset_cfg)  # an ImageSet: read in chunks, never whole
-    images, _ = generate_labelled(generator, args.num, args.seed, device, label=args.label,
-                                  truncation=args.truncation)
+    images, _ = generate_labelled(generator, args.num, args.seed, device, label=args.label, truncation=args.truncation)
     neighbours, _, _ = nearest_training_images(images, training, extractor_features(extractor, device), args.nearest)
     return beside(images, neighbours)
 
@@ -110,17 +116,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ganrun.sample", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
     parser.add_argument("--num", type=int, help=f"number of images (default {NUM}; with --nearest {NEAREST_NUM})")
-    parser.add_argument("--out", required=True, help="grid.png, samples.npz, a folder for PNG files; with "
-                                                     "--interpolate walk.png, walk.gif or walk.mp4")
-    parser.add_argument("--class", dest="label", type=int, metavar="K",
-                        help="make only class K (a class-conditional checkpoint)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="grid.png, samples.npz, a folder for PNG files; with --interpolate walk.png, walk.gif or walk.mp4",
+    )
+    parser.add_argument(
+        "--class", dest="label", type=int, metavar="K", help="make only class K (a class-conditional checkpoint)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--truncation", type=float, metavar="PSI", help="noise truncated to ±PSI (default: none)")
     parser.add_argument("--interpolate", type=int, metavar="K", help="walk between K noise points, one row per pair")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"images per walk row, ends included ({STEPS})")
     parser.add_argument("--nearest", type=int, metavar="K", help="each sample beside its K nearest training images")
-    parser.add_argument("--features", choices=("classifier", "inception"),
-                        help="--nearest's feature space (default: classifier for labelled data sets, else inception)")
+    parser.add_argument(
+        "--features",
+        choices=("classifier", "inception"),
+        help="--nearest's feature space (default: classifier for labelled data sets, else inception)",
+    )
     parser.add_argument("--data-root", metavar="PATH", help="where the data set is, if not at the run's dataset.root")
     parser.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's InceptionV3 weights file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -134,19 +147,26 @@ def check_picture_args(parser: argparse.ArgumentParser, args: argparse.Namespace
     """Ranges, and which options go together."""
     suffix = Path(args.out).suffix.lower()
     args.num = args.num if args.num is not None else NEAREST_NUM if args.nearest else NUM
-    checks = [(args.num < 1, f"--num must be >= 1, got {args.num}"),
-              (args.truncation is not None and not args.truncation > 0,
-               f"--truncation must be > 0, got {args.truncation}"),
-              (args.interpolate is not None and args.nearest is not None, "--interpolate and --nearest are two "
-                                                                          "pictures: ask for one at a time"),
-              (args.interpolate is not None and args.interpolate < 2, "--interpolate needs K >= 2 noise points"),
-              (args.steps < 2, f"--steps must be >= 2 (both ends of a walk), got {args.steps}"),
-              (args.interpolate is not None and suffix not in (".png", *MOVIES),
-               f"--interpolate writes a .png strip, a .gif or an .mp4, not {args.out}"),
-              (args.nearest is not None and args.nearest < 1, "--nearest needs K >= 1 neighbours"),
-              (args.nearest is not None and suffix != ".png", f"--nearest writes a .png, not {args.out}"),
-              (args.interpolate is None and args.nearest is None and suffix in MOVIES,
-               f"--out {args.out}: a movie is a walk; add --interpolate K")]
+    checks = [
+        (args.num < 1, f"--num must be >= 1, got {args.num}"),
+        (args.truncation is not None and not args.truncation > 0, f"--truncation must be > 0, got {args.truncation}"),
+        (
+            args.interpolate is not None and args.nearest is not None,
+            "--interpolate and --nearest are two pictures: ask for one at a time",
+        ),
+        (args.interpolate is not None and args.interpolate < 2, "--interpolate needs K >= 2 noise points"),
+        (args.steps < 2, f"--steps must be >= 2 (both ends of a walk), got {args.steps}"),
+        (
+            args.interpolate is not None and suffix not in (".png", *MOVIES),
+            f"--interpolate writes a .png strip, a .gif or an .mp4, not {args.out}",
+        ),
+        (args.nearest is not None and args.nearest < 1, "--nearest needs K >= 1 neighbours"),
+        (args.nearest is not None and suffix != ".png", f"--nearest writes a .png, not {args.out}"),
+        (
+            args.interpolate is None and args.nearest is None and suffix in MOVIES,
+            f"--out {args.out}: a movie is a walk; add --interpolate K",
+        ),
+    ]
     for failed, message in checks:
         if failed:
             parser.error(message)

@@ -2,8 +2,8 @@
 re-estimation), so that what is measured, and how often, never changes what is trained."""
 
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch

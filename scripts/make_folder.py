@@ -7,6 +7,7 @@ with two darker spots, and sensor-like noise, saved as JPEG (quality 90) at a ra
 
     python scripts/make_folder.py /data/synthetic --num 500000 --size 64 --workers 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def synthetic_image(index: int, size: int, seed: int) -> Image.Image:
     skin = tuple(int(v) for v in rng.integers(120, 250, 3))
     draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=skin)
     for dx in (-rx / 2.5, rx / 2.5):
-        draw.ellipse([cx + dx - rx / 6, cy - ry / 4 - ry / 8, cx + dx + rx / 6, cy - ry / 4 + ry / 8],
-                     fill=tuple(v // 3 for v in skin))
+        draw.ellipse(
+            [cx + dx - rx / 6, cy - ry / 4 - ry / 8, cx + dx + rx / 6, cy - ry / 4 + ry / 8],
+            fill=tuple(v // 3 for v in skin),
+        )
     image = field.filter(ImageFilter.GaussianBlur(0.8))
     noisy = np.asarray(image, np.int16) + rng.normal(0, 6, (height, width, 3)).astype(np.int16)
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
@@ -59,8 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--num >= 1, --size >= 8 and --workers >= 1")
     block = 1000
     with ProcessPoolExecutor(args.workers) as pool:
-        jobs = [pool.submit(write_range, args.folder, s, min(s + block, args.num), args.size, args.seed)
-                for s in range(0, args.num, block)]
+        jobs = [
+            pool.submit(write_range, args.folder, s, min(s + block, args.num), args.size, args.seed)
+            for s in range(0, args.num, block)
+        ]
         done = sum(job.result() for job in jobs)
     print(f"{done} JPEG images of about {args.size}x{args.size} in {args.folder}")
 

@@ -1,4 +1,5 @@
-"""`python scripts/quality.py [options]` from a checkout: the quality benchmark, python -m ganrun.bench --quality (see --help)."""
+"""`python scripts/quality.py [options]` from a checkout: the quality benchmark, python -m ganrun.bench --quality
+(see --help)."""
 
 import sys
 from pathlib import Path

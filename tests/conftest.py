@@ -8,7 +8,6 @@ import pytest
 from helpers.inception import random_inception_weights
 from helpers.tiny_data import write_mnist
 
-
 # One thread in this process and in every process it starts: the workers of `pytest -n auto` do not oversubscribe
 # the cores, and a run computes alike in process, in a subprocess and on any worker.
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -46,13 +45,18 @@ def random_weights(tmp_path_factory):
 
 
 def pytest_addoption(parser):
-    parser.addoption("--full", action="store_true",
-                     help="the whole suite, slow tests included (what CI runs; add -n auto to use every core)")
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="the whole suite, slow tests included (what CI runs; add -n auto to use every core)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without --full (or a -m expression of one's own), tests marked slow are deselected: the fast suite."""
-    if config.getoption("--full") or config.getoption("markexpr"):
+    """A plain `pytest` deselects the tests marked slow: the fast suite. --full, a -m expression of one's own or
+    test files named on the command line (`pytest tests/test_slurm.py`) run what they select, slow or not."""
+    named = config.args_source == pytest.Config.ArgsSource.ARGS
+    if config.getoption("--full") or config.getoption("markexpr") or named:
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     if slow:

@@ -28,6 +28,7 @@ def shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- the ops, with given parameters
 
+
 def test_color_ops_in_closed_form():
     x, r = images(), torch.tensor([0.0, 0.25, 0.5, 0.9], dtype=torch.float64).view(4, 1, 1, 1)
     assert_close(augment.brightness(x, r), x + r - 0.5)
@@ -60,12 +61,13 @@ def test_cutout_against_a_plain_reference():
     out = augment.cutout(x, center, size).numpy()
     for i, (cy, cx) in enumerate(center.tolist()):
         expected = x[i].numpy().copy()
-        expected[:, max(cy - 2, 0):cy + 2, max(cx - 2, 0):cx + 2] = 0  # rows cy−2 … cy+1, clipped at the border
+        expected[:, max(cy - 2, 0) : cy + 2, max(cx - 2, 0) : cx + 2] = 0  # rows cy−2 … cy+1, clipped at the border
         np.testing.assert_array_equal(out[i], expected)
     assert (out[0] == 0).sum() == 3 * 16  # a hole fully inside: size² pixels in each channel
 
 
 # ---------------------------------------------------------------- random draws
+
 
 @pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
 @pytest.mark.parametrize("op", ["brightness", "saturation", "contrast", "translation", "cutout"])
@@ -120,15 +122,24 @@ def test_each_op_is_differentiable_gradcheck(op):
 
 
 def test_policies_are_parsed_and_checked():
-    assert DiffAugment("color,translation,cutout").ops == ("brightness", "saturation", "contrast", "translation",
-                                                           "cutout")
+    assert DiffAugment("color,translation,cutout").ops == (
+        "brightness",
+        "saturation",
+        "contrast",
+        "translation",
+        "cutout",
+    )
     assert DiffAugment("translation").ops == ("translation",)
-    with pytest.raises(UsageError, match=r"augment.policy=color,flip is not allowed: give a comma-separated subset "
-                                         r"of color,translation,cutout"):
+    with pytest.raises(
+        UsageError,
+        match=r"augment.policy=color,flip is not allowed: give a comma-separated subset "
+        r"of color,translation,cutout",
+    ):
         DiffAugment("color,flip")
 
 
 # ---------------------------------------------------------------- adaptive p
+
 
 def test_adaptive_p_moves_towards_the_target_by_the_papers_step():
     ada = Adaptive(target=0.6, speed_kimg=0.5, interval=2)  # p crosses [0, 1] in 500 images
@@ -174,6 +185,7 @@ def test_adaptive_state_round_trip_and_range_checks():
 
 
 # ---------------------------------------------------------------- D∘T
+
 
 def test_none_is_no_wrapper_and_the_generator_gets_gradients_through_T():
     critic = torch.nn.Conv2d(3, 1, 8)

@@ -57,7 +57,7 @@ def test_ganrun_steps_equal_the_textbook_reference_in_fp32(loss):
     # that order, the losses must still agree; the weights may then need an Adam-sized tolerance.
     for ours, theirs in [(parts.generator, G), (parts.critic, D)]:
         for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
     assert guard.watch.first_bad() is None
 
 
@@ -82,8 +82,12 @@ def test_bench_hyper_parameters_are_ganruns_defaults(loss):
 def test_variants_parse():
     plain = {"precision": "fp32", "channels_last": False, "compile": False, "cuda_graphs": False}
     assert timing.parse_variant("eager") == plain
-    assert timing.parse_variant("bf16+channels_last+compile") == {**plain, "precision": "bf16",
-                                                                  "channels_last": True, "compile": True}
+    assert timing.parse_variant("bf16+channels_last+compile") == {
+        **plain,
+        "precision": "bf16",
+        "channels_last": True,
+        "compile": True,
+    }
     assert timing.parse_variant("bf16+cuda_graphs") == {**plain, "precision": "bf16", "cuda_graphs": True}
     for bad in ["", "fp16", "eager+compile", "compile+cuda_graphs"]:
         with pytest.raises(ValueError):
@@ -98,8 +102,24 @@ def test_variants_parse():
 def test_a_cuda_graphs_row_fails_alone_without_a_gpu(tmp_path):
     """On a CPU the cuda_graphs row says why it failed; the other rows are timed."""
     out = tmp_path / "bench.json"
-    code = speed.main(["--steps", "1", "--warmup", "0", "--losses", "bce", "--images", "64", "--batch-size", "8",
-                       "--variants", "eager,cuda_graphs", "--out", str(out)])
+    code = speed.main(
+        [
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--losses",
+            "bce",
+            "--images",
+            "64",
+            "--batch-size",
+            "8",
+            "--variants",
+            "eager,cuda_graphs",
+            "--out",
+            str(out),
+        ]
+    )
     rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
     assert code == 1 and rows["eager"]["it_per_s"] > 0
     assert rows["cuda_graphs"]["error"].startswith("UsageError: train.cuda_graphs=true needs a CUDA GPU")
@@ -111,8 +131,9 @@ def test_textbook_dataset_is_torchvision_style():
     torch.testing.assert_close(images, timing.synthetic_images(4))  # deterministic
     from torchvision import transforms
 
-    dataset = textbook.TextbookImages(images, transforms.Compose([transforms.ToTensor(),
-                                                               transforms.Normalize((0.5,), (0.5,))]))
+    dataset = textbook.TextbookImages(
+        images, transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    )
     x, label = dataset[2]
     assert label == 0
     torch.testing.assert_close(x, images[2].float() / 127.5 - 1)  # what DeviceBatches.next_batch gives
@@ -124,15 +145,30 @@ def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
     args = ["--steps", "2", "--warmup", "1", "--images", "512", "--batch-size", "32", "--device", "cpu"]
     if how == "script":  # from the repository root, with an explicit --out and one variant that is not eager
         out = tmp_path / "table.json"
-        command, cwd = [sys.executable, "scripts/bench.py", *args, "--variants", "channels_last", "--out", str(out)], REPO
+        command, cwd = (
+            [sys.executable, "scripts/bench.py", *args, "--variants", "channels_last", "--out", str(out)],
+            REPO,
+        )
     else:  # from anywhere, writing bench.json in the current folder by default
         out = tmp_path / "bench.json"
         command, cwd = [sys.executable, "-m", "ganrun.bench", *args, "--variants", "eager"], tmp_path
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
-    assert {"device", "device_type", "torch", "date", "steps", "warmup", "batch_size", "images", "losses",
-            "variants", "options", "rows"} <= set(report)
+    assert {
+        "device",
+        "device_type",
+        "torch",
+        "date",
+        "steps",
+        "warmup",
+        "batch_size",
+        "images",
+        "losses",
+        "variants",
+        "options",
+        "rows",
+    } <= set(report)
     assert (report["steps"], report["warmup"], report["images"], report["device_type"]) == (2, 1, 512, "cpu")
     assert report["torch"] == torch.__version__
     variants = ["channels_last"] if how == "script" else ["eager"]
@@ -146,7 +182,8 @@ def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
     for loss in LOSSES:
         assert rows[(loss, "textbook")]["ratio"] == 1.0
         assert rows[(loss, variants[0])]["ratio"] == pytest.approx(
-            rows[(loss, variants[0])]["it_per_s"] / rows[(loss, "textbook")]["it_per_s"])
+            rows[(loss, variants[0])]["it_per_s"] / rows[(loss, "textbook")]["it_per_s"]
+        )
     assert "textbook" in result.stdout and "ratio" in result.stdout  # the printed table
 
 
@@ -154,6 +191,11 @@ def test_bench_runs_end_to_end_and_writes_its_table(how, tmp_path):
 def test_bench_refuses_a_missing_gpu_in_one_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
-    result = subprocess.run([sys.executable, "-m", "ganrun.bench", "--device", "cuda"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ganrun.bench", "--device", "cuda"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and "no CUDA GPU" in result.stderr

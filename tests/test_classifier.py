@@ -32,6 +32,7 @@ def separable_mnist(tmp_path):
 
 # ---------------------------------------------------------------- trained once, cached
 
+
 def test_it_learns_a_separable_data_set_and_records_its_test_accuracy(separable_mnist):
     path, record = classifier.classifier_for(separable_mnist, "cpu", QUICK)
     assert record["test_accuracy"] == pytest.approx(1.0)
@@ -79,10 +80,16 @@ def test_data_without_labels_is_one_line_naming_the_measures_it_can_use():
 
 # ---------------------------------------------------------------- a torch-fidelity feature extractor
 
+
 def test_registered_with_torch_fidelity_and_fed_its_uint8_rgb_batches(separable_mnist):
     path, _ = classifier.classifier_for(separable_mnist, "cpu", QUICK)
-    extractor = create_feature_extractor(classifier.EXTRACTOR, [classifier.FEATURES, "logits"], cuda=False,
-                                         verbose=False, feature_extractor_weights_path=str(path))
+    extractor = create_feature_extractor(
+        classifier.EXTRACTOR,
+        [classifier.FEATURES, "logits"],
+        cuda=False,
+        verbose=False,
+        feature_extractor_weights_path=str(path),
+    )
     images, labels = separable(20, seed=5)
     gray = torch.from_numpy(images)
     features, logits = extractor(gray.expand(-1, 3, -1, -1))  # torch-fidelity replicates gray to three channels
@@ -99,6 +106,7 @@ def test_registered_with_torch_fidelity_and_fed_its_uint8_rgb_batches(separable_
 
 
 # ---------------------------------------------------------------- the measures, against closed forms
+
 
 class FirstPixels(FeatureExtractorBase):
     """Features that are the first two pixels of the first row: every feature set is exactly what a test writes."""
@@ -153,13 +161,16 @@ def test_density_and_coverage_in_classifier_features_are_the_reference_implement
     prdc = pytest.importorskip("prdc")
     rng = torch.Generator().manual_seed(3)
     real_rows, fake_rows = torch.randint(0, 200, (40, 2), generator=rng), torch.randint(40, 256, (30, 2), generator=rng)
-    quality = QualityMetrics(["classifier_density", "classifier_coverage"], 40, images_with_features(real_rows.tolist()),
-                             "design")
+    quality = QualityMetrics(
+        ["classifier_density", "classifier_coverage"], 40, images_with_features(real_rows.tolist()), "design"
+    )
     scores = quality.compute(lambda n: images_with_features(fake_rows.tolist()))
     # The real images are a seeded subset in another order: the measures do not depend on the order.
     expected = prdc.compute_prdc(real_rows.numpy().astype("float32"), fake_rows.numpy().astype("float32"), nearest_k=5)
-    assert scores == {"metrics/classifier_density": pytest.approx(expected["density"], rel=1e-12),
-                      "metrics/classifier_coverage": pytest.approx(expected["coverage"], rel=1e-12)}
+    assert scores == {
+        "metrics/classifier_density": pytest.approx(expected["density"], rel=1e-12),
+        "metrics/classifier_coverage": pytest.approx(expected["coverage"], rel=1e-12),
+    }
     assert 0 < scores["metrics/classifier_coverage"] < 1
     assert scores.protocols["classifier_density"]["settings"] == "k=5"
     assert scores.protocols["classifier_coverage"]["features"] == "ganrun-classifier features"
@@ -169,8 +180,13 @@ def test_the_test_split_is_the_reference_when_asked_and_is_cached_apart(first_pi
     from ganrun.build import build_dataset
     from ganrun.quality.reference import reference_images
 
-    cfg = {"_target_": "ganrun.data.mnist", "root": str(write_separable_mnist(tmp_path / "mnist", n=60)),
-           "download": False, "image_size": 28, "channels": 1}
+    cfg = {
+        "_target_": "ganrun.data.mnist",
+        "root": str(write_separable_mnist(tmp_path / "mnist", n=60)),
+        "download": False,
+        "image_size": 28,
+        "channels": 1,
+    }
     train = build_dataset(cfg).images
     assert reference_images(cfg, "train", lambda: train) is train  # MNIST trains on its train split
     test = reference_images(cfg, "test", lambda: pytest.fail("the test split is read apart"))
@@ -179,12 +195,13 @@ def test_the_test_split_is_the_reference_when_asked_and_is_cached_apart(first_pi
     assert shaped.shape == (3, 1, 32, 32)  # the classes and size the run trains with
     scores = {}
     for split, images in (("train", train), ("test", test)):
-        scores[split] = QualityMetrics(["classifier_fd"], 100, images, "mnist-key", split=split).compute(
-            lambda n: test)
+        scores[split] = QualityMetrics(["classifier_fd"], 100, images, "mnist-key", split=split).compute(lambda n: test)
     assert scores["test"]["metrics/classifier_fd"] == pytest.approx(0, abs=1e-9)  # the test split against itself
     assert scores["train"]["metrics/classifier_fd"] > 1
-    assert (scores["test"].protocols["classifier_fd"]["split"], scores["test"].protocols["classifier_fd"]["real_images"]
-            ) == ("test", 30)
+    assert (
+        scores["test"].protocols["classifier_fd"]["split"],
+        scores["test"].protocols["classifier_fd"]["real_images"],
+    ) == ("test", 30)
     names = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
     assert len(names) == 4 and sum("ganrun-mnist-key-test-" in n for n in names) == 2  # keyed apart
 
@@ -202,11 +219,14 @@ def test_the_real_features_are_cached_per_classifier(first_pixels, monkeypatch):
 
 # ---------------------------------------------------------------- offline, and data without labels
 
-def test_offline_without_inception_weights_the_classifier_metrics_still_come(separable_mnist, tmp_path, monkeypatch,
-                                                                            caplog):
+
+def test_offline_without_inception_weights_the_classifier_metrics_still_come(
+    separable_mnist, tmp_path, monkeypatch, caplog
+):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
-    monkeypatch.setattr(torch.hub, "download_url_to_file",
-                        lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("no network")))
+    monkeypatch.setattr(
+        torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("no network"))
+    )
     monkeypatch.setattr(classifier, "RECIPE", QUICK)
     monkeypatch.setattr(classifier.classifier_for, "__defaults__", (QUICK,))
     real, _ = separable_mnist.split("train")
@@ -218,7 +238,11 @@ def test_offline_without_inception_weights_the_classifier_metrics_still_come(sep
     assert itself["metrics/classifier_fd"] < 0.05 * noise["metrics/classifier_fd"]
     assert itself["metrics/classifier_kid"] < 0.05 * noise["metrics/classifier_kid"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and warnings[0].startswith("fid: off for the rest of this run") and "inception_weights" in warnings[0]
+    assert (
+        len(warnings) == 1
+        and warnings[0].startswith("fid: off for the rest of this run")
+        and "inception_weights" in warnings[0]
+    )
 
 
 def test_data_without_labels_turns_the_classifier_metrics_off_with_one_line(caplog):
@@ -233,6 +257,7 @@ def test_data_without_labels_turns_the_classifier_metrics_off_with_one_line(capl
 
 # ---------------------------------------------------------------- python -m ganrun.evaluate, offline
 
+
 @pytest.mark.slow
 def test_evaluate_scores_a_checkpoint_offline_and_names_the_classifier(tmp_path, monkeypatch):
     import json
@@ -243,9 +268,19 @@ def test_evaluate_scores_a_checkpoint_offline_and_names_the_classifier(tmp_path,
     root = write_separable_mnist(tmp_path / "mnist", n=200)
     ckpt = write_checkpoint(tmp_path / "run", root, ema=True)
     names = ["classifier_fd", "classifier_precision", "classifier_recall", "classifier_density", "classifier_coverage"]
-    result = ganrun(str(ckpt), "--num", "40", "--metrics", ",".join(names), "--real",
-                    "--device", "cpu", cwd=tmp_path, module="ganrun.evaluate",
-                    env={"TORCH_HOME": str(tmp_path / "empty-torch-home")})  # no Inception weights: not needed
+    result = ganrun(
+        str(ckpt),
+        "--num",
+        "40",
+        "--metrics",
+        ",".join(names),
+        "--real",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+        module="ganrun.evaluate",
+        env={"TORCH_HOME": str(tmp_path / "empty-torch-home")},
+    )  # no Inception weights: not needed
     assert result.returncode == 0, result.stderr
     written = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
     assert list(written["metrics"]) == names and written["reference"] == "train"
@@ -254,25 +289,48 @@ def test_evaluate_scores_a_checkpoint_offline_and_names_the_classifier(tmp_path,
     floor = written["real"]
     assert floor["split"] == "test" and list(floor["metrics"]) == names
     assert floor["metrics"]["classifier_fd"] < written["metrics"]["classifier_fd"]
-    assert {(p["generator"], p["generated_images"], p["real_images"], p["step"]) for p in floor["protocols"].values()
-            } == {("held-out test split", 40, 40, None)}
+    assert {
+        (p["generator"], p["generated_images"], p["real_images"], p["step"]) for p in floor["protocols"].values()
+    } == {("held-out test split", 40, 40, None)}
     printed = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
     assert printed["metric"] == ["generator", "held-out_real_(test)"]
     assert [float(v) for v in printed["classifier_fd"]] == pytest.approx(
-        [written["metrics"]["classifier_fd"], floor["metrics"]["classifier_fd"]], rel=1e-5)
+        [written["metrics"]["classifier_fd"], floor["metrics"]["classifier_fd"]], rel=1e-5
+    )
     monkeypatch.setattr(classifier, "train", lambda *a, **k: pytest.fail("the command did not cache its classifier"))
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / ".cache"))  # the command's cache (conftest.ganrun)
-    path, record = classifier.classifier_for(labelled_source({"_target_": "ganrun.data.mnist", "root": str(root)}), "cpu")
-    assert written["classifier"] == {"data": "mnist", "file": str(path), "id": record["id"],
-                                     "test_accuracy": record["test_accuracy"]}
+    path, record = classifier.classifier_for(
+        labelled_source({"_target_": "ganrun.data.mnist", "root": str(root)}), "cpu"
+    )
+    assert written["classifier"] == {
+        "data": "mnist",
+        "file": str(path),
+        "id": record["id"],
+        "test_accuracy": record["test_accuracy"],
+    }
     assert f"mnist classifier {record['id']}" in result.stdout
     assert {p["weights"] for p in written["protocols"].values()} == {record["id"]}
 
     from ganrun import evaluate as command  # --reference test, in-process with the command's cached classifier
 
-    command.main([str(ckpt), "--num", "40", "--metrics", "classifier_fd", "--reference", "test", "--device", "cpu",
-                  "--truncation", "0.5"])
+    command.main(
+        [
+            str(ckpt),
+            "--num",
+            "40",
+            "--metrics",
+            "classifier_fd",
+            "--reference",
+            "test",
+            "--device",
+            "cpu",
+            "--truncation",
+            "0.5",
+        ]
+    )
     written = json.loads((ckpt.parent / "step_0000007.metrics.json").read_text())
     assert written["reference"] == "test" and written["truncation"] == 0.5
     assert (written["protocols"]["classifier_fd"]["split"], written["protocols"]["classifier_fd"]["truncation"]) == (
-        "test", 0.5)
+        "test",
+        0.5,
+    )

@@ -1,4 +1,5 @@
-"""The real CLI in a subprocess: training writes TensorBoard events and checkpoints; resume continues; the sampler writes."""
+"""The real CLI in a subprocess: training writes TensorBoard events and checkpoints; resume continues; the sampler
+writes."""
 
 import json
 import math
@@ -92,8 +93,9 @@ def test_sampler_refuses_a_missing_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
-    result = ganrun("dataset=mnist", f"dataset.root={tmp_path}/none", "dataset.download=false",
-                    "hydra.run.dir=run", cwd=tmp_path)
+    result = ganrun(
+        "dataset=mnist", f"dataset.root={tmp_path}/none", "dataset.download=false", "hydra.run.dir=run", cwd=tmp_path
+    )
     assert_user_error(result, "train-images-idx3-ubyte", "dataset.download=true", "dataset.root=")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -102,6 +104,14 @@ def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
 
 @pytest.mark.slow
 def test_batchnorm_critic_with_penalty_is_refused(tmp_path, tiny_mnist):
-    result = ganrun("dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-                    "model.critic_norm=batch", "loss=wgan_gp", "hydra.run.dir=run", cwd=tmp_path)
+    result = ganrun(
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "model.critic_norm=batch",
+        "loss=wgan_gp",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert_user_error(result, "model.allow_batchnorm_with_penalty=true")

@@ -16,8 +16,15 @@ HINGE = ["loss=hinge", "train.n_critic=1"]
 
 
 def run_args(root, run, *extra):
-    return ["dataset=mnist", f"dataset.root={root}", "dataset.download=false", *FAST, "log.every=1",
-            f"hydra.run.dir={run}", *extra]
+    return [
+        "dataset=mnist",
+        f"dataset.root={root}",
+        "dataset.download=false",
+        *FAST,
+        "log.every=1",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
 
 
 def last_state(run_dir) -> dict:
@@ -34,8 +41,16 @@ def test_diffaugment_logs_p_and_rt(tmp_path, tiny_mnist):
 
 def test_adaptive_with_lecam_resumes_bit_identically(tmp_path, tiny_mnist):
     # A fast controller with a target r_t always exceeds: p grows by 8/100 per critic batch of 8.
-    options = [*HINGE, "augment=adaptive", "augment.speed_kimg=0.1", "augment.interval=1", "augment.target=-0.99",
-               "regularizer=lecam", "train.deterministic=true", "ckpt.every=3"]
+    options = [
+        *HINGE,
+        "augment=adaptive",
+        "augment.speed_kimg=0.1",
+        "augment.interval=1",
+        "augment.target=-0.99",
+        "regularizer=lecam",
+        "train.deterministic=true",
+        "ckpt.every=3",
+    ]
     whole = ganrun(*run_args(tiny_mnist, "whole", *options, "train.steps=6"), cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     first = ganrun(*run_args(tiny_mnist, "split", *options, "train.steps=3"), cwd=tmp_path)
@@ -65,10 +80,21 @@ def test_a_conditional_model_on_an_unlabelled_folder_stops_before_training(tmp_p
     from helpers.tiny_data import write_image_folder
 
     root = write_image_folder(tmp_path / "faces", n=4, size=32, broken=0)
-    result = ganrun("dataset=anime_faces", f"dataset.root={root}", "dataset.image_size=32", "model.width=8",
-                    "model.conditional=true", "metrics.names=[]", "hydra.run.dir=run", cwd=tmp_path)
-    assert_user_error(result, "model.conditional=true needs class labels, and the data set ganrun.data.image_folder "
-                              "has none", "model.conditional=false")
+    result = ganrun(
+        "dataset=anime_faces",
+        f"dataset.root={root}",
+        "dataset.image_size=32",
+        "model.width=8",
+        "model.conditional=true",
+        "metrics.names=[]",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert_user_error(
+        result,
+        "model.conditional=true needs class labels, and the data set ganrun.data.image_folder has none",
+        "model.conditional=false",
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -82,9 +108,24 @@ def conditional_run(tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("conditional")
     root = write_separable_mnist(tmp_path / "data", n=200)
-    args = ["dataset=mnist", f"dataset.root={root}", "dataset.download=false", "model=dcgan28", "model.hidden=16",
-            "model.z_dim=16", "model.conditional=true", *HINGE, "train.batch_size=50", "train.steps=200",
-            "optim.generator.lr=1e-3", "optim.critic.lr=1e-3", "log.every=100", "log.num_samples=20", "metrics.names=[]", "hydra.run.dir=run"]
+    args = [
+        "dataset=mnist",
+        f"dataset.root={root}",
+        "dataset.download=false",
+        "model=dcgan28",
+        "model.hidden=16",
+        "model.z_dim=16",
+        "model.conditional=true",
+        *HINGE,
+        "train.batch_size=50",
+        "train.steps=200",
+        "optim.generator.lr=1e-3",
+        "optim.critic.lr=1e-3",
+        "log.every=100",
+        "log.num_samples=20",
+        "metrics.names=[]",
+        "hydra.run.dir=run",
+    ]
     result = ganrun(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path
@@ -101,8 +142,19 @@ def test_conditional_sampling_gives_the_asked_class(conditional_run, label):
     from ganrun.sample import main as sample  # in-process: the CLI itself is run below and in the next tests
 
     out = conditional_run / f"class{label}.npz"
-    sample([str(conditional_run / "run" / "checkpoints" / "last.pt"), "--class", str(label), "--num", "40",
-            "--out", str(out), "--device", "cpu"])
+    sample(
+        [
+            str(conditional_run / "run" / "checkpoints" / "last.pt"),
+            "--class",
+            str(label),
+            "--num",
+            "40",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     samples = np.load(out)
     assert samples["arr_0"].shape == (40, 28, 28, 1) and samples["labels"].tolist() == [label] * 40
     assert (band_class(samples["arr_0"]) == label).mean() >= 0.9
@@ -112,22 +164,25 @@ def test_conditional_samples_carry_their_labels_and_the_grid_has_a_row_per_class
     state = last_state(conditional_run / "run")
     assert state["config"]["model"]["num_classes"] == 10  # filled in from the data set, so tools rebuild it
     torch.testing.assert_close(state["generator"]["class_prior"], torch.full((10,), 0.1))
-    result = ganrun("run/checkpoints/last.pt", "--num", "200", "--out", "all.npz", cwd=conditional_run,
-                    module="ganrun.sample")
+    result = ganrun(
+        "run/checkpoints/last.pt", "--num", "200", "--out", "all.npz", cwd=conditional_run, module="ganrun.sample"
+    )
     assert result.returncode == 0, result.stderr
     samples = np.load(conditional_run / "all.npz")
     assert set(samples["labels"].tolist()) == set(range(10))
     assert (band_class(samples["arr_0"]) == samples["labels"]).mean() >= 0.9
-    grid = ganrun("run/checkpoints/last.pt", "--num", "30", "--out", "grid.png", cwd=conditional_run,
-                  module="ganrun.sample")
+    grid = ganrun(
+        "run/checkpoints/last.pt", "--num", "30", "--out", "grid.png", cwd=conditional_run, module="ganrun.sample"
+    )
     assert grid.returncode == 0, grid.stderr
     width, height = Image.open(conditional_run / "grid.png").size
     assert (height, width) == (2 + 10 * 30, 2 + 3 * 30)  # ten rows (one per class) of three, 2-pixel padding
 
 
 def test_class_requests_a_generator_cannot_make_are_refused(conditional_run, tmp_path, tiny_mnist):
-    untrained = ganrun("run/checkpoints/last.pt", "--class", "12", "--out", "x.npz", cwd=conditional_run,
-                       module="ganrun.sample")
+    untrained = ganrun(
+        "run/checkpoints/last.pt", "--class", "12", "--out", "x.npz", cwd=conditional_run, module="ganrun.sample"
+    )
     assert_user_error(untrained, "--class 12: this generator was trained on classes 0, 1, 2")
     plain = ganrun(*run_args(tiny_mnist, "plain", "train.steps=1"), cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr

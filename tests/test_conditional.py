@@ -14,9 +14,11 @@ from ganrun.models.conditional import ConditionalBatchNorm2d, ProjectionCritic, 
 from ganrun.objectives import losses, regularizers
 from ganrun.training.sampling import generate_labelled, grid_samples
 
-FAMILIES = {"dcgan": (dcgan, dict(image_size=32, channels=3, width=8)),
-            "dcgan28": (dcgan28, dict(image_size=28, channels=1, hidden=8)),
-            "resnet": (resnet, dict(image_size=32, channels=3, width=8))}
+FAMILIES = {
+    "dcgan": (dcgan, dict(image_size=32, channels=3, width=8)),
+    "dcgan28": (dcgan28, dict(image_size=28, channels=1, hidden=8)),
+    "resnet": (resnet, dict(image_size=32, channels=3, width=8)),
+}
 
 
 def build(family, conditional=True, **extra):
@@ -54,8 +56,9 @@ def test_projection_critic_in_closed_form(family):
 def test_an_unconditional_model_keeps_its_parameter_names(family):
     """Checkpoints of unconditional runs (all of them, before this) load into today's networks."""
     generator, critic = build(family, conditional=False)
-    assert not any("embed" in k or "gain" in k or "class_prior" in k for k in [*generator.state_dict(),
-                                                                              *critic.state_dict()])
+    assert not any(
+        "embed" in k or "gain" in k or "class_prior" in k for k in [*generator.state_dict(), *critic.state_dict()]
+    )
     assert all(isinstance(m, nn.BatchNorm2d) and m.affine for m in generator.modules() if isinstance(m, nn.BatchNorm2d))
 
 
@@ -65,8 +68,9 @@ def test_conditional_batch_norm_in_closed_form():
         norm.gain.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
         norm.bias.weight.copy_(torch.tensor([[0.0, 0.5], [-1.0, 1.0], [2.0, -2.0]]))
     x, labels = torch.randn(6, 2, 3, 3), torch.tensor([0, 1, 2, 2, 1, 0])
-    normalized = (x - x.mean((0, 2, 3), keepdim=True)) / torch.sqrt(x.var((0, 2, 3), unbiased=False, keepdim=True)
-                                                                   + 1e-5)  # statistics over the whole batch
+    normalized = (x - x.mean((0, 2, 3), keepdim=True)) / torch.sqrt(
+        x.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5
+    )  # statistics over the whole batch
     expected = normalized * norm.gain.weight[labels][:, :, None, None] + norm.bias.weight[labels][:, :, None, None]
     assert_close(norm(x, labels), expected)
     fresh = ConditionalBatchNorm2d(2, num_classes=3)  # starts as plain batch norm for every class

@@ -58,8 +58,11 @@ def test_dcgan_builds_for_every_dataset(dataset):
 def test_logger_group_has_tensorboard_by_default_and_takes_several_at_once():
     assert {"tensorboard", "csv", "wandb", "mlflow"} <= set(options("logger"))
     assert list(compose_with().logger) == ["tensorboard"]
-    several = compose_with("logger=[tensorboard,wandb,mlflow]", "logger.wandb.tags=[gp,mnist]",
-                           "logger.mlflow.tracking_uri=http://127.0.0.1:5000")
+    several = compose_with(
+        "logger=[tensorboard,wandb,mlflow]",
+        "logger.wandb.tags=[gp,mnist]",
+        "logger.mlflow.tracking_uri=http://127.0.0.1:5000",
+    )
     assert list(several.logger) == ["tensorboard", "wandb", "mlflow"]
     assert several.logger.wandb.tags == ["gp", "mnist"] and several.logger.wandb.mode is None
     assert several.logger.mlflow.tracking_uri == "http://127.0.0.1:5000"
@@ -74,11 +77,17 @@ def test_wgan_gp_defaults_follow_the_paper():
     assert compose_with("loss=bce").train.n_critic == 1
 
 
-@pytest.mark.parametrize("key,value,allowed", [
-    ("train.steps", 0, ">= 1"), ("train.batch_size", 0, ">= 1"), ("train.n_critic", 0, ">= 1"),
-    ("optim.critic.lr", -1.0, "> 0"), ("ckpt.keep", 0, ">= 1 or null"),
-    ("train.ema_rampup", -0.1, ">= 0 (0 or null: no warm-up)"),
-])
+@pytest.mark.parametrize(
+    "key,value,allowed",
+    [
+        ("train.steps", 0, ">= 1"),
+        ("train.batch_size", 0, ">= 1"),
+        ("train.n_critic", 0, ">= 1"),
+        ("optim.critic.lr", -1.0, "> 0"),
+        ("ckpt.keep", 0, ">= 1 or null"),
+        ("train.ema_rampup", -0.1, ">= 0 (0 or null: no warm-up)"),
+    ],
+)
 def test_out_of_range_values_name_the_key(key, value, allowed):
     cfg = compose_with(f"{key}={value}")
     with pytest.raises(UsageError, match=re.escape(f"{key}={value} is out of range: it must be {allowed}")):
@@ -107,12 +116,15 @@ def test_resume_paths_map_to_their_run_folder(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("override,message", [
-    ("loss.lamda_gp=1", "Key 'lamda_gp' is not in struct"),
-    ("train.steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
-    ("dataset=imagenet", "Could not find 'dataset/imagenet'"),
-    ("optim.critic.name=sgd", "Invalid value 'sgd'"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("loss.lamda_gp=1", "Key 'lamda_gp' is not in struct"),
+        ("train.steps=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+        ("dataset=imagenet", "Could not find 'dataset/imagenet'"),
+        ("optim.critic.name=sgd", "Invalid value 'sgd'"),
+    ],
+)
 def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
     result = ganrun(override, "hydra.run.dir=run", cwd=tmp_path)
     assert_user_error(result, message)
@@ -124,11 +136,15 @@ def test_cli_refuses_bad_config_before_any_compute(tmp_path, override, message):
 def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
     result = ganrun("loss.lamda_gp=1", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == ("Error: Could not override 'loss.lamda_gp'; To append to your config use +loss.lamda_gp=1; "
-                             "Key 'lamda_gp' is not in struct; full_key: loss.lamda_gp\n")
+    assert result.stderr == (
+        "Error: Could not override 'loss.lamda_gp'; To append to your config use +loss.lamda_gp=1; "
+        "Key 'lamda_gp' is not in struct; full_key: loss.lamda_gp\n"
+    )
     missing = ganrun("dataset=imagenet", cwd=tmp_path)
-    assert missing.stderr == ("Error: In 'train': Could not find 'dataset/imagenet'; Available options in 'dataset': "
-                              "anime_faces, cifar10, cifar10_horse, fashion_mnist, mnist\n")
+    assert missing.stderr == (
+        "Error: In 'train': Could not find 'dataset/imagenet'; Available options in 'dataset': "
+        "anime_faces, cifar10, cifar10_horse, fashion_mnist, mnist\n"
+    )
 
 
 @pytest.mark.slow

@@ -93,9 +93,12 @@ def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
     cfg = compose_run(["loss=bce"], tiny_mnist)
     parts = build(cfg)
     settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy="skip")
-    with pytest.raises(UsageError, match=r"could not be captured in a CUDA graph \(not capturable in a CUDA graph: "
-                       r"aten._local_scalar_dense.default reads a value on the host .*\); run it without "
-                       "train.cuda_graphs") as caught:
+    with pytest.raises(
+        UsageError,
+        match=r"could not be captured in a CUDA graph \(not capturable in a CUDA graph: "
+        r"aten._local_scalar_dense.default reads a value on the host .*\); run it without "
+        "train.cuda_graphs",
+    ) as caught:
         fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, graph_backend=EmulatedGraphs())
     assert "\n" not in str(caught.value)
 
@@ -103,8 +106,9 @@ def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
 def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
     cfg = compose_run(CASES["lazy_r1_hinge"], tiny_mnist)
     backend = EmulatedGraphs()
-    steps = GraphedSteps(build(cfg), settings_for(cfg, 20, cuda_graphs=True), RunningMeans(),
-                         UpdateGuard("stop", CPU), backend)
+    steps = GraphedSteps(
+        build(cfg), settings_for(cfg, 20, cuda_graphs=True), RunningMeans(), UpdateGuard("stop", CPU), backend
+    )
     steps.parts.regularizer.phase = lambda critic_step: critic_step % 6 == 0  # n_critic 2: (T, F) every 3rd step
     ran = []
     steps._step = lambda first: ran.append(first // 2) or True
@@ -117,11 +121,14 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
     assert ran == [0, 1, 2, 3, 4, 5, 6, 9]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["train.compile=true"], "train.cuda_graphs=true and train.compile=true do not go together"),
-    (["train.nan_policy=skip"], "train.nan_policy=skip decides on the host"),
-    (["augment=adaptive", "loss=hinge"], "augment=adaptive tunes p on the host"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.compile=true"], "train.cuda_graphs=true and train.compile=true do not go together"),
+        (["train.nan_policy=skip"], "train.nan_policy=skip decides on the host"),
+        (["augment=adaptive", "loss=hinge"], "augment=adaptive tunes p on the host"),
+    ],
+)
 def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, tiny_mnist):
     cfg = compose_run(overrides, tiny_mnist)
     parts = build_parts(cfg, CPU)
@@ -140,8 +147,15 @@ def test_torchrun_and_the_cpu_are_refused(tiny_mnist):
 
 @pytest.mark.slow
 def test_the_cli_without_a_gpu_says_so_in_one_line(tmp_path, tiny_mnist):
-    result = ganrun(*FAST, "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
-                    "train.steps=2", "train.cuda_graphs=true", cwd=tmp_path)
+    result = ganrun(
+        *FAST,
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        "train.steps=2",
+        "train.cuda_graphs=true",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert_user_error(result, "train.cuda_graphs=true needs a CUDA GPU and this run is on cpu; use device=cuda")
     assert not list(tmp_path.glob("outputs/*/*/checkpoints/*.pt"))

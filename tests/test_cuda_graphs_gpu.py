@@ -31,8 +31,14 @@ def deterministic():
 def largest_difference(a: dict, b: dict) -> float:
     """The largest absolute difference between two runs' states (state_of), over every floating tensor."""
     flat_a, flat_b = (torch.utils._pytree.tree_flatten(state_of(parts))[0] for parts in (a, b))
-    return max(((x.double() - y.double()).abs().max().item() for x, y in zip(flat_a, flat_b)
-                if torch.is_tensor(x) and x.is_floating_point() and x.numel()), default=0.0)
+    return max(
+        (
+            (x.double() - y.double()).abs().max().item()
+            for x, y in zip(flat_a, flat_b)
+            if torch.is_tensor(x) and x.is_floating_point() and x.numel()
+        ),
+        default=0.0,
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -49,8 +55,17 @@ def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist
 
 
 def test_a_graphed_cli_run_resumes_where_an_unbroken_one_ends(tmp_path, tiny_mnist):
-    args = [*FAST, "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", "device=cuda",
-            "train.cuda_graphs=true", "train.deterministic=true", "loss=wgan_gp", "ckpt.every=6"]
+    args = [
+        *FAST,
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        "device=cuda",
+        "train.cuda_graphs=true",
+        "train.deterministic=true",
+        "loss=wgan_gp",
+        "ckpt.every=6",
+    ]
     whole = ganrun(*args, "train.steps=12", "hydra.run.dir=whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     first = ganrun(*args, "train.steps=6", "hydra.run.dir=parted", cwd=tmp_path)
@@ -60,4 +75,4 @@ def test_a_graphed_cli_run_resumes_where_an_unbroken_one_ends(tmp_path, tiny_mni
     a, b = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True) for run in ("whole", "parted"))
     assert a["step"] == b["step"] == 12
     for key in ("generator", "critic", "ema", "opt_g", "opt_d", "rng"):
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=lambda m, key=key: f"{key}: {m}")

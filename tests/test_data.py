@@ -1,5 +1,6 @@
 """Spec of ganrun.data's readers: loaders in the real on-disk formats and the packed .npy cache (the batch sources:
 tests/test_sources.py)."""
+
 import gzip
 import pickle
 import warnings
@@ -34,8 +35,10 @@ def cache_dir(tmp_path, monkeypatch):
 
 def no_decoding(monkeypatch):
     """Make every decoder fail, so only the cache can answer."""
+
     def fail(*args, **kwargs):
         raise AssertionError("decoded again instead of reading the cache")
+
     for module, name in ((idx, "read_idx"), (cifar, "read_cifar_batches"), (folder, "decode_image")):
         monkeypatch.setattr(module, name, fail)
 
@@ -48,6 +51,7 @@ def assert_one_line(error, *parts):
 
 
 # ---------------------------------------------------------------- MNIST / Fashion-MNIST (idx)
+
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_mnist_torchvision_layout_keeps_exact_train_pixels(tmp_path, gz):
@@ -69,7 +73,7 @@ def test_fashion_mnist_torchvision_layout(tmp_path):
 
 def test_idx_header_is_big_endian_and_native_size_is_read_from_it(tmp_path):
     path = write_idx_images(tmp_path / "raw", n=3, size=20, gz=False)
-    assert path.read_bytes()[:16] == bytes.fromhex("00000803" "00000003" "00000014" "00000014")
+    assert path.read_bytes()[:16] == bytes.fromhex("00000803000000030000001400000014")
     x = mnist(root=str(tmp_path / "raw"), download=False, image_size=20).images
     assert_close(x, torch.from_numpy(pattern(3, 20, seed=3)))
 
@@ -100,13 +104,15 @@ def test_wrong_magic_number_is_rejected(tmp_path):
 def test_missing_mnist_names_the_files_and_both_fixes(tmp_path):
     with pytest.raises(DatasetError) as error:
         mnist(root=str(tmp_path), download=False)
-    assert_one_line(error, "train-images-idx3-ubyte", tmp_path / "MNIST" / "raw", tmp_path,
-                    "dataset.download=true", "dataset.root=")
+    assert_one_line(
+        error, "train-images-idx3-ubyte", tmp_path / "MNIST" / "raw", tmp_path, "dataset.download=true", "dataset.root="
+    )
 
 
 def test_failed_download_is_a_dataset_error(tmp_path, monkeypatch):
     def offline(root, train, download):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error no network>")
+
     monkeypatch.setattr(idx.torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(DatasetError, match="download failed") as error:
         fashion_mnist(root=str(tmp_path), download=True)
@@ -115,9 +121,11 @@ def test_failed_download_is_a_dataset_error(tmp_path, monkeypatch):
 
 def test_download_puts_files_where_they_are_then_read(tmp_path, monkeypatch):
     calls = []
+
     def fake_download(root, train, download):
         calls.append((root, train, download))
         write_mnist(Path(root), n=5)
+
     monkeypatch.setattr(idx.torchvision.datasets, "MNIST", fake_download)
     x = mnist(root=str(tmp_path), download=True).images
     assert calls == [(str(tmp_path), True, True)]
@@ -135,6 +143,7 @@ def test_real_debian_fashion_mnist():
 
 
 # ---------------------------------------------------------------- resizing and channels
+
 
 def test_resize_and_channel_replication(tmp_path):
     root = str(write_mnist(tmp_path, n=4))
@@ -154,14 +163,16 @@ def test_rgb_to_luminance_matches_pil(tmp_path):
     assert_close(gray[:, 0], torch.from_numpy(np.stack(expected)))
 
 
-@pytest.mark.parametrize("kwargs, match", [({"channels": 2}, "dataset.channels=2"),
-                                           ({"image_size": 0}, "dataset.image_size=0")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"channels": 2}, "dataset.channels=2"), ({"image_size": 0}, "dataset.image_size=0")]
+)
 def test_bad_shape_options_are_rejected(tmp_path, kwargs, match):
     with pytest.raises(DatasetError, match=match):
         mnist(root=str(write_mnist(tmp_path, n=2)), download=False, **kwargs)
 
 
 # ---------------------------------------------------------------- CIFAR-10
+
 
 def test_cifar_selects_the_class_from_all_six_batches(tmp_path):
     x = cifar10(root=str(write_cifar10(tmp_path, per_class=4)), download=False).images
@@ -210,6 +221,7 @@ def test_missing_cifar_names_the_folder_and_both_fixes(tmp_path):
 
 # ---------------------------------------------------------------- image folders
 
+
 def test_image_folder_recursive_skips_broken_files_with_one_warning(tmp_path):
     root = write_image_folder(tmp_path / "faces", n=6, size=40, broken=3)
     with pytest.warns(UserWarning) as record:
@@ -257,16 +269,23 @@ def test_image_folder_has_no_download(tmp_path):
 
 # ---------------------------------------------------------------- cache
 
+
 def test_second_load_reads_the_cache(tmp_path, monkeypatch, cache_dir):
     mnist_root, cifar_root = str(write_mnist(tmp_path / "m", n=6)), str(write_cifar10(tmp_path / "c", per_class=1))
     folder_root = str(write_image_folder(tmp_path / "f", broken=0))
-    first = [mnist(root=mnist_root, download=False).images, cifar10(root=cifar_root, download=False).images,
-             image_folder(root=folder_root, image_size=32).images]
+    first = [
+        mnist(root=mnist_root, download=False).images,
+        cifar10(root=cifar_root, download=False).images,
+        image_folder(root=folder_root, image_size=32).images,
+    ]
     # MNIST's and the folder's images, CIFAR-10's images and labels (MNIST's labels are read from their idx file)
     assert len(list(cache_dir.glob("*.npy"))) == 4 and not list(cache_dir.glob("*.tmp"))
     no_decoding(monkeypatch)
-    second = [mnist(root=mnist_root, download=False).images, cifar10(root=cifar_root, download=False).images,
-              image_folder(root=folder_root, image_size=32).images]
+    second = [
+        mnist(root=mnist_root, download=False).images,
+        cifar10(root=cifar_root, download=False).images,
+        image_folder(root=folder_root, image_size=32).images,
+    ]
     for a, b in zip(first, second):
         assert_close(a, b)
 
@@ -334,6 +353,7 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- labels, classes and subsets
+
 
 def test_idx_labels_come_with_their_images_and_select_classes(tmp_path):
     root = str(write_mnist(tmp_path, n=30))  # tiny_data labels image i with i % 10

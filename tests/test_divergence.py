@@ -31,20 +31,29 @@ class NaNAtStep(WGANGP):
 
 
 def train(tmp_path, parts, policy, steps=6):
-    settings = Settings(steps=steps, batch_size=8, n_critic=2, log_every=10, images_every=100, ckpt_every=1,
-                        nan_policy=policy)
+    settings = Settings(
+        steps=steps, batch_size=8, n_critic=2, log_every=10, images_every=100, ckpt_every=1, nan_policy=policy
+    )
     logger = TensorBoardLogger(RunInfo(tmp_path))
     try:
-        return fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1),
-                   lambda step: snapshot(parts, step, {}, {}))
+        return fit(
+            parts,
+            settings,
+            logger,
+            Checkpointer(tmp_path / "checkpoints", 1),
+            lambda step: snapshot(parts, step, {}, {}),
+        )
     finally:
         logger.close()
 
 
 def test_stop_names_the_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
     parts = make_parts(NaNAtStep(bad_step=4, n_critic=2))
-    with pytest.raises(DivergenceError, match=r"loss/critic became non-finite at step 4; "
-                                              r"the last good checkpoint \(step 3\) is kept"):
+    with pytest.raises(
+        DivergenceError,
+        match=r"loss/critic became non-finite at step 4; "
+        r"the last good checkpoint \(step 3\) is kept",
+    ):
         train(tmp_path, parts, "stop")
     last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert last["step"] == 3

@@ -33,15 +33,16 @@ def params(model: nn.Module) -> list[torch.Tensor]:
 
 # ---------------------------------------------------------------- the warm-up
 
+
 def test_the_warm_up_in_closed_form():
     ema = EMA(TinyGenerator(), decay=0.999, rampup=0.05)
     # β_t = min(decay, 0.5^(1/(rampup·t))): a half-life of rampup·t steps, capped by the decay's own half-life.
-    assert ema.beta(1) == pytest.approx(0.5 ** 20)
+    assert ema.beta(1) == pytest.approx(0.5**20)
     assert ema.beta(10) == pytest.approx(0.25)
-    assert ema.beta(100) == pytest.approx(0.5 ** 0.2)
-    assert ema.beta(2000) == pytest.approx(0.5 ** 0.01)
+    assert ema.beta(100) == pytest.approx(0.5**0.2)
+    assert ema.beta(2000) == pytest.approx(0.5**0.01)
     cap = math.log(0.5) / math.log(0.999) / 0.05  # ≈ 13,853: from here on the plain decay
-    assert ema.beta(math.ceil(cap)) == 0.999 and ema.beta(10 ** 6) == 0.999
+    assert ema.beta(math.ceil(cap)) == 0.999 and ema.beta(10**6) == 0.999
     assert ema.beta(math.floor(cap)) < 0.999
 
 
@@ -50,7 +51,8 @@ def test_the_initialization_is_forgotten_where_a_plain_decay_keeps_half_of_it():
     kept = math.prod(ema.beta(t) for t in range(1, 601))  # the weight of θ_0 in the average after 600 steps
     assert kept < 1e-20
     assert math.prod(EMA(TinyGenerator(), 0.999, rampup=0).beta(t) for t in range(1, 601)) == pytest.approx(
-        0.999 ** 600)  # 55 %: the gray samples of a plain 0.999 average
+        0.999**600
+    )  # 55 %: the gray samples of a plain 0.999 average
 
 
 def test_right_after_initialization_the_average_is_the_generator():
@@ -60,7 +62,7 @@ def test_right_after_initialization_the_average_is_the_generator():
         torch.testing.assert_close(averaged, p.detach())
     set_weights(model, 1.0)
     ema.update(model, step=1)  # the first update keeps only 0.5^100 of the start (the default rampup, 0.01)
-    assert ema.beta(1) == 0.5 ** 100
+    assert ema.beta(1) == 0.5**100
     for averaged, p in zip(ema.module.parameters(), model.parameters()):
         torch.testing.assert_close(averaged, p.detach())
 
@@ -75,7 +77,7 @@ def test_update_uses_the_decay_of_its_step():
     set_weights(model, -2.0)
     second = params(model)
     ema.update(model, step=1000)  # β = min(0.9, 0.5^0.02) = 0.9
-    b1 = 0.5 ** 0.2
+    b1 = 0.5**0.2
     for averaged, s, a, b in zip(ema.module.parameters(), start, first, second):
         torch.testing.assert_close(averaged, 0.9 * (b1 * s + (1 - b1) * a) + 0.1 * b)
 
@@ -103,8 +105,9 @@ def test_decay_zero_follows_the_model():
         torch.testing.assert_close(averaged, p.detach())
 
 
-@pytest.mark.parametrize("decay, rampup, key", [(1.0, 0.05, "train.ema"), (-0.1, 0.05, "train.ema"),
-                                                (0.99, -1, "train.ema_rampup")])
+@pytest.mark.parametrize(
+    "decay, rampup, key", [(1.0, 0.05, "train.ema"), (-0.1, 0.05, "train.ema"), (0.99, -1, "train.ema_rampup")]
+)
 def test_out_of_range_is_a_usage_error(decay, rampup, key):
     with pytest.raises(UsageError, match=rf"{key}=.* is out of range"):
         EMA(TinyGenerator(), decay, rampup)
@@ -122,6 +125,7 @@ def test_copy_is_frozen_and_independent():
 
 
 # ---------------------------------------------------------------- batch-norm statistics of the averaged weights
+
 
 def test_recalibration_gives_the_statistics_of_its_own_noise_batches():
     model = TinyGenerator()
@@ -162,6 +166,7 @@ def test_statistics_are_estimated_once_per_update():
 
 
 # ---------------------------------------------------------------- checkpoints
+
 
 def test_state_dict_round_trip_through_a_weights_only_checkpoint(tmp_path):
     model = TinyGenerator()

@@ -1,7 +1,8 @@
 """Spec: a run is a function of its config and seed.
 
 Whatever is logged or measured and how often (log.every, log.images_every, ckpt.every, metrics.every and which
-metrics), in whichever storage tier the images are kept (dataset.storage, dataset.readers), and wherever the run was stopped and continued (preempted by a signal, killed after a checkpoint, or
+metrics), in whichever storage tier the images are kept (dataset.storage, dataset.readers), and wherever the run
+was stopped and continued (preempted by a signal, killed after a checkpoint, or
 finished and then extended with more train.steps), the trained weights, optimizer states, EMA, data order, the
 augmentation's and regularizer's state and the RNG end bit-identical (CPU) to those of the run that went straight
 through measuring nothing. Checked as a property over random plans, in process through the app's own `run` (what
@@ -30,15 +31,35 @@ VARIANTS = {
     "wgan_gp": ["loss=wgan_gp", "train.n_critic=2"],
     "bce": ["loss=bce"],
     "bce_no_ema_diffaugment": ["loss=bce", "train.ema=0", "augment=diffaugment"],
-    "hinge_adaptive_lecam": ["loss=hinge", "augment=adaptive", "augment.interval=1", "augment.speed_kimg=0.05",
-                             "regularizer=lecam"],
-    "conditional_spectral_norm_in_g": ["loss=hinge", "model.conditional=true", "regularizer=spectral_norm",
-                                       "regularizer.generator=true"],
+    "hinge_adaptive_lecam": [
+        "loss=hinge",
+        "augment=adaptive",
+        "augment.interval=1",
+        "augment.speed_kimg=0.05",
+        "regularizer=lecam",
+    ],
+    "conditional_spectral_norm_in_g": [
+        "loss=hinge",
+        "model.conditional=true",
+        "regularizer=spectral_norm",
+        "regularizer.generator=true",
+    ],
 }
-MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10 ** 6, "ckpt.every": STEPS, "metrics.names": "[]"}
+MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
 # What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.
-COMPARED = ("step", "generator", "critic", "opt_g", "opt_d", "ema", "data", "fixed_noise", "augment", "regularizer",
-            "rng")
+COMPARED = (
+    "step",
+    "generator",
+    "critic",
+    "opt_g",
+    "opt_d",
+    "ema",
+    "data",
+    "fixed_noise",
+    "augment",
+    "regularizer",
+    "rng",
+)
 
 
 class Killed(BaseException):
@@ -72,9 +93,18 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 
 def overrides_for(data, variant: str, cadences: dict, run_dir, steps: int) -> list[str]:
-    return [*FAST, "dataset=mnist", f"dataset.root={data}", "dataset.download=false", "metrics.num_samples=16",
-            *VARIANTS[variant], *(f"{k}={v}" for k, v in cadences.items()), f"train.steps={steps}",
-            f"hydra.run.dir={run_dir}", "resume=auto"]
+    return [
+        *FAST,
+        "dataset=mnist",
+        f"dataset.root={data}",
+        "dataset.download=false",
+        "metrics.num_samples=16",
+        *VARIANTS[variant],
+        *(f"{k}={v}" for k, v in cadences.items()),
+        f"train.steps={steps}",
+        f"hydra.run.dir={run_dir}",
+        "resume=auto",
+    ]
 
 
 def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: StopAt | None = None):
@@ -82,8 +112,11 @@ def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: Sto
     schema.register()
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides_for(data, variant, cadences, run_dir, steps),
-                      return_hydra_config=True)
+        cfg = compose(
+            config_name="train",
+            overrides=overrides_for(data, variant, cadences, run_dir, steps),
+            return_hydra_config=True,
+        )
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]  # as @hydra.main hands it to the task
@@ -111,13 +144,23 @@ def straight_through(data, variant: str, tmp_path_factory) -> dict:
     return _straight[variant]
 
 
-cadences = st.fixed_dictionaries({
-    "log.every": st.integers(1, 4), "log.images_every": st.integers(1, 5), "ckpt.every": st.integers(1, 5),
-    "metrics.every": st.integers(0, 3), "metrics.names": st.sampled_from(["[]", "[classifier_fd]"]),
-    # and where the images live, leg by leg: the same batches in every storage tier, with any number of readers
-    "dataset.storage": st.sampled_from(["auto", "host", "stream"]), "dataset.readers": st.integers(1, 3)})
-interruptions = st.lists(st.tuples(st.integers(1, STEPS - 1), st.sampled_from(["finish", "preempt", "kill"])),
-                         max_size=3, unique_by=lambda stop: stop[0]).map(sorted)
+cadences = st.fixed_dictionaries(
+    {
+        "log.every": st.integers(1, 4),
+        "log.images_every": st.integers(1, 5),
+        "ckpt.every": st.integers(1, 5),
+        "metrics.every": st.integers(0, 3),
+        "metrics.names": st.sampled_from(["[]", "[classifier_fd]"]),
+        # and where the images live, leg by leg: the same batches in every storage tier, with any number of readers
+        "dataset.storage": st.sampled_from(["auto", "host", "stream"]),
+        "dataset.readers": st.integers(1, 3),
+    }
+)
+interruptions = st.lists(
+    st.tuples(st.integers(1, STEPS - 1), st.sampled_from(["finish", "preempt", "kill"])),
+    max_size=3,
+    unique_by=lambda stop: stop[0],
+).map(sorted)
 
 
 @pytest.mark.slow
@@ -169,8 +212,19 @@ class _Leaky:
 
 
 def cli_args(data, run, *extra):
-    return ["dataset=mnist", f"dataset.root={data}", "dataset.download=false", *FAST, "train.batch_size=8",
-            "train.n_critic=2", "loss=wgan_gp", "seed=3", "metrics.num_samples=64", f"hydra.run.dir={run}", *extra]
+    return [
+        "dataset=mnist",
+        f"dataset.root={data}",
+        "dataset.download=false",
+        *FAST,
+        "train.batch_size=8",
+        "train.n_critic=2",
+        "loss=wgan_gp",
+        "seed=3",
+        "metrics.num_samples=64",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
 
 
 def weights(run_dir) -> dict:
@@ -181,9 +235,11 @@ def weights(run_dir) -> dict:
 @pytest.mark.slow
 def test_measuring_often_or_extending_a_finished_run_trains_the_same_weights(tmp_path, data):
     metrics = ["metrics.names=[classifier_fd]"]
-    for run, extra in (("never", ["metrics.every=0", "train.steps=6"]),
-                       ("often", ["metrics.every=2", "log.every=1", "log.images_every=1", "train.steps=6"]),
-                       ("extended", ["train.steps=3"])):
+    for run, extra in (
+        ("never", ["metrics.every=0", "train.steps=6"]),
+        ("often", ["metrics.every=2", "log.every=1", "log.images_every=1", "train.steps=6"]),
+        ("extended", ["train.steps=3"]),
+    ):
         result = ganrun(*cli_args(data, run, *metrics, *extra), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     result = ganrun(*cli_args(data, "extended", *metrics, "train.steps=6", "resume=auto"), cwd=tmp_path)

@@ -118,8 +118,17 @@ def test_slurm_preset_becomes_this_sbatch_script(monkeypatch, tmp_path):
     executor = executor_built_by_the_plugin(cfg, monkeypatch)
     assert executor.cluster == "slurm" and executor._executor.max_num_timeout == 3
     script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit FOLDER", "uid")
-    for line in ["--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1", "--cpus-per-task=8", "--mem=32GB",
-                 "--time=240", "--signal=USR2@120", "--job-name=ganrun", f"--output={tmp_path}/.submitit/%j/"]:
+    for line in [
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=8",
+        "--mem=32GB",
+        "--time=240",
+        "--signal=USR2@120",
+        "--job-name=ganrun",
+        f"--output={tmp_path}/.submitit/%j/",
+    ]:
         assert f"#SBATCH {line}" in script, script
     assert "export SUBMITIT_EXECUTOR=slurm" in script  # what makes ganrun resume from the job's own last.pt
 
@@ -144,8 +153,17 @@ def test_local_preset_has_the_plugin_keys_and_hands_max_num_timeout_to_submitit(
 @needs_plugin
 @pytest.mark.parametrize("launcher", ["submitit_local", "local"])
 def test_two_job_sweep_runs_each_job_in_its_own_process_and_folder(tmp_path, tiny_mnist, launcher):
-    result = ganrun("-m", f"hydra/launcher={launcher}", "loss.lambda_gp=1,10", *data_args(tiny_mnist),
-                    "train.steps=3", "log.every=1", "hydra.sweep.dir=sweep", cwd=tmp_path, env=ENV)
+    result = ganrun(
+        "-m",
+        f"hydra/launcher={launcher}",
+        "loss.lambda_gp=1,10",
+        *data_args(tiny_mnist),
+        "train.steps=3",
+        "log.every=1",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        env=ENV,
+    )
     assert result.returncode == 0, result.stderr
     assert "Submitit 'local' sweep output dir" in result.stdout + result.stderr
     sweep = tmp_path / "sweep"
@@ -213,11 +231,27 @@ def test_preempted_job_is_requeued_into_its_folder_and_resumes_from_its_checkpoi
     """
     env = {**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache"), **ENV}
     env.pop("HYDRA_FULL_ERROR", None)
-    args = ["-m", "hydra/launcher=local", "loss.lambda_gp=10", *data_args(tiny_mnist), "train.steps=20",
-            "log.every=1", "ckpt.every=5", "ckpt.keep=null", "hydra.sweep.dir=sweep"]
+    args = [
+        "-m",
+        "hydra/launcher=local",
+        "loss.lambda_gp=10",
+        *data_args(tiny_mnist),
+        "train.steps=20",
+        "log.every=1",
+        "ckpt.every=5",
+        "ckpt.keep=null",
+        "hydra.sweep.dir=sweep",
+    ]
     sweep = tmp_path / "sweep"
-    process = subprocess.Popen([sys.executable, "-m", "ganrun", *args], cwd=tmp_path, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganrun", *args],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         sent, task, deadline = 0, None, time.monotonic() + 240
         while process.poll() is None and time.monotonic() < deadline:
@@ -264,8 +298,16 @@ def plugin_hidden(monkeypatch):
     monkeypatch.setitem(sys.modules, "hydra_plugins.hydra_submitit_launcher", None)
 
 
-@pytest.mark.parametrize("arg", ["hydra/launcher=slurm", "hydra/launcher=local", "hydra/launcher=submitit_slurm",
-                                 "+hydra/launcher=submitit_local", "hydra/launcher=basic,slurm"])
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "hydra/launcher=slurm",
+        "hydra/launcher=local",
+        "hydra/launcher=submitit_slurm",
+        "+hydra/launcher=submitit_local",
+        "hydra/launcher=basic,slurm",
+    ],
+)
 def test_missing_launcher_is_a_one_line_hint(plugin_hidden, arg):
     with pytest.raises(UsageError) as error:
         launchers.check_launcher_installed(["-m", "loss.lambda_gp=1,10", arg])
@@ -279,8 +321,9 @@ def test_missing_submitit_alone_is_also_reported(monkeypatch):
         launchers.check_launcher_installed(["-m", "hydra/launcher=slurm"])
 
 
-@pytest.mark.parametrize("argv", [[], ["-m", "loss.lambda_gp=1,10"], ["hydra/launcher=basic"],
-                                  ["hydra.launcher.partition=gpu"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["-m", "loss.lambda_gp=1,10"], ["hydra/launcher=basic"], ["hydra.launcher.partition=gpu"]]
+)
 def test_no_submitit_launcher_asked_for_passes_without_the_plugin(plugin_hidden, argv):
     launchers.check_launcher_installed(argv)
 
@@ -292,15 +335,23 @@ def test_installed_launcher_passes():
 
 def test_cli_without_the_plugin_exits_2_with_the_hint_before_hydra(tmp_path):
     """`python -m ganrun` with the plugin hidden: Hydra alone says `Could not find ...`; ganrun says how to fix it."""
-    hide = ("import runpy, sys\n"
-            "try:\n    import hydra_plugins; hydra_plugins.__path__ = []  # Hydra looks for plugins in this namespace\n"
-            "except ImportError:\n    pass\n"
-            "sys.modules['hydra_plugins.hydra_submitit_launcher'] = sys.modules['submitit'] = None\n"
-            "sys.argv = ['ganrun', *sys.argv[1:]]; runpy.run_module('ganrun', run_name='__main__')")
+    hide = (
+        "import runpy, sys\n"
+        "try:\n    import hydra_plugins; hydra_plugins.__path__ = []  # Hydra looks for plugins in this namespace\n"
+        "except ImportError:\n    pass\n"
+        "sys.modules['hydra_plugins.hydra_submitit_launcher'] = sys.modules['submitit'] = None\n"
+        "sys.argv = ['ganrun', *sys.argv[1:]]; runpy.run_module('ganrun', run_name='__main__')"
+    )
     env = {**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache")}
     env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run([sys.executable, "-c", hide, "-m", "hydra/launcher=slurm", "loss.lambda_gp=1,10"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "-m", "hydra/launcher=slurm", "loss.lambda_gp=1,10"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"Error: hydra/launcher=slurm {HINT}"
     assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()

@@ -11,8 +11,10 @@ from ganrun.objectives.regularizers import LeCam
 
 
 def scored(real, fake):
-    return {"real_scores": torch.tensor(real).view(-1, 1).requires_grad_(True),
-            "fake_scores": torch.tensor(fake).view(-1, 1).requires_grad_(True)}
+    return {
+        "real_scores": torch.tensor(real).view(-1, 1).requires_grad_(True),
+        "fake_scores": torch.tensor(fake).view(-1, 1).requires_grad_(True),
+    }
 
 
 def test_first_batch_sets_the_anchors_then_they_move_by_the_decay():
@@ -23,8 +25,9 @@ def test_first_batch_sets_the_anchors_then_they_move_by_the_decay():
     assert (first["lecam_alpha_real"].item(), first["lecam_alpha_fake"].item()) == (2.0, 0.0)
     second = lecam.critic_penalty(None, None, None, 1, terms=scored([4.0, 4.0], [2.0, 2.0]))
     alpha_real, alpha_fake = 0.9 * 2 + 0.1 * 4, 0.9 * 0 + 0.1 * 2  # 2.2, 0.2: this batch's means count already
-    assert (second["lecam_alpha_real"].item(), second["lecam_alpha_fake"].item()) == pytest.approx((alpha_real,
-                                                                                                     alpha_fake))
+    assert (second["lecam_alpha_real"].item(), second["lecam_alpha_fake"].item()) == pytest.approx(
+        (alpha_real, alpha_fake)
+    )
     expected = 0.5 * ((4 - alpha_fake) ** 2 + (2 - alpha_real) ** 2)
     assert second["penalty"].item() == pytest.approx(expected)
 

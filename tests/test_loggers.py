@@ -27,8 +27,15 @@ EVERY = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty"
 
 
 def common(data) -> list[str]:
-    return ["dataset=mnist", f"dataset.root={data}", "dataset.download=false", *FAST, "log.every=2",
-            "log.images_every=2", "ckpt.every=4"]
+    return [
+        "dataset=mnist",
+        f"dataset.root={data}",
+        "dataset.download=false",
+        *FAST,
+        "log.every=2",
+        "log.images_every=2",
+        "ckpt.every=4",
+    ]
 
 
 def free_port() -> int:
@@ -51,9 +58,26 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     with open(folder / "server.log", "w") as server_log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/store.db",
-             "--default-artifact-root", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"], stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{folder}/store.db",
+                "--default-artifact-root",
+                str(folder / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
@@ -77,8 +101,13 @@ def wandb_segments(run_dir: Path) -> list[list[dict]]:
     records wandb's own reader (`wandb leet inspect --json`) prints."""
     segments = []
     for folder in sorted((run_dir / "wandb").glob("offline-run-*")):
-        shown = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(folder)],
-                               capture_output=True, text=True, check=True, timeout=120)
+        shown = subprocess.run(
+            [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(folder)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         segments.append([json.loads(line) for line in shown.stdout.splitlines() if line.strip()])
     return segments
 
@@ -92,8 +121,14 @@ def resumed(tmp_path_factory, data, mlflow_server):
     """A run to step 6 with all four loggers (MLflow on the server), then resumed from its checkpoint at step 4 to
     step 8, as a run that died after that checkpoint is: every logger has seen steps 5 and 6 once already."""
     folder = tmp_path_factory.mktemp("loggers")
-    first = ganrun(*common(data), "train.steps=6", "logger=[tensorboard,csv,wandb,mlflow]",
-                   f"logger.mlflow.tracking_uri={mlflow_server}", "hydra.run.dir=run", cwd=folder)
+    first = ganrun(
+        *common(data),
+        "train.steps=6",
+        "logger=[tensorboard,csv,wandb,mlflow]",
+        f"logger.mlflow.tracking_uri={mlflow_server}",
+        "hydra.run.dir=run",
+        cwd=folder,
+    )
     assert first.returncode == 0, first.stderr
     second = ganrun(f"resume={folder}/run/checkpoints/step_0000004.pt", "train.steps=8", cwd=folder)
     assert second.returncode == 0, second.stderr
@@ -135,8 +170,9 @@ def test_wandb_offline_run_is_continued_by_its_id_with_each_step_once(resumed):
     for step, item in rows[1:]:
         assert set(EVERY) <= set(item) and item["samples._type"] == "image-file", (step, item)
     assert rows[0][1]["real._type"] == "image-file"
-    config = {k: v for records in segments for r in records if r["type"] == "config"
-              for k, v in r["config"]["update"].items()}
+    config = {
+        k: v for records in segments for r in records if r["type"] == "config" for k, v in r["config"]["update"].items()
+    }
     assert config["run_dir"] == str(run_dir)
     assert config["hparams"]["loss"] == "wgan_gp" and config["model"]["hidden"] == 8
 
@@ -185,8 +221,14 @@ def missing_line(package: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("package", ["wandb", "mlflow"])
 def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_path, data, package):
-    result = ganrun(*common(data), "train.steps=2", f"logger=[tensorboard,{package}]", "hydra.run.dir=run",
-                    cwd=tmp_path, env=without(package, tmp_path))
+    result = ganrun(
+        *common(data),
+        "train.steps=2",
+        f"logger=[tensorboard,{package}]",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+        env=without(package, tmp_path),
+    )
     assert_user_error(result)
     assert result.returncode == 2 and result.stderr == missing_line(package)
     run_dir = tmp_path / "run"
@@ -195,8 +237,16 @@ def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_p
 
 @pytest.mark.slow
 def test_a_sweep_with_a_missing_logger_package_stops_before_its_first_job(tmp_path, data):
-    result = ganrun("-m", *common(data), "train.steps=2", "logger=wandb", "seed=0,1", "hydra.sweep.dir=sweep",
-                    cwd=tmp_path, env=without("wandb", tmp_path))
+    result = ganrun(
+        "-m",
+        *common(data),
+        "train.steps=2",
+        "logger=wandb",
+        "seed=0,1",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        env=without("wandb", tmp_path),
+    )
     assert result.returncode == 2 and result.stderr.endswith(missing_line("wandb"))
     assert not any(p.is_dir() for p in (tmp_path / "sweep").glob("*"))
 
@@ -248,20 +298,36 @@ class Proxy:
 
 
 @pytest.mark.slow
-def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_completes(tmp_path, data,
-                                                                                         mlflow_server):
+def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_completes(tmp_path, data, mlflow_server):
     proxy = Proxy(int(mlflow_server.rsplit(":", 1)[1]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "ganrun", *common(data), "train.steps=16", "log.every=1", "logger=[tensorboard,mlflow]",
-         f"logger.mlflow.tracking_uri=http://127.0.0.1:{proxy.port}", "logger.mlflow.experiment=goes_away",
-         "hydra.run.dir=run"], cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache")})
+        [
+            sys.executable,
+            "-m",
+            "ganrun",
+            *common(data),
+            "train.steps=16",
+            "log.every=1",
+            "logger=[tensorboard,mlflow]",
+            f"logger.mlflow.tracking_uri=http://127.0.0.1:{proxy.port}",
+            "logger.mlflow.experiment=goes_away",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache")},
+    )
     try:
         deadline = time.monotonic() + 240
         while True:  # until MLflow has the run's first steps
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-            sent = json.loads((tmp_path / "run" / "trackers.json").read_text()).get("mlflow", {}).get("sent", {}) \
-                if (tmp_path / "run" / "trackers.json").is_file() else {}
+            sent = (
+                json.loads((tmp_path / "run" / "trackers.json").read_text()).get("mlflow", {}).get("sent", {})
+                if (tmp_path / "run" / "trackers.json").is_file()
+                else {}
+            )
             if sent.get("loss/generator", 0) >= 2:
                 break
             time.sleep(0.02)
@@ -284,8 +350,16 @@ def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_co
 
 @pytest.mark.slow
 def test_a_sweep_is_one_wandb_group_and_an_mlflow_parent_with_a_child_per_job(tmp_path, data):
-    result = ganrun("-m", *common(data), "train.steps=2", "logger=[csv,wandb,mlflow]", "seed=0,1",
-                    "hydra.sweep.dir=sweeps/lambda", cwd=tmp_path, timeout=600)
+    result = ganrun(
+        "-m",
+        *common(data),
+        "train.steps=2",
+        "logger=[csv,wandb,mlflow]",
+        "seed=0,1",
+        "hydra.sweep.dir=sweeps/lambda",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     sweep = tmp_path / "sweeps" / "lambda"
     jobs = [sweep / "0_seed=0", sweep / "1_seed=1"]

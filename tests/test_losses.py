@@ -81,7 +81,8 @@ def test_lazy_r1_runs_every_nth_step_scaled(critic, batch):
     r1 = regularizers.R1(gamma=2.0, every=4)
     assert r1.critic_penalty(critic, *batch, critic_step=1) is None
     assert r1.critic_penalty(critic, *batch, critic_step=8)["penalty"].item() == pytest.approx(
-        4 * wnorm(critic) ** 2, rel=1e-5)
+        4 * wnorm(critic) ** 2, rel=1e-5
+    )
 
 
 def test_penalty_gradients_reach_the_critic(batch):
@@ -101,7 +102,10 @@ def test_bce_at_zero_logits(batch):
 def test_bce_label_smoothing_closed_form(batch):
     # target 0.9 at logit 0: −(0.9·ln σ(0) + 0.1·ln(1 − σ(0))) = ln 2 still; at logit 2 it differs.
     logits = torch.full((6, 1), 2.0)
-    expected = -(0.9 * math.log(torch.sigmoid(torch.tensor(2.0)).item()) + 0.1 * math.log(1 - torch.sigmoid(torch.tensor(2.0)).item()))
+    expected = -(
+        0.9 * math.log(torch.sigmoid(torch.tensor(2.0)).item())
+        + 0.1 * math.log(1 - torch.sigmoid(torch.tensor(2.0)).item())
+    )
 
     class Two(Zero):
         def forward(self, x):
@@ -138,13 +142,16 @@ def test_spectral_norm_makes_top_singular_value_one():
         assert sigma == pytest.approx(1.0, abs=1e-2)
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda: losses.WGANGP(lambda_gp=-1), "loss.lambda_gp=-1 is out of range: it must be >= 0"),
-    (lambda: losses.WGANDiv(k=0), "loss.k=0 is out of range: it must be > 0"),
-    (lambda: losses.WGANDiv(p=1), "loss.p=1 is out of range: it must be > 1"),
-    (lambda: losses.WGANDiv(points="middle"), "loss.points=middle is not allowed"),
-    (lambda: losses.WGAN(clip=0), "loss.clip=0 is out of range: it must be > 0"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda: losses.WGANGP(lambda_gp=-1), "loss.lambda_gp=-1 is out of range: it must be >= 0"),
+        (lambda: losses.WGANDiv(k=0), "loss.k=0 is out of range: it must be > 0"),
+        (lambda: losses.WGANDiv(p=1), "loss.p=1 is out of range: it must be > 1"),
+        (lambda: losses.WGANDiv(points="middle"), "loss.points=middle is not allowed"),
+        (lambda: losses.WGAN(clip=0), "loss.clip=0 is out of range: it must be > 0"),
+    ],
+)
 def test_out_of_range_loss_settings_name_the_key(make, message):
     with pytest.raises(UsageError, match=message):
         make()

@@ -75,6 +75,7 @@ def extracted(monkeypatch) -> list:
 
 # ---------------------------------------------------------------- the Fréchet distance
 
+
 def test_frechet_distance_of_diagonal_gaussians():
     rng = np.random.default_rng(0)
     mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
@@ -104,7 +105,8 @@ def test_frechet_distance_agrees_with_torch_fidelity(samples, rel):
     stats = [{"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)} for x in (a, b)]
     expected = fid_statistics_to_metric(*stats, verbose=False)[torch_fidelity.KEY_METRIC_FID]
     assert frechet_distance(stats[0]["mu"], stats[0]["sigma"], stats[1]["mu"], stats[1]["sigma"]) == pytest.approx(
-        expected, rel=rel)
+        expected, rel=rel
+    )
 
 
 def test_frechet_distance_of_one_dimensional_gaussians():
@@ -113,6 +115,7 @@ def test_frechet_distance_of_one_dimensional_gaussians():
 
 
 # ---------------------------------------------------------------- the pipeline
+
 
 def test_a_set_against_itself_scores_zero_and_noise_scores_higher(random_weights, real, noise):
     quality = QualityMetrics(["fid", "kid", "isc"], 64, real, "tiny-mnist", random_weights)
@@ -144,13 +147,23 @@ def test_each_score_says_how_it_was_measured(random_weights, real, noise):
     quality = QualityMetrics(["fid", "kid", "isc"], 32, real, "tiny-mnist", random_weights, reference="mnist 1×28×28")
     scores = quality.compute(lambda n: noise[:n], "raw", truncation=0.5)
     assert scores.protocols["fid"] == {
-        "metric": "fid", "reference": "mnist 1×28×28", "split": "train", "real_images": 32, "generated_images": 32,
-        "generator": "raw", "truncation": 0.5, "features": "inception-v3-compat 192",
+        "metric": "fid",
+        "reference": "mnist 1×28×28",
+        "split": "train",
+        "real_images": 32,
+        "generated_images": 32,
+        "generator": "raw",
+        "truncation": 0.5,
+        "features": "inception-v3-compat 192",
         "weights": hashlib.sha256(random_weights.read_bytes()).hexdigest()[:12],  # the file's, on any machine
-        "resize": "28×28 → 75×75, bilinear as TensorFlow 1 (torch-fidelity), gray copied to RGB", "settings": "",
-        "step": None}  # the caller knows the step: Scores.at(step)
+        "resize": "28×28 → 75×75, bilinear as TensorFlow 1 (torch-fidelity), gray copied to RGB",
+        "settings": "",
+        "step": None,
+    }  # the caller knows the step: Scores.at(step)
     assert scores.protocols["kid"]["settings"] == "100 subsets of 32 images"
-    assert scores.protocols["isc"]["settings"] == "10 splits" and scores.protocols["isc"]["features"].endswith("logits_unbiased")
+    assert scores.protocols["isc"]["settings"] == "10 splits" and scores.protocols["isc"]["features"].endswith(
+        "logits_unbiased"
+    )
     assert scores.at(7)["fid"]["step"] == 7 and set(scores.at(7)) == {"fid", "kid", "isc"}
 
 
@@ -210,6 +223,7 @@ def test_kid_subset_size_is_clamped_to_the_samples(random_weights, real, caplog)
 
 # ---------------------------------------------------------------- offline and bad input
 
+
 def test_no_weights_and_no_network_turns_metrics_off_with_one_warning(real, offline, caplog):
     quality = QualityMetrics(["fid", "kid"], 16, real, "tiny-mnist")
     calls = []
@@ -266,17 +280,20 @@ def test_dataset_cache_key_names_the_loader_and_ignores_download():
 # ---------------------------------------------------------------- python -m ganrun.evaluate
 
 # Runs the real module as `python -m` does, with the small Inception input and features (see SMALL_INPUT).
-EVALUATE = ("import runpy, torch_fidelity.feature_extractor_inceptionv3 as m, ganrun.quality.metrics; "
-            f"m.FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE = {SMALL_INPUT}; "
-            f"ganrun.quality.metrics.FEATURES.update({SMALL_FEATURES!r}); "
-            "runpy.run_module('ganrun.evaluate', run_name='__main__', alter_sys=True)")
+EVALUATE = (
+    "import runpy, torch_fidelity.feature_extractor_inceptionv3 as m, ganrun.quality.metrics; "
+    f"m.FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE = {SMALL_INPUT}; "
+    f"ganrun.quality.metrics.FEATURES.update({SMALL_FEATURES!r}); "
+    "runpy.run_module('ganrun.evaluate', run_name='__main__', alter_sys=True)"
+)
 
 
 def evaluate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m ganrun.evaluate ARGS` with the test's cache (shared with in-process runs) and an empty torch hub."""
     env = {**os.environ, "TORCH_HOME": str(cwd / "torch-home")}
-    return subprocess.run([sys.executable, "-c", EVALUATE, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", EVALUATE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -293,17 +310,32 @@ def test_evaluate_prints_the_metrics_and_writes_json(tmp_path, tiny_mnist, rando
     assert "EMA generator" in result.stdout
     protocol = written["protocols"]["fid"]  # how it was measured, in the JSON and on the screen
     assert (protocol["step"], protocol["generator"], protocol["split"], protocol["reference"]) == (
-        7, "ema", "train", "mnist 1×28×28")
+        7,
+        "ema",
+        "train",
+        "mnist 1×28×28",
+    )
     assert (protocol["real_images"], protocol["generated_images"], protocol["truncation"]) == (32, 32, None)
-    assert "measured as:" in result.stdout and "fid, kid (100 subsets of 32 images): 32 images by the EMA" in result.stdout
+    assert (
+        "measured as:" in result.stdout and "fid, kid (100 subsets of 32 images): 32 images by the EMA" in result.stdout
+    )
 
 
 def test_evaluate_uses_the_ema_unless_told_not_to(tmp_path, tiny_mnist, random_weights, capsys):
     from ganrun import evaluate as command
 
     ckpt = write_checkpoint(tmp_path / "run", tiny_mnist, ema=True)
-    common = [str(ckpt), "--num", "16", "--metrics", "fid", "--device", "cpu",
-              "--inception-weights", str(random_weights)]
+    common = [
+        str(ckpt),
+        "--num",
+        "16",
+        "--metrics",
+        "fid",
+        "--device",
+        "cpu",
+        "--inception-weights",
+        str(random_weights),
+    ]
     fid = {}
     for flags in ([], ["--no-ema"]):
         command.main(common + flags)

@@ -28,7 +28,11 @@ def test_dcgan28_is_the_seed_000_network():
     generator, critic = dcgan28.build(28, 1, z_dim=64)
     convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
-        (64, 256, 3, 2), (256, 128, 4, 1), (128, 64, 3, 2), (64, 1, 4, 2)]
+        (64, 256, 3, 2),
+        (256, 128, 4, 1),
+        (128, 64, 3, 2),
+        (64, 1, 4, 2),
+    ]
     critic_convs = [m for m in critic.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in critic_convs] == [(1, 64), (64, 128), (128, 1)]
     assert generator(torch.randn(3, 64)).shape == (3, 1, 28, 28)
@@ -59,17 +63,36 @@ def test_dcgan96_is_the_seed_002_network_layer_for_layer():
 
     generator, critic = dcgan96.build(96, 3, z_dim=256)
     convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0], c.bias is None)
-            for c in convs] == [(256, 512, 7, 2, 0, True), (512, 256, 7, 2, 0, True), (256, 128, 7, 2, 0, True),
-                                (128, 64, 5, 2, 0, True), (64, 64, 5, 1, 0, True), (64, 3, 4, 1, 0, True)]
+    assert [
+        (c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0], c.bias is None) for c in convs
+    ] == [
+        (256, 512, 7, 2, 0, True),
+        (512, 256, 7, 2, 0, True),
+        (256, 128, 7, 2, 0, True),
+        (128, 64, 5, 2, 0, True),
+        (64, 64, 5, 1, 0, True),
+        (64, 3, 4, 1, 0, True),
+    ]
     assert [type(m).__name__ for m in generator.net] == ["ConvTranspose2d", "BatchNorm2d", "ReLU"] * 5 + [
-        "ConvTranspose2d", "Tanh"]
+        "ConvTranspose2d",
+        "Tanh",
+    ]
     critic_convs = [m for m in critic.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0], c.bias is not None)
-            for c in critic_convs] == [(3, 64, 7, 2, 1, True), (64, 128, 5, 2, 1, True), (128, 256, 5, 2, 1, True),
-                                       (256, 512, 5, 2, 1, True), (512, 1, 4, 1, 0, True)]
-    assert [type(m).__name__ for m in critic.net] == ["Conv2d", "LeakyReLU"] + ["Conv2d", "BatchNorm2d",
-                                                                                 "LeakyReLU"] * 3 + ["Conv2d"]
+    assert [
+        (c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0], c.bias is not None)
+        for c in critic_convs
+    ] == [
+        (3, 64, 7, 2, 1, True),
+        (64, 128, 5, 2, 1, True),
+        (128, 256, 5, 2, 1, True),
+        (256, 512, 5, 2, 1, True),
+        (512, 1, 4, 1, 0, True),
+    ]
+    assert [type(m).__name__ for m in critic.net] == ["Conv2d", "LeakyReLU"] + [
+        "Conv2d",
+        "BatchNorm2d",
+        "LeakyReLU",
+    ] * 3 + ["Conv2d"]
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in critic.modules())  # the sigmoid is in loss=bce
 
     sizes = []
@@ -89,8 +112,9 @@ def test_bce_on_logits_is_the_tutorials_sigmoid_and_bceloss():
 
     real, fake = torch.tensor([[2.0], [-0.5], [0.1]]), torch.tensor([[-3.0], [0.7], [1.5]])
     bce_loss = torch.nn.BCELoss()
-    tutorial = (bce_loss(torch.sigmoid(real), torch.ones_like(real))
-                + bce_loss(torch.sigmoid(fake), torch.zeros_like(fake)))
+    tutorial = bce_loss(torch.sigmoid(real), torch.ones_like(real)) + bce_loss(
+        torch.sigmoid(fake), torch.zeros_like(fake)
+    )
     assert BCE().adversarial(real, fake).item() == pytest.approx(tutorial.item(), rel=1e-6)
     tutorial_g = bce_loss(torch.sigmoid(fake), torch.ones_like(fake))  # G's step: fakes labelled real
     assert BCE().generator_loss(fake).item() == pytest.approx(tutorial_g.item(), rel=1e-6)
@@ -110,12 +134,24 @@ def test_dcgan96_refuses_other_sizes_and_the_anime_preset_uses_it():
     assert cfg.dataset.image_size == 96 and cfg.loss._target_ == "ganrun.objectives.losses.BCE"
 
 
-@pytest.mark.parametrize("family, size, key", [
-    ("dcgan", 32, "z_dim"), ("dcgan", 32, "width"), ("dcgan28", 28, "hidden"), ("dcgan28", 28, "z_dim"),
-    ("dcgan96", 96, "width"), ("resnet", 32, "width"), ("upsample", 32, "z_dim")])
+@pytest.mark.parametrize(
+    "family, size, key",
+    [
+        ("dcgan", 32, "z_dim"),
+        ("dcgan", 32, "width"),
+        ("dcgan28", 28, "hidden"),
+        ("dcgan28", 28, "z_dim"),
+        ("dcgan96", 96, "width"),
+        ("resnet", 32, "width"),
+        ("upsample", 32, "z_dim"),
+    ],
+)
 @pytest.mark.parametrize("value", [0, -2])
 def test_every_layer_size_below_one_is_refused_in_one_line(family, size, key, value):
     build = importlib.import_module(f"ganrun.models.{family}").build
-    with pytest.raises(UsageError, match=rf"^model\.{key}={value} is out of range for model={family}: it must be an "
-                                         r"integer >= 1$"):
+    with pytest.raises(
+        UsageError,
+        match=rf"^model\.{key}={value} is out of range for model={family}: it must be an "
+        r"integer >= 1$",
+    ):
         build(image_size=size, channels=1, **{key: value})

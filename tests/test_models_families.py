@@ -43,16 +43,19 @@ def test_shapes_and_ranges(family, channels):
 def test_other_sizes_are_refused_in_one_line(family, size):
     with pytest.raises(UsageError) as error:
         FAMILIES[family].build(size, 3)
-    assert str(error.value) == (f"model={family} makes only 32x32 images, not {size}x{size}; "
-                                "use model=dcgan for other sizes or set dataset.image_size=32")
+    assert str(error.value) == (
+        f"model={family} makes only 32x32 images, not {size}x{size}; "
+        "use model=dcgan for other sizes or set dataset.image_size=32"
+    )
 
 
 def test_upsample_critic_is_the_tutorials():
     _, critic = upsample.build(32, 3)
     convs = _convs(critic)
     assert [c.out_channels for c in convs] == [32, 64, 128, 128]
-    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [
-        ((5, 5), (2, 2), (2, 2))] * 3 + [((5, 5), (1, 1), (2, 2))]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((5, 5), (2, 2), (2, 2))] * 3 + [
+        ((5, 5), (1, 1), (2, 2))
+    ]
     assert [m.negative_slope for m in critic.modules() if isinstance(m, nn.LeakyReLU)] == [0.3] * 4
     # No tanh on the scores (a Wasserstein critic is unbounded) and no dropout.
     assert not any(isinstance(m, (nn.Tanh, nn.Dropout, nn.Sigmoid)) for m in critic.modules())
@@ -81,10 +84,19 @@ def test_resnet_layout():
     generator, critic = resnet.build(32, 3, z_dim=8, width=8)
     assert (generator.project.in_features, generator.project.out_features) == (8, 4 * 4 * 8)
     blocks = list(critic.net)[:4]
-    assert [type(b) for b in blocks] == [resnet.OptimizedBlock, resnet.CriticBlock, resnet.CriticBlock, resnet.CriticBlock]
+    assert [type(b) for b in blocks] == [
+        resnet.OptimizedBlock,
+        resnet.CriticBlock,
+        resnet.CriticBlock,
+        resnet.CriticBlock,
+    ]
     # Only the optimized and the down block resample, so only they have a learned (1×1) shortcut.
     assert [type(b.shortcut[-1] if isinstance(b.shortcut, nn.Sequential) else b.shortcut) for b in blocks] == [
-        nn.Conv2d, nn.AvgPool2d, nn.Identity, nn.Identity]
+        nn.Conv2d,
+        nn.AvgPool2d,
+        nn.Identity,
+        nn.Identity,
+    ]
     sizes, x = [], torch.zeros(2, 3, 32, 32)
     for block in blocks:
         x = block(x)
@@ -92,7 +104,9 @@ def test_resnet_layout():
     assert sizes == [(8, 16, 16), (8, 8, 8), (8, 8, 8), (8, 8, 8)]
     w, z, c = 8, 8, 3
     up_block = 2 * (9 * w * w + w) + (w * w + w) + 2 * (2 * w)  # two 3×3 convs, the 1×1 shortcut, two BNs
-    assert sum(p.numel() for p in generator.parameters()) == (z * 16 * w + 16 * w) + 3 * up_block + 2 * w + 9 * w * c + c
+    assert (
+        sum(p.numel() for p in generator.parameters()) == (z * 16 * w + 16 * w) + 3 * up_block + 2 * w + 9 * w * c + c
+    )
 
 
 @pytest.mark.parametrize("family,count", [("upsample", 3), ("resnet", 7)])

@@ -42,8 +42,9 @@ def test_an_old_checkpoint_samples_with_statistics_of_its_average(tmp_path, tiny
     for key, value in old["generator"].items():
         torch.testing.assert_close(raw.state_dict()[key], value)  # --no-ema: the trained generator as it was
 
-    result = ganrun(str(run / "checkpoints" / "last.pt"), "--num", "8", "--out", "grid.png", cwd=tmp_path,
-                    module="ganrun.sample")
+    result = ganrun(
+        str(run / "checkpoints" / "last.pt"), "--num", "8", "--out", "grid.png", cwd=tmp_path, module="ganrun.sample"
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "grid.png").stat().st_size > 0
 

@@ -117,6 +117,6 @@ def test_a_damaged_pack_is_rebuilt(tmp_path, cache_dir):
     root = write_folder(tmp_path / "faces", 3)
     first = image_folder(root=str(root), image_size=16).images
     [path] = cache_dir.glob("*.npy")
-    path.write_bytes(path.read_bytes()[:HEADER + 10])  # cut short (a disk that filled up under another tool)
+    path.write_bytes(path.read_bytes()[: HEADER + 10])  # cut short (a disk that filled up under another tool)
     assert open_pack(path) is None
     assert_close(image_folder(root=str(root), image_size=16).images, first)

@@ -79,8 +79,9 @@ def test_wgan_gp_at_interpolates(batch, one_sided):
     real, fake = batch
     critic = Tanh()
     torch.manual_seed(7)
-    ours = value_and_critic_grads(critic, losses.WGANGP(lambda_gp=10.0, one_sided=one_sided).critic_loss(
-        critic, real, fake)["loss"])
+    ours = value_and_critic_grads(
+        critic, losses.WGANGP(lambda_gp=10.0, one_sided=one_sided).critic_loss(critic, real, fake)["loss"]
+    )
     torch.manual_seed(7)
     excess = grad_norms(critic, mix(real, fake)) - 1
     excess = excess.clamp(min=0) if one_sided else excess
@@ -88,14 +89,16 @@ def test_wgan_gp_at_interpolates(batch, one_sided):
     assert_same(ours, value_and_critic_grads(critic, reference))
 
 
-@pytest.mark.parametrize("points", ["interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "real",
-                                    "fake"])
+@pytest.mark.parametrize(
+    "points", ["interpolate", "interpolate_within", "interpolate_mixed", "real_fake", "real", "fake"]
+)
 def test_wgan_div_at_each_choice_of_points(batch, points):
     real, fake = batch
     critic = Tanh()
     torch.manual_seed(11)
-    ours = value_and_critic_grads(critic, losses.WGANDiv(k=2.0, p=6.0, points=points).critic_loss(
-        critic, real, fake)["loss"])
+    ours = value_and_critic_grads(
+        critic, losses.WGANDiv(k=2.0, p=6.0, points=points).critic_loss(critic, real, fake)["loss"]
+    )
     torch.manual_seed(11)
     sets = reference_points(real, fake, points)
     penalty = torch.stack([grad_norms(critic, x).pow(6.0).mean() for x in sets]).mean()
@@ -107,8 +110,10 @@ def test_the_point_sets_matter_here(batch):
     """The guard behind the tests above: on this critic, a penalty at other points has another value."""
     real, fake = batch
     critic = Tanh()
-    at = {name: grad_norms(critic, x).pow(6).mean().item() for name, x in
-          [("real", real), ("fake", fake), ("mid", (real + fake) / 2)]}
+    at = {
+        name: grad_norms(critic, x).pow(6).mean().item()
+        for name, x in [("real", real), ("fake", fake), ("mid", (real + fake) / 2)]
+    }
     assert len({round(v, 6) for v in at.values()}) == 3
 
 

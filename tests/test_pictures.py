@@ -37,6 +37,7 @@ def conditional():
 
 # ---------------------------------------------------------------- spherical interpolation
 
+
 def test_slerp_ends_at_the_points_and_keeps_a_unit_circle():
     a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
     path = walk.slerp(a, b, walk.fractions(5))[0]
@@ -68,7 +69,7 @@ def test_class_walks_hold_the_noise_and_end_at_each_class(conditional):
     rows = walk.class_walk(conditional, noise, steps=5, device="cpu")
     assert rows.shape == (2, 5, 1, 28, 28)  # row i: noise i fixed, class i → class i + 1
     for i in range(2):
-        at = lambda label: to_uint8(samples(conditional, noise[i:i + 1], torch.tensor([label])))[0]  # noqa: E731
+        at = lambda label, i=i: to_uint8(samples(conditional, noise[i : i + 1], torch.tensor([label])))[0]  # noqa: E731
         assert (rows[i, 0].int() - at(i).int()).abs().max() <= 1
         assert (rows[i, -1].int() - at(i + 1).int()).abs().max() <= 1
     assert not torch.equal(rows[0, 0], rows[0, -1])
@@ -83,6 +84,7 @@ def test_a_conditional_walk_has_latent_rows_then_class_rows(conditional):
 
 # ---------------------------------------------------------------- truncated noise
 
+
 def test_truncated_noise_stays_inside_and_redraws_only_what_was_outside():
     plain = normal_noise(20000, 8, torch.Generator().manual_seed(0))
     assert torch.equal(plain, torch.randn(20000, 8, generator=torch.Generator().manual_seed(0)))
@@ -92,11 +94,12 @@ def test_truncated_noise_stays_inside_and_redraws_only_what_was_outside():
     inside = plain.abs() <= psi
     assert torch.equal(cut[inside], plain[inside])
     # E|Z| of N(0, 1) restricted to [−ψ, ψ]: √(2/π)(1 − e^(−ψ²/2)) / erf(ψ/√2).
-    expected = math.sqrt(2 / math.pi) * (1 - math.exp(-psi ** 2 / 2)) / math.erf(psi / math.sqrt(2))
+    expected = math.sqrt(2 / math.pi) * (1 - math.exp(-(psi**2) / 2)) / math.erf(psi / math.sqrt(2))
     assert cut.abs().mean().item() == pytest.approx(expected, rel=0.01)
 
 
 # ---------------------------------------------------------------- nearest training images
+
 
 def test_each_sample_finds_its_exact_nearest_training_images():
     training = torch.zeros(6, 1, 4, 4, dtype=torch.uint8)
@@ -114,9 +117,14 @@ def test_each_sample_finds_its_exact_nearest_training_images():
 
 # ---------------------------------------------------------------- files
 
+
 def rows_of(count=3, steps=4, size=6, channels=1) -> torch.Tensor:
-    return torch.arange(count * steps * channels * size * size, dtype=torch.int64).remainder(256).to(
-        torch.uint8).view(count, steps, channels, size, size)
+    return (
+        torch.arange(count * steps * channels * size * size, dtype=torch.int64)
+        .remainder(256)
+        .to(torch.uint8)
+        .view(count, steps, channels, size, size)
+    )
 
 
 def test_a_png_strip_is_one_row_per_walk_with_a_gap_after_the_marked_column(tmp_path):
@@ -125,9 +133,9 @@ def test_a_png_strip_is_one_row_per_walk_with_a_gap_after_the_marked_column(tmp_
     pixels = np.asarray(Image.open(tmp_path / "strip.png"))
     pad, gap = files.PAD, files.GAP
     assert pixels.shape == (pad + 3 * (6 + pad), pad + 4 * (6 + pad) + gap - pad)
-    np.testing.assert_array_equal(pixels[pad:pad + 6, pad:pad + 6], rows[0, 0, 0].numpy())
+    np.testing.assert_array_equal(pixels[pad : pad + 6, pad : pad + 6], rows[0, 0, 0].numpy())
     left = pad + 6 + gap  # column 1 starts after the wider gap
-    np.testing.assert_array_equal(pixels[pad:pad + 6, left:left + 6], rows[0, 1, 0].numpy())
+    np.testing.assert_array_equal(pixels[pad : pad + 6, left : left + 6], rows[0, 1, 0].numpy())
 
 
 def test_a_gif_plays_the_columns_forward_and_back(tmp_path):
@@ -146,6 +154,7 @@ def test_an_mp4_has_the_frames_of_the_gif(tmp_path):
 
 
 # ---------------------------------------------------------------- python -m ganrun.sample
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
@@ -183,18 +192,21 @@ def test_sample_puts_each_sample_beside_its_nearest_training_images(checkpoint, 
         top = pad + row * (28 + pad)
         for column in (1, 2):  # the neighbours are training images, pixel for pixel
             left = pad + column * (28 + pad) + gap - pad
-            tile = pixels[top:top + 28, left:left + 28]
+            tile = pixels[top : top + 28, left : left + 28]
             assert (training == tile).all(axis=(1, 2)).any()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--interpolate", "1", "--out", "w.gif"], "--interpolate needs K >= 2 noise points"),
-    (["--interpolate", "3", "--out", "w.npz"], "--interpolate writes a .png strip, a .gif or an .mp4, not w.npz"),
-    (["--nearest", "2", "--out", "n.gif"], "--nearest writes a .png, not n.gif"),
-    (["--out", "w.gif"], "--out w.gif: a movie is a walk; add --interpolate K"),
-    (["--truncation", "0", "--out", "g.png"], "--truncation must be > 0, got 0.0"),
-    (["--interpolate", "3", "--nearest", "2", "--out", "x.png"], "--interpolate and --nearest are two pictures"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--interpolate", "1", "--out", "w.gif"], "--interpolate needs K >= 2 noise points"),
+        (["--interpolate", "3", "--out", "w.npz"], "--interpolate writes a .png strip, a .gif or an .mp4, not w.npz"),
+        (["--nearest", "2", "--out", "n.gif"], "--nearest writes a .png, not n.gif"),
+        (["--out", "w.gif"], "--out w.gif: a movie is a walk; add --interpolate K"),
+        (["--truncation", "0", "--out", "g.png"], "--truncation must be > 0, got 0.0"),
+        (["--interpolate", "3", "--nearest", "2", "--out", "x.png"], "--interpolate and --nearest are two pictures"),
+    ],
+)
 def test_sample_refuses_pictures_it_cannot_make(args, message, capsys):
     from ganrun.sample import parse_args
 

@@ -28,8 +28,10 @@ PINNED = {
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not torch.__version__.startswith(TORCH),
-                       reason=f"the hashes were made with torch {TORCH}; other releases round differently"),
+    pytest.mark.skipif(
+        not torch.__version__.startswith(TORCH),
+        reason=f"the hashes were made with torch {TORCH}; other releases round differently",
+    ),
 ]
 
 

@@ -20,19 +20,41 @@ from ganrun.training.settings import Settings
 from helpers.parts import make_parts
 from helpers.sweeps import make_job, status
 
-FID = Protocol(metric="fid", reference="fashion_mnist 1×28×28", split="train", real_images=10000,
-               generated_images=10000, generator="ema", truncation=None, features="inception-v3-compat 2048",
-               weights="6726825d0000", resize="28×28 → 299×299, bilinear as TensorFlow 1 (torch-fidelity)",
-               settings="").to_dict()
+FID = Protocol(
+    metric="fid",
+    reference="fashion_mnist 1×28×28",
+    split="train",
+    real_images=10000,
+    generated_images=10000,
+    generator="ema",
+    truncation=None,
+    features="inception-v3-compat 2048",
+    weights="6726825d0000",
+    resize="28×28 → 299×299, bilinear as TensorFlow 1 (torch-fidelity)",
+    settings="",
+).to_dict()
 
 
 def test_a_protocol_names_everything_a_score_depends_on_and_reads_as_one_line():
-    assert FIELDS == ("metric", "reference", "split", "real_images", "generated_images", "generator", "truncation",
-                      "features", "weights", "resize", "settings", "step")
+    assert FIELDS == (
+        "metric",
+        "reference",
+        "split",
+        "real_images",
+        "generated_images",
+        "generator",
+        "truncation",
+        "features",
+        "weights",
+        "resize",
+        "settings",
+        "step",
+    )
     assert describe({**FID, "step": 2000}) == (
         "fid: 10000 images by the EMA generator at step 2000 against 10000 of fashion_mnist 1×28×28 (train split); "
         "features inception-v3-compat 2048, weights 6726825d0000; resize 28×28 → 299×299, bilinear as TensorFlow 1 "
-        "(torch-fidelity)")
+        "(torch-fidelity)"
+    )
     assert from_text(to_text({**FID, "step": 5})) == {**FID, "step": 5}
     assert from_text("some other text") is None
 
@@ -53,19 +75,27 @@ def test_a_best_of_another_protocol_is_not_compared_with():
 def text_events(run_dir) -> dict[str, list[tuple[int, str]]]:
     events = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
     events.Reload()
-    return {tag: [(e.step, e.tensor_proto.string_val[0].decode()) for e in events.Tensors(tag)]
-            for tag in events.Tags()["tensors"]}
+    return {
+        tag: [(e.step, e.tensor_proto.string_val[0].decode()) for e in events.Tensors(tag)]
+        for tag in events.Tags()["tensors"]
+    }
 
 
 def test_the_loop_logs_each_scores_protocol_beside_it_and_best_pt_keeps_the_best_ones(tmp_path):
     parts = make_parts(WGANGP())
     scripted = iter([5.0, 3.0, 4.0])
-    settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=100, ckpt_every=100,
-                        metrics_every=1)
+    settings = Settings(
+        steps=3, batch_size=8, n_critic=1, log_every=1, images_every=100, ckpt_every=100, metrics_every=1
+    )
     logger = TensorBoardLogger(RunInfo(tmp_path))
-    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 100),
+    fit(
+        parts,
+        settings,
+        logger,
+        Checkpointer(tmp_path / "checkpoints", 100),
         lambda step: snapshot(parts, step, {}, {}),
-        evaluate=lambda: Scores({"metrics/fid": next(scripted)}, {"fid": FID}))
+        evaluate=lambda: Scores({"metrics/fid": next(scripted)}, {"fid": FID}),
+    )
     logger.close()
     texts = text_events(tmp_path)["protocol/fid/text_summary"]
     assert [(step, from_text(text)) for step, text in texts] == [(s, {**FID, "step": s}) for s in (1, 2, 3)]
@@ -75,6 +105,7 @@ def test_the_loop_logs_each_scores_protocol_beside_it_and_best_pt_keeps_the_best
 
 
 # ---------------------------------------------------------------- sweep summaries
+
 
 def scored_job(sweep, name, value, protocol):
     job = make_job(sweep, name, [f"loss.lambda_gp={name}"], status("completed", 4, 4, 1.0, {"metrics/fid": value}))
@@ -107,11 +138,17 @@ def test_scores_of_different_protocols_are_never_one_column(tmp_path):
     with open(sweep / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["job"], r["metrics/fid [A]"], r["metrics/fid [B]"], r["metrics/fid [C]"]) for r in rows] == [
-        ("1", "30.0", "", ""), ("10", "", "10.0", ""), ("100", "20.0", "", ""), ("1000", "", "", "5.0")]
+        ("1", "30.0", "", ""),
+        ("10", "", "10.0", ""),
+        ("100", "20.0", "", ""),
+        ("1000", "", "", "5.0"),
+    ]
     assert "metrics/fid" not in rows[0]
     md = (sweep / "summary.md").read_text()
-    assert ("- metrics/fid was measured under 3 protocols, which differ in split, generated_images, whether it was "
-            "recorded: one column each, never ranked against each other") in md
+    assert (
+        "- metrics/fid was measured under 3 protocols, which differ in split, generated_images, whether it was "
+        "recorded: one column each, never ranked against each other"
+    ) in md
     assert "  - metrics/fid [B]: 5000 images by the EMA generator at step 4 against 10000 of fashion_mnist" in md
     assert "  - metrics/fid [C]: not recorded (measured before ganrun logged protocols) (jobs 1000)" in md
     # Ranked within the protocol most jobs share: job 10's 10.0 and job 1000's 5.0 are not in the race.

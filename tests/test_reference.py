@@ -11,8 +11,14 @@ from helpers.tiny_data import cifar_images, write_cifar10
 
 
 def test_cifar10_splits_are_its_five_data_batches_and_its_test_batch(tmp_path):
-    cfg = {"_target_": "ganrun.data.cifar10", "root": str(write_cifar10(tmp_path, per_class=2)), "download": False,
-           "image_size": 32, "channels": 3, "classes": [7]}
+    cfg = {
+        "_target_": "ganrun.data.cifar10",
+        "root": str(write_cifar10(tmp_path, per_class=2)),
+        "download": False,
+        "image_size": 32,
+        "channels": 3,
+        "classes": [7],
+    }
     images, labels = cifar_images(per_class=2)  # six batches of 20, in batch order
     horses = images[labels == 7]
     trained_on = lambda: pytest.fail("CIFAR-10's loaders train on all six batches: its splits are read apart")  # noqa: E731

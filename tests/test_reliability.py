@@ -18,14 +18,28 @@ pytestmark = pytest.mark.slow
 
 
 def args_for(tiny_mnist, run, *extra):
-    return ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-            "train.deterministic=true", "log.every=1", f"hydra.run.dir={run}", *extra]
+    return [
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.deterministic=true",
+        "log.every=1",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
 
 
 def start(cwd, *args) -> subprocess.Popen:
     env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}
-    return subprocess.Popen([sys.executable, "-m", "ganrun", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganrun", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path, process, timeout=120.0) -> None:
@@ -60,8 +74,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
     assert step == whole_step == 16
     assert_close(generator, whole_generator, rtol=0, atol=0)
     assert_close(critic, whole_critic, rtol=0, atol=0)
-    ema, whole_ema = (torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True)["ema"]
-                      for run in ("killed", "whole"))
+    ema, whole_ema = (
+        torch.load(tmp_path / run / "checkpoints" / "last.pt", weights_only=True)["ema"] for run in ("killed", "whole")
+    )
     assert_close(ema, whole_ema, rtol=0, atol=0)
     # TensorBoard: every step once, in order, although steps after the checkpoint were logged twice.
     assert [s for s, _ in read_scalars(tmp_path / "killed")["loss/generator"]] == list(range(1, 17))
@@ -79,8 +94,9 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_exits_0(tmp_path, tiny_mnist
     assert status["status"] == "preempted" and status["step"] == step >= 2
     assert "Traceback" not in stderr
 
-    result = ganrun(*args_for(tiny_mnist, "run", f"train.steps={step + 2}", "ckpt.every=2", "resume=auto"),
-                    cwd=tmp_path)
+    result = ganrun(
+        *args_for(tiny_mnist, "run", f"train.steps={step + 2}", "ckpt.every=2", "resume=auto"), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert weights(tmp_path / "run")[0] == step + 2
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
@@ -103,8 +119,10 @@ def test_corrupt_checkpoints(tmp_path, tiny_mnist):
 
 
 def test_ckpt_keep_bounds_the_periodic_checkpoints(tmp_path, tiny_mnist):
-    assert ganrun(*args_for(tiny_mnist, "run", "train.steps=6", "ckpt.every=1", "ckpt.keep=2"),
-                  cwd=tmp_path).returncode == 0
+    assert (
+        ganrun(*args_for(tiny_mnist, "run", "train.steps=6", "ckpt.every=1", "ckpt.keep=2"), cwd=tmp_path).returncode
+        == 0
+    )
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["last.pt", "step_0000005.pt", "step_0000006.pt"]
 
@@ -117,9 +135,14 @@ def test_no_temp_files_are_left_behind(tmp_path, tiny_mnist):
 def test_checkpoint_from_another_model_config_lists_mismatched_keys(tmp_path, tiny_mnist):
     assert ganrun(*args_for(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path).returncode == 0
     # The checkpoint was trained with model=dcgan28 model.hidden=8; give the group with the key to change it.
-    result = ganrun(f"resume={tmp_path}/run/checkpoints/last.pt", "model=dcgan28", "model.hidden=16", "train.steps=4",
-                    cwd=tmp_path)
-    assert_user_error(result, "the checkpoint's generator does not match this model config", "different shape: net.0.bias, net.0.weight")
+    result = ganrun(
+        f"resume={tmp_path}/run/checkpoints/last.pt", "model=dcgan28", "model.hidden=16", "train.steps=4", cwd=tmp_path
+    )
+    assert_user_error(
+        result,
+        "the checkpoint's generator does not match this model config",
+        "different shape: net.0.bias, net.0.weight",
+    )
 
 
 def test_a_run_folder_with_checkpoints_is_not_overwritten(tmp_path, tiny_mnist):
@@ -130,16 +153,19 @@ def test_a_run_folder_with_checkpoints_is_not_overwritten(tmp_path, tiny_mnist):
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["loss.lambda_gp=-1"], "loss.lambda_gp=-1 is out of range: it must be >= 0"),
-    (["train.batch_size=0"], "train.batch_size=0 is out of range: it must be >= 1"),
-    (["train.n_critic=0"], "train.n_critic=0 is out of range: it must be >= 1"),
-    (["loss=wgan_div", "loss.k=0"], "loss.k=0 is out of range: it must be > 0"),
-    (["loss=wgan_div", "loss.p=1"], "loss.p=1 is out of range: it must be > 1"),
-    (["loss=wgan_div", "loss.points=middle"], "loss.points=middle is not allowed"),
-    (["dataset.image_size=30"], "model=dcgan28 makes only 28x28 images, not 30x30"),
-    (["train.nan_policy=ignore"], "Invalid value 'ignore'"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["loss.lambda_gp=-1"], "loss.lambda_gp=-1 is out of range: it must be >= 0"),
+        (["train.batch_size=0"], "train.batch_size=0 is out of range: it must be >= 1"),
+        (["train.n_critic=0"], "train.n_critic=0 is out of range: it must be >= 1"),
+        (["loss=wgan_div", "loss.k=0"], "loss.k=0 is out of range: it must be > 0"),
+        (["loss=wgan_div", "loss.p=1"], "loss.p=1 is out of range: it must be > 1"),
+        (["loss=wgan_div", "loss.points=middle"], "loss.points=middle is not allowed"),
+        (["dataset.image_size=30"], "model=dcgan28 makes only 28x28 images, not 30x30"),
+        (["train.nan_policy=ignore"], "Invalid value 'ignore'"),
+    ],
+)
 def test_bad_values_stop_before_any_compute(tmp_path, tiny_mnist, extra, message):
     result = ganrun(*args_for(tiny_mnist, "run", *extra), cwd=tmp_path)
     assert_user_error(result, message)

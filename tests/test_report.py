@@ -21,11 +21,14 @@ def gp_sweep(tmp_path) -> Path:
     sweep = tmp_path / "multirun" / "2025-01-01" / "12-00-00"
     common = ["loss=wgan_gp", "train.steps=8"]
     final0 = {"loss/critic": -1.23456789, "loss/generator": 0.25, "critic/wasserstein": 2.0}
-    job = make_job(sweep, "0", [common[0], "loss.lambda_gp=0.1", common[1]],
-                   status("completed", 8, 8, 12.5, final0))
+    job = make_job(sweep, "0", [common[0], "loss.lambda_gp=0.1", common[1]], status("completed", 8, 8, 12.5, final0))
     write_events(job, range(1, 9))  # critic/penalty comes from here: 8 * 0.25
-    job = make_job(sweep, "1", [common[0], "loss.lambda_gp=1", common[1]],
-                   status("failed", 3, 8, 3.25, error="RuntimeError: CUDA out of memory\n  at line 3"))
+    job = make_job(
+        sweep,
+        "1",
+        [common[0], "loss.lambda_gp=1", common[1]],
+        status("failed", 3, 8, 3.25, error="RuntimeError: CUDA out of memory\n  at line 3"),
+    )
     write_events(job, range(1, 4))
     job = make_job(sweep, "2", [common[0], "loss.lambda_gp=10", common[1]], status("running", 6, 8, 7.0))
     write_events(job, range(3, 7))  # the resumed run, written first so its file does not sort last
@@ -36,8 +39,20 @@ def gp_sweep(tmp_path) -> Path:
     return sweep
 
 
-GP_COLUMNS = ["job", "loss.lambda_gp", "overrides", "status", "error", "step", "steps",
-              "loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty", "wall_time_s"]
+GP_COLUMNS = [
+    "job",
+    "loss.lambda_gp",
+    "overrides",
+    "status",
+    "error",
+    "step",
+    "steps",
+    "loss/critic",
+    "loss/generator",
+    "critic/wasserstein",
+    "critic/penalty",
+    "wall_time_s",
+]
 
 
 def test_csv_rows_and_columns(gp_sweep):
@@ -48,19 +63,62 @@ def test_csv_rows_and_columns(gp_sweep):
         rows = list(reader)
     tail = "train.steps=8"
     assert rows == [
-        {"job": "0", "loss.lambda_gp": "0.1", "overrides": f"loss=wgan_gp loss.lambda_gp=0.1 {tail}",
-         "status": "completed", "error": "", "step": "8", "steps": "8", "loss/critic": "-1.23456789",
-         "loss/generator": "0.25", "critic/wasserstein": "2.0", "critic/penalty": "2.0", "wall_time_s": "12.5"},
-        {"job": "1", "loss.lambda_gp": "1", "overrides": f"loss=wgan_gp loss.lambda_gp=1 {tail}",
-         "status": "failed", "error": "RuntimeError: CUDA out of memory", "step": "3", "steps": "8",
-         "loss/critic": "0.75", "loss/generator": "0.75", "critic/wasserstein": "0.75", "critic/penalty": "0.75",
-         "wall_time_s": "3.25"},
-        {"job": "2", "loss.lambda_gp": "10", "overrides": f"loss=wgan_gp loss.lambda_gp=10 {tail}",
-         "status": "running", "error": "", "step": "6", "steps": "8", "loss/critic": "1.5",
-         "loss/generator": "1.5", "critic/wasserstein": "1.5", "critic/penalty": "1.5", "wall_time_s": "7.0"},
-        {"job": "10", "loss.lambda_gp": "100", "overrides": f"loss=wgan_gp loss.lambda_gp=100 {tail}",
-         "status": "unknown", "error": "no status.json", "step": "4", "steps": "", "loss/critic": "1.0",
-         "loss/generator": "1.0", "critic/wasserstein": "1.0", "critic/penalty": "1.0", "wall_time_s": ""},
+        {
+            "job": "0",
+            "loss.lambda_gp": "0.1",
+            "overrides": f"loss=wgan_gp loss.lambda_gp=0.1 {tail}",
+            "status": "completed",
+            "error": "",
+            "step": "8",
+            "steps": "8",
+            "loss/critic": "-1.23456789",
+            "loss/generator": "0.25",
+            "critic/wasserstein": "2.0",
+            "critic/penalty": "2.0",
+            "wall_time_s": "12.5",
+        },
+        {
+            "job": "1",
+            "loss.lambda_gp": "1",
+            "overrides": f"loss=wgan_gp loss.lambda_gp=1 {tail}",
+            "status": "failed",
+            "error": "RuntimeError: CUDA out of memory",
+            "step": "3",
+            "steps": "8",
+            "loss/critic": "0.75",
+            "loss/generator": "0.75",
+            "critic/wasserstein": "0.75",
+            "critic/penalty": "0.75",
+            "wall_time_s": "3.25",
+        },
+        {
+            "job": "2",
+            "loss.lambda_gp": "10",
+            "overrides": f"loss=wgan_gp loss.lambda_gp=10 {tail}",
+            "status": "running",
+            "error": "",
+            "step": "6",
+            "steps": "8",
+            "loss/critic": "1.5",
+            "loss/generator": "1.5",
+            "critic/wasserstein": "1.5",
+            "critic/penalty": "1.5",
+            "wall_time_s": "7.0",
+        },
+        {
+            "job": "10",
+            "loss.lambda_gp": "100",
+            "overrides": f"loss=wgan_gp loss.lambda_gp=100 {tail}",
+            "status": "unknown",
+            "error": "no status.json",
+            "step": "4",
+            "steps": "",
+            "loss/critic": "1.0",
+            "loss/generator": "1.0",
+            "critic/wasserstein": "1.0",
+            "critic/penalty": "1.0",
+            "wall_time_s": "",
+        },
     ]
 
 
@@ -69,16 +127,24 @@ def test_markdown_table_and_best_job(gp_sweep):
     lines = (gp_sweep / "summary.md").read_text().splitlines()
     assert lines[0] == "| " + " | ".join(GP_COLUMNS) + " |"
     assert lines[1] == "|" + "---|" * len(GP_COLUMNS)
-    assert lines[2] == ("| 0 | 0.1 | loss=wgan_gp loss.lambda_gp=0.1 train.steps=8 | completed |  | 8 | 8 "
-                        "| -1.235 | 0.25 | 2 | 2 | 12.5 |")
-    assert lines[3] == ("| 1 | 1 | loss=wgan_gp loss.lambda_gp=1 train.steps=8 | failed "
-                        "| RuntimeError: CUDA out of memory | 3 | 8 | 0.75 | 0.75 | 0.75 | 0.75 | 3.25 |")
-    assert lines[5] == ("| 10 | 100 | loss=wgan_gp loss.lambda_gp=100 train.steps=8 | unknown | no status.json "
-                        "| 4 |  | 1 | 1 | 1 | 1 |  |")
+    assert lines[2] == (
+        "| 0 | 0.1 | loss=wgan_gp loss.lambda_gp=0.1 train.steps=8 | completed |  | 8 | 8 "
+        "| -1.235 | 0.25 | 2 | 2 | 12.5 |"
+    )
+    assert lines[3] == (
+        "| 1 | 1 | loss=wgan_gp loss.lambda_gp=1 train.steps=8 | failed "
+        "| RuntimeError: CUDA out of memory | 3 | 8 | 0.75 | 0.75 | 0.75 | 0.75 | 3.25 |"
+    )
+    assert lines[5] == (
+        "| 10 | 100 | loss=wgan_gp loss.lambda_gp=100 train.steps=8 | unknown | no status.json "
+        "| 4 |  | 1 | 1 | 1 | 1 |  |"
+    )
     # No quality metric: no job is named by the Wasserstein estimate, which a stronger penalty shrinks.
     assert lines[6] == "" and len(lines) == 8
-    assert lines[7].startswith("Best job: not named. No job has logged a quality metric, and critic/wasserstein is "
-                               "not comparable across jobs: a critic held to a stronger penalty reports a smaller")
+    assert lines[7].startswith(
+        "Best job: not named. No job has logged a quality metric, and critic/wasserstein is "
+        "not comparable across jobs: a critic held to a stronger penalty reports a smaller"
+    )
     assert "Turn a metric on, e.g. metrics.names=[classifier_fd]" in lines[7]
 
 
@@ -87,7 +153,8 @@ def test_a_loss_is_ranked_only_when_asked_for_and_then_with_a_caveat(gp_sweep):
     # The failed job has the lowest W-estimate (0.75) but a crash is not ranked.
     assert (gp_sweep / "summary.md").read_text().splitlines()[-1] == (
         "Best job by critic/wasserstein (lower is better): 10 (loss.lambda_gp=100) with 1. (critic/wasserstein is "
-        "not comparable across λ, losses or models: read the ranking with care.)")
+        "not comparable across λ, losses or models: read the ranking with care.)"
+    )
 
 
 def test_png_one_subplot_per_swept_key(gp_sweep):
@@ -118,12 +185,29 @@ def test_metrics_columns_and_fid_chosen(div_sweep):
     with open(div_sweep / "summary.csv", newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert reader.fieldnames == ["job", "loss.k", "loss.p", "overrides", "status", "error", "step", "steps",
-                                 "loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
-                                 "metrics/fid", "metrics/kid", "wall_time_s"]
+    assert reader.fieldnames == [
+        "job",
+        "loss.k",
+        "loss.p",
+        "overrides",
+        "status",
+        "error",
+        "step",
+        "steps",
+        "loss/critic",
+        "loss/generator",
+        "critic/wasserstein",
+        "critic/penalty",
+        "metrics/fid",
+        "metrics/kid",
+        "wall_time_s",
+    ]
     assert [(r["job"], r["loss.k"], r["loss.p"], r["metrics/fid"], r["metrics/kid"]) for r in rows] == [
-        ("0", "1", "2", "40.0", ""), ("1", "1", "6", "30.0", "0.5"), ("2", "2", "2", "20.0", ""),
-        ("3", "2", "6", "", "")]
+        ("0", "1", "2", "40.0", ""),
+        ("1", "1", "6", "30.0", "0.5"),
+        ("2", "2", "2", "20.0", ""),
+        ("3", "2", "6", "", ""),
+    ]
     assert rows[3]["status"] == "unknown" and rows[3]["step"] == "" and rows[3]["loss/critic"] == ""
     best = (div_sweep / "summary.md").read_text().splitlines()[-1]
     assert best == "Best job by metrics/fid (lower is better): 2 (loss.k=2 loss.p=2) with 20."
@@ -157,8 +241,10 @@ def test_metric_choice_rules():
 
 
 def test_precision_and_recall_rank_higher_first():
-    rows = [{"job": "a", "status": "completed", "metrics/classifier_recall": 0.4, "metrics/classifier_fd": 3.0},
-            {"job": "b", "status": "completed", "metrics/classifier_recall": 0.6, "metrics/classifier_fd": 5.0}]
+    rows = [
+        {"job": "a", "status": "completed", "metrics/classifier_recall": 0.4, "metrics/classifier_fd": 3.0},
+        {"job": "b", "status": "completed", "metrics/classifier_recall": 0.6, "metrics/classifier_fd": 5.0},
+    ]
     assert report.best_job(rows, "metrics/classifier_recall")["job"] == "b"
     assert report.best_job(rows, "metrics/classifier_fd")["job"] == "a"
 
@@ -190,11 +276,17 @@ def test_categorical_key_unreadable_status_and_a_job_with_nothing(tmp_path):
     with open(sweep / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["job"], r["loss"], r["extra"], r["status"]) for r in rows] == [
-        ("0", "bce", "", "completed"), ("1", "hinge", "", "unknown"), ("jobA", "lsgan", "1", "unknown"),
-        ("jobB", "lsgan", "", "unknown")]
+        ("0", "bce", "", "completed"),
+        ("1", "hinge", "", "unknown"),
+        ("jobA", "lsgan", "1", "unknown"),
+        ("jobB", "lsgan", "", "unknown"),
+    ]
     assert rows[1]["error"].startswith("unreadable status.json: ")
     assert rows[1]["loss/generator"] == "1.0" and rows[2]["loss/generator"] == ""
-    assert "Best job: not named. No job has logged a quality metric, and loss/generator" in (sweep / "summary.md").read_text()
+    assert (
+        "Best job: not named. No job has logged a quality metric, and loss/generator"
+        in (sweep / "summary.md").read_text()
+    )
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (900, 360)
 
@@ -217,8 +309,11 @@ def test_sweep_that_has_logged_nothing_yet(tmp_path):
     make_job(sweep, "1", ["loss.k=2"])
     report.write_report(sweep)
     lines = (sweep / "summary.md").read_text().splitlines()
-    assert lines[2:5] == ["| 0 | 1 | loss.k=1 | running |  | 0 | 4 |  |  |  |  | 0.5 |",
-                          "| 1 | 2 | loss.k=2 | unknown | no status.json |  |  |  |  |  |  |  |", ""]
+    assert lines[2:5] == [
+        "| 0 | 1 | loss.k=1 | running |  | 0 | 4 |  |  |  |  | 0.5 |",
+        "| 1 | 2 | loss.k=2 | unknown | no status.json |  |  |  |  |  |  |  |",
+        "",
+    ]
     assert lines[5].startswith("Best job: not named. No job has logged a quality metric")
     report.write_report(sweep, metric="loss/generator")
     best = (sweep / "summary.md").read_text().splitlines()[-1]

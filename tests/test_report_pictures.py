@@ -22,8 +22,12 @@ def grid(seed: int, size=(3, 40, 62)) -> np.ndarray:
 
 
 def write_job(sweep, n: int, lam: str, grids: dict[int, np.ndarray], curve: dict[int, float], state="completed"):
-    job = make_job(sweep, f"{n}_lambda_gp={lam}", ["loss=wgan_gp", f"loss.lambda_gp={lam}"],
-                   status(state, max(curve, default=0), 4, 1.0, {"metrics/fid": 30.0 - n} if curve else None))
+    job = make_job(
+        sweep,
+        f"{n}_lambda_gp={lam}",
+        ["loss=wgan_gp", f"loss.lambda_gp={lam}"],
+        status(state, max(curve, default=0), 4, 1.0, {"metrics/fid": 30.0 - n} if curve else None),
+    )
     writer = SummaryWriter(str(job))
     for step, value in curve.items():
         for tag in TAGS[:3]:
@@ -67,8 +71,12 @@ def test_one_tile_per_job_with_its_newest_grid(picture_sweep):
 
 
 def test_tile_labels_name_the_swept_values_and_the_final_metric():
-    record = {"job": "3_lambda_gp=10", "overrides": {"loss": "wgan_gp", "loss.lambda_gp": "10"},
-              "status": "completed", "final": {"metrics/fid": 21.23456}}
+    record = {
+        "job": "3_lambda_gp=10",
+        "overrides": {"loss": "wgan_gp", "loss.lambda_gp": "10"},
+        "status": "completed",
+        "final": {"metrics/fid": 21.23456},
+    }
     assert pictures.job_label(record, ["loss.lambda_gp"]) == "loss.lambda_gp=10"
     assert pictures.job_label(record, []) == "3_lambda_gp=10"
     assert pictures.outcome_line(record, "metrics/fid") == "metrics/fid 21.23"

@@ -51,15 +51,19 @@ def test_interval_of_three_values_in_closed_form():
 def test_interval_of_two_values_in_closed_form():
     interval = report.describe([0.0, 2.0])  # mean 1, sd √2, half-width t(0.975, 1)·√2/√2
     assert interval.sd == pytest.approx(math.sqrt(2))
-    assert (interval.low, interval.high) == (pytest.approx(1 - 12.706204736174696), pytest.approx(1 + 12.706204736174696))
+    assert (interval.low, interval.high) == (
+        pytest.approx(1 - 12.706204736174696),
+        pytest.approx(1 + 12.706204736174696),
+    )
 
 
 def test_interval_matches_scipy():
     scipy_stats = pytest.importorskip("scipy.stats")
     values = [31.2, 28.9, 35.4, 30.1, 29.7, 33.3, 27.8]
     interval = report.describe(values)
-    low, high = scipy_stats.t.interval(0.95, df=len(values) - 1, loc=sum(values) / len(values),
-                                       scale=scipy_stats.sem(values))
+    low, high = scipy_stats.t.interval(
+        0.95, df=len(values) - 1, loc=sum(values) / len(values), scale=scipy_stats.sem(values)
+    )
     assert (interval.low, interval.high) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
     assert interval.sd == pytest.approx(scipy_stats.tstd(values), rel=1e-12)
 
@@ -76,10 +80,14 @@ def seed_sweep(tmp_path, fids: dict[str, list], failed: tuple = ()):
     n = 0
     for lam, values in fids.items():
         for seed, fid in enumerate(values):
-            job = make_job(sweep, f"{n}_lambda_gp={lam},seed={seed}", ["loss=wgan_gp", f"loss.lambda_gp={lam}",
-                                                                      f"seed={seed}"],
-                           status("failed", 2, 4, 1.0, error="diverged") if (lam, seed) in failed
-                           else status("completed", 4, 4, 1.0, {"metrics/fid": fid}))
+            job = make_job(
+                sweep,
+                f"{n}_lambda_gp={lam},seed={seed}",
+                ["loss=wgan_gp", f"loss.lambda_gp={lam}", f"seed={seed}"],
+                status("failed", 2, 4, 1.0, error="diverged")
+                if (lam, seed) in failed
+                else status("completed", 4, 4, 1.0, {"metrics/fid": fid}),
+            )
             write_events(job, range(1, 5), value=lambda step, s=seed: step + s)
             n += 1
     return sweep
@@ -108,9 +116,11 @@ def test_groups_over_seeds_and_a_distinguishable_best(tmp_path):
 
     lines = (sweep / "summary.md").read_text().splitlines()
     assert "| 1 | metrics/fid | 3 | 3 | 11 | 1 | 8.516 – 13.48 |" in lines
-    assert lines[-1] == ("Best group by metrics/fid (lower is better): loss.lambda_gp=1 (mean 11, 95% CI 8.516 – 13.48, "
-                         "n = 3); its interval does not overlap that of the next best, loss.lambda_gp=10 (mean 21, "
-                         "95% CI 18.52 – 23.48, n = 3).")
+    assert lines[-1] == (
+        "Best group by metrics/fid (lower is better): loss.lambda_gp=1 (mean 11, 95% CI 8.516 – 13.48, "
+        "n = 3); its interval does not overlap that of the next best, loss.lambda_gp=10 (mean 21, "
+        "95% CI 18.52 – 23.48, n = 3)."
+    )
     assert not any(line.startswith("Best job") for line in lines)  # the luckiest seed is not the answer
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (450, 360)  # one panel: λ (seed is what the intervals are over)
@@ -149,8 +159,10 @@ def test_only_the_seed_swept_is_one_group(tmp_path):
     assert (row["value"], row["n"], float(row["mean"])) == ("metrics/fid", "2", 4.0)
     assert list(row)[0] == "value"  # nothing else is swept: no key columns
     verdict = (sweep / "summary.md").read_text().splitlines()[-1]
-    assert verdict == ("Best group by metrics/fid: all jobs (mean 4, 95% CI -8.706 – 16.71, n = 2) is the only group "
-                       "with values; nothing to compare.")
+    assert verdict == (
+        "Best group by metrics/fid: all jobs (mean 4, 95% CI -8.706 – 16.71, n = 2) is the only group "
+        "with values; nothing to compare."
+    )
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (450, 360)
 

@@ -31,8 +31,15 @@ RUN = ["train.deterministic=true", "log.every=5"]
 
 
 def args(data, run, *extra):
-    return ["dataset=mnist", f"dataset.root={data}", "dataset.download=false", *FAST, *RUN, f"hydra.run.dir={run}",
-            *extra]
+    return [
+        "dataset=mnist",
+        f"dataset.root={data}",
+        "dataset.download=false",
+        *FAST,
+        *RUN,
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
 
 
 def status_of(run_dir) -> dict:
@@ -41,16 +48,20 @@ def status_of(run_dir) -> dict:
 
 def snapshot_of(folder: Path) -> dict:
     """Every file of a folder (but the log, which says what happened) with its size and modification time."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "ganrun.log" and ".hydra" not in p.parts}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "ganrun.log" and ".hydra" not in p.parts
+    }
 
 
 @contextmanager
 def mounted_tmpfs(where: Path, size: str):
     """A small tmpfs at `where` (a small disk); skips where this machine does not let the tests mount one."""
     where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root")
     try:
@@ -103,10 +114,13 @@ def test_a_full_disk_stops_in_one_line_and_the_run_continues_once_there_is_room(
         filler = fill(disk, leave=int(2.5 * size))  # room for step 10's two files and the logs, not step 20's
         result = ganrun(*args(tiny_mnist, disk / "run", *steps), cwd=tmp_path)
         folder = disk / "run" / "checkpoints"
-        assert_user_error(result, f"cannot write checkpoint {folder / 'step_0000020.pt'}: no space left on the "
-                                  "device (", f"a checkpoint needs about {size / 2 ** 20:.1f} MB)",
-                          f"the last good checkpoint is {folder / 'last.pt'} (step 10)",
-                          f"continue with resume={disk / 'run'}")
+        assert_user_error(
+            result,
+            f"cannot write checkpoint {folder / 'step_0000020.pt'}: no space left on the device (",
+            f"a checkpoint needs about {size / 2**20:.1f} MB)",
+            f"the last good checkpoint is {folder / 'last.pt'} (step 10)",
+            f"continue with resume={disk / 'run'}",
+        )
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000010.pt"]  # no temporary file
         assert torch.load(folder / "last.pt", weights_only=True)["step"] == 10
@@ -117,10 +131,16 @@ def test_a_full_disk_stops_in_one_line_and_the_run_continues_once_there_is_room(
         filler.unlink()  # room again: the run goes on from step 10 and ends as the run that had room
         resumed = ganrun(*args(tiny_mnist, disk / "run", *steps), "resume=auto", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
-        mine, theirs = (torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-                        for run in (disk / "run", tmp_path / "whole"))
-        assert differences({k: mine[k] for k in ("step", "generator", "critic", "ema")},
-                           {k: theirs[k] for k in ("step", "generator", "critic", "ema")}) == []
+        mine, theirs = (
+            torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (disk / "run", tmp_path / "whole")
+        )
+        assert (
+            differences(
+                {k: mine[k] for k in ("step", "generator", "critic", "ema")},
+                {k: theirs[k] for k in ("step", "generator", "critic", "ema")},
+            )
+            == []
+        )
 
 
 def remount_read_only(disk: Path, timeout: float = 60.0) -> None:
@@ -137,8 +157,9 @@ def test_a_read_only_run_folder_is_one_line(tmp_path, tiny_mnist):
         remount_read_only(disk)
         result = ganrun(*args(tiny_mnist, disk / "run", "train.steps=2"), cwd=tmp_path)
         assert result.returncode == 2
-        assert_user_error(result, f"cannot write {disk / 'run'}: the file system is read-only; set "
-                                  "hydra.run.dir=<a writable folder>")
+        assert_user_error(
+            result, f"cannot write {disk / 'run'}: the file system is read-only; set hydra.run.dir=<a writable folder>"
+        )
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -151,8 +172,11 @@ def test_checkpoints_that_become_read_only_mid_run_are_one_line(tmp_path, tiny_m
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 2, stderr
         line = stderr.strip().splitlines()[-1]
-        assert line.startswith(f"Error: cannot write checkpoint {checkpoints}/") and \
-            "the file system is read-only" in line and "the last good checkpoint is" in line, stderr
+        assert (
+            line.startswith(f"Error: cannot write checkpoint {checkpoints}/")
+            and "the file system is read-only" in line
+            and "the last good checkpoint is" in line
+        ), stderr
         assert "Traceback" not in stderr
         status = status_of(run_dir)
         assert status["status"] == "failed" and status["step"] >= status["checkpoint_step"] >= 4
@@ -161,15 +185,28 @@ def test_checkpoints_that_become_read_only_mid_run_are_one_line(tmp_path, tiny_m
 def test_tensorboard_events_that_cannot_be_written_are_one_line(tmp_path, tiny_mnist):
     """The run folder fills up (the checkpoints are on a disk of their own): the event file's write fails."""
     with mounted_tmpfs(tmp_path / "disk", "4m") as disk, mounted_tmpfs(disk / "run" / "checkpoints", "8m"):
-        process = start(tmp_path, *args(tiny_mnist, disk / "run", "train.steps=100000", "ckpt.every=2",
-                                         "log.every=1", "log.images_every=1", "log.num_samples=64", "train.ema=0"))
+        process = start(
+            tmp_path,
+            *args(
+                tiny_mnist,
+                disk / "run",
+                "train.steps=100000",
+                "ckpt.every=2",
+                "log.every=1",
+                "log.images_every=1",
+                "log.num_samples=64",
+                "train.ema=0",
+            ),
+        )
         wait_for(disk / "run" / "checkpoints" / "step_0000002.pt", process)
         fill(disk, leave=0)
         _, stderr = process.communicate(timeout=240)
         assert process.returncode == 2, stderr
         line = stderr.strip().splitlines()[-1]
-        assert line.startswith(f"Error: cannot write TensorBoard events under {disk / 'run'}: no space left on the "
-                               "device") and "the last good checkpoint is" in line, stderr
+        assert (
+            line.startswith(f"Error: cannot write TensorBoard events under {disk / 'run'}: no space left on the device")
+            and "the last good checkpoint is" in line
+        ), stderr
         assert "Traceback" not in stderr and "Logging error" not in stderr
 
 
@@ -192,9 +229,14 @@ def no_run_left_behind():
 
 def start(cwd, *arguments, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}
-    process = subprocess.Popen([sys.executable, "-m", "ganrun", *arguments], cwd=cwd, env=env, text=True,
-                               stdout=kwargs.get("stdout", subprocess.PIPE),
-                               stderr=kwargs.get("stderr", subprocess.PIPE))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganrun", *arguments],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=kwargs.get("stdout", subprocess.PIPE),
+        stderr=kwargs.get("stderr", subprocess.PIPE),
+    )
     STARTED.append(process)
     return process
 
@@ -260,8 +302,7 @@ def test_log_lines_are_printed_above_the_progress_bar_in_a_terminal(tmp_path, ti
 # ---------------------------------------------------------------- model sizes
 
 
-@pytest.mark.parametrize("extra, key", [(["model.hidden=0"], "model.hidden=0"),
-                                        (["model.z_dim=-3"], "model.z_dim=-3")])
+@pytest.mark.parametrize("extra, key", [(["model.hidden=0"], "model.hidden=0"), (["model.z_dim=-3"], "model.z_dim=-3")])
 def test_a_layer_size_below_one_is_one_line(tmp_path, tiny_mnist, extra, key):
     result = ganrun(*args(tiny_mnist, "run", "train.steps=2", *extra), cwd=tmp_path)
     assert result.returncode == 2

@@ -20,8 +20,13 @@ from helpers.cli import FAST, REPO, assert_user_error, ganrun
 OPTUNA = all(launchers.is_installed(m) for m in launchers.OPTUNA_MODULES)
 needs_optuna = pytest.mark.skipif(not OPTUNA, reason='no hydra-optuna-sweeper: pip install -e ".[search]"')
 # Each search preset → the seed tutorial's preset it searches around.
-PRESETS = {"search_wgan_gp": "wgan_gp_mnist", "search_wgan_div": "wgan_div_mnist", "search_dcgan": "dcgan_anime",
-           "search_wgan": "wgan_cifar_horse", "search_sngan": "sngan_cifar_horse"}
+PRESETS = {
+    "search_wgan_gp": "wgan_gp_mnist",
+    "search_wgan_div": "wgan_div_mnist",
+    "search_dcgan": "dcgan_anime",
+    "search_wgan": "wgan_cifar_horse",
+    "search_sngan": "sngan_cifar_horse",
+}
 
 
 def hydra_config(*overrides: str):
@@ -34,8 +39,20 @@ def hydra_config(*overrides: str):
 
 
 def study(tmp_path, tiny_mnist, *args, env=None):
-    return ganrun("-m", "hydra/sweeper=optuna", "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false",
-                  *FAST, "train.steps=2", "log.every=1", "hydra.sweep.dir=sweep", *args, cwd=tmp_path, env=env)
+    return ganrun(
+        "-m",
+        "hydra/sweeper=optuna",
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.steps=2",
+        "log.every=1",
+        "hydra.sweep.dir=sweep",
+        *args,
+        cwd=tmp_path,
+        env=env,
+    )
 
 
 def statuses(sweep) -> dict[str, dict]:
@@ -48,9 +65,15 @@ def statuses(sweep) -> dict[str, dict]:
 @pytest.mark.slow
 @needs_optuna
 def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
-    result = study(tmp_path, tiny_mnist, "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.seed=0",
-                   "loss.lambda_gp=tag(log,interval(0.1,100))", "train.n_critic=choice(1,2)",
-                   "search.objective=loss/generator")
+    result = study(
+        tmp_path,
+        tiny_mnist,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.seed=0",
+        "loss.lambda_gp=tag(log,interval(0.1,100))",
+        "train.n_critic=choice(1,2)",
+        "search.objective=loss/generator",
+    )
     assert result.returncode == 0, result.stderr
     sweep = tmp_path / "sweep"
     jobs = statuses(sweep)
@@ -79,8 +102,14 @@ def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
 @needs_optuna
 def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tiny_mnist):
     # ckpt.every=0 is out of range, so that trial fails; TPE's first (random) draws with seed 0 are 0, then 1.
-    result = study(tmp_path, tiny_mnist, "hydra.sweeper.sampler.seed=0", "hydra.sweeper.n_trials=2",
-                   "ckpt.every=choice(1,0)", "search.objective=loss/generator")
+    result = study(
+        tmp_path,
+        tiny_mnist,
+        "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.n_trials=2",
+        "ckpt.every=choice(1,0)",
+        "search.objective=loss/generator",
+    )
     assert result.returncode == 0, result.stderr
     log = result.stdout + result.stderr
     assert "1 of 2 trials failed" in log and "Return value must be float-castable. Got 'None'" in log
@@ -88,15 +117,20 @@ def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tin
     assert [s["status"] for s in jobs.values()] == ["failed", "completed"]  # trial 0 failed, the study went on
     results = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert results["best_params"] == {"ckpt.every": 1}
-    assert (tmp_path / "sweep" / "summary.md").read_text().splitlines()[-1].endswith(
-        "(2 trials: 1 completed, 1 failed or unfinished).")
+    assert (
+        (tmp_path / "sweep" / "summary.md")
+        .read_text()
+        .splitlines()[-1]
+        .endswith("(2 trials: 1 completed, 1 failed or unfinished).")
+    )
 
 
 @pytest.mark.slow
 @needs_optuna
 def test_a_study_in_which_every_trial_failed_ends_with_one_line(tmp_path, tiny_mnist):
-    result = study(tmp_path, tiny_mnist, "hydra.sweeper.n_trials=2", "ckpt.every=choice(0,-1)",
-                   "search.objective=loss/generator")
+    result = study(
+        tmp_path, tiny_mnist, "hydra.sweeper.n_trials=2", "ckpt.every=choice(0,-1)", "search.objective=loss/generator"
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("Error: no trial of the Optuna search completed")
@@ -104,16 +138,24 @@ def test_a_study_in_which_every_trial_failed_ends_with_one_line(tmp_path, tiny_m
 
 def no_network(tmp_path) -> dict:
     """An environment with no cached Inception weights and no way out: downloads go to a closed local port."""
-    return {"TORCH_HOME": str(tmp_path / "torch"), "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    return {
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+    }
 
 
 @pytest.mark.slow
 @needs_optuna
 def test_fid_without_weights_or_network_stops_before_any_trial(tmp_path, tiny_mnist):
-    result = study(tmp_path, tiny_mnist, "metrics.names=[fid]", "loss.lambda_gp=interval(1,10)",
-                   env=no_network(tmp_path))
-    assert_user_error(result, "Error: search.objective=metrics/fid cannot be computed: cannot get the Inception weights",
-                      "metrics.names=[classifier_fd] search.objective=metrics/classifier_fd")
+    result = study(
+        tmp_path, tiny_mnist, "metrics.names=[fid]", "loss.lambda_gp=interval(1,10)", env=no_network(tmp_path)
+    )
+    assert_user_error(
+        result,
+        "Error: search.objective=metrics/fid cannot be computed: cannot get the Inception weights",
+        "metrics.names=[classifier_fd] search.objective=metrics/classifier_fd",
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "sweep").exists()  # no trial, no folder
@@ -122,24 +164,34 @@ def test_fid_without_weights_or_network_stops_before_any_trial(tmp_path, tiny_mn
 # ---------------------------------------------------------------- the objective, its direction and its checks
 
 
-@pytest.mark.parametrize("objective,names,best,expected", [
-    (None, ["fid", "classifier_fd"], None, "metrics/fid"),
-    (None, ["classifier_fd", "kid"], None, "metrics/classifier_fd"),
-    (None, ["fid", "kid"], "kid", "metrics/kid"),
-    (None, ["classifier_recall", "classifier_precision"], None, "metrics/classifier_recall"),
-    (None, [], None, None),
-    ("loss/generator", [], None, "loss/generator"),
-])
+@pytest.mark.parametrize(
+    "objective,names,best,expected",
+    [
+        (None, ["fid", "classifier_fd"], None, "metrics/fid"),
+        (None, ["classifier_fd", "kid"], None, "metrics/classifier_fd"),
+        (None, ["fid", "kid"], "kid", "metrics/kid"),
+        (None, ["classifier_recall", "classifier_precision"], None, "metrics/classifier_recall"),
+        (None, [], None, None),
+        ("loss/generator", [], None, "loss/generator"),
+    ],
+)
 def test_objective_is_named_or_the_metric_best_pt_follows(objective, names, best, expected):
     assert search.objective_name(objective, names, best) == expected
 
 
-@pytest.mark.parametrize("objective,names,direction", [
-    ("metrics/fid", ["fid"], "minimize"), ("metrics/isc", ["isc"], "maximize"),
-    ("metrics/classifier_precision", ["classifier_precision"], "maximize"),
-    ("metrics/classifier_recall", [], "maximize"), ("metrics/kid", [], "minimize"),
-    ("loss/generator", [], "minimize"), (None, ["classifier_recall"], "maximize"), (None, [], "minimize"),
-])
+@pytest.mark.parametrize(
+    "objective,names,direction",
+    [
+        ("metrics/fid", ["fid"], "minimize"),
+        ("metrics/isc", ["isc"], "maximize"),
+        ("metrics/classifier_precision", ["classifier_precision"], "maximize"),
+        ("metrics/classifier_recall", [], "maximize"),
+        ("metrics/kid", [], "minimize"),
+        ("loss/generator", [], "minimize"),
+        (None, ["classifier_recall"], "maximize"),
+        (None, [], "minimize"),
+    ],
+)
 def test_direction_follows_the_objective(objective, names, direction):
     assert search.direction(objective, names, None) == direction
 
@@ -165,10 +217,15 @@ def checked(*overrides: str):
 
 
 def test_objectives_that_cannot_be_computed_say_what_to_pass(tmp_path):
-    with pytest.raises(UsageError, match=r"metrics are off \(metrics.names=\[\]\): pass metrics.names=\[classifier_fd\]"):
+    with pytest.raises(
+        UsageError, match=r"metrics are off \(metrics.names=\[\]\): pass metrics.names=\[classifier_fd\]"
+    ):
         checked("metrics.names=[]")
-    with pytest.raises(UsageError, match=r"search.objective=metrics/kid is not computed: add kid to metrics.names "
-                                         r"\(now \[classifier_fd\]\)"):
+    with pytest.raises(
+        UsageError,
+        match=r"search.objective=metrics/kid is not computed: add kid to metrics.names "
+        r"\(now \[classifier_fd\]\)",
+    ):
         checked("metrics.names=[classifier_fd]", "search.objective=metrics/kid")
     with pytest.raises(UsageError, match="search.objective=loss/gen is not a value a run logs"):
         checked("search.objective=loss/gen")
@@ -195,7 +252,8 @@ def test_only_a_search_is_warned_about_a_missing_objective(caplog):
         assert caplog.records == []
         assert search.objective_value("metrics/fid", {"loss/critic": 1.0}, searching=True) is None
     assert [r.getMessage() for r in caplog.records] == [
-        "search objective metrics/fid is missing at the end of this run: a search counts it as a failed trial"]
+        "search objective metrics/fid is missing at the end of this run: a search counts it as a failed trial"
+    ]
 
 
 # ---------------------------------------------------------------- presets and the missing plugin
@@ -221,9 +279,14 @@ def optuna_hidden(monkeypatch):
     monkeypatch.setitem(sys.modules, "hydra_plugins.hydra_optuna_sweeper", None)
 
 
-@pytest.mark.parametrize("arg,named", [("hydra/sweeper=optuna", "hydra/sweeper=optuna"),
-                                       ("experiment=search_wgan_gp", "experiment=search_wgan_gp"),
-                                       ("+experiment=search_sngan", "experiment=search_sngan")])
+@pytest.mark.parametrize(
+    "arg,named",
+    [
+        ("hydra/sweeper=optuna", "hydra/sweeper=optuna"),
+        ("experiment=search_wgan_gp", "experiment=search_wgan_gp"),
+        ("+experiment=search_sngan", "experiment=search_sngan"),
+    ],
+)
 def test_missing_optuna_sweeper_is_a_one_line_hint(optuna_hidden, arg, named):
     with pytest.raises(UsageError) as error:
         launchers.check_sweeper_installed(["-m", arg])

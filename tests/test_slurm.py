@@ -41,24 +41,45 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("slurm"),  # one small cluster: its jobs queue behind each other's
     pytest.mark.skipif(not PLUGIN, reason='no hydra-submitit-launcher: pip install -e ".[slurm]"'),
-    pytest.mark.skipif(PARTITION is None, reason="no SLURM cluster with accounting here (sbatch, sinfo, sacct); "
-                                                 ".ci/slurm-up starts a one-node one"),
+    pytest.mark.skipif(
+        PARTITION is None,
+        reason="no SLURM cluster with accounting here (sbatch, sinfo, sacct); .ci/slurm-up starts a one-node one",
+    ),
 ]
 # One CPU, no GPU and little memory per job: two jobs fit the CI machine's node at once.
-SLURM = ["hydra/launcher=slurm", f"hydra.launcher.partition={PARTITION}", "hydra.launcher.gpus_per_node=0",
-         "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+SLURM = [
+    "hydra/launcher=slurm",
+    f"hydra.launcher.partition={PARTITION}",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+]
 
 
 def train_args(tiny_mnist) -> list[str]:
-    return ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-            "train.deterministic=true", "log.every=1", "ckpt.every=5"]
+    return [
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.deterministic=true",
+        "log.every=1",
+        "ckpt.every=5",
+    ]
 
 
 def popen(cwd: Path, *command: str) -> subprocess.Popen:
     env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **ENV}  # sbatch hands this environment to the jobs
     env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def sacct_state(job_id: str) -> str:
@@ -71,8 +92,9 @@ def wait_for_completed(job: Path, killed_id: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     status = job / "status.json"
     while not (status.is_file() and json.loads(status.read_text())["status"] == "completed"):
-        assert time.monotonic() < deadline, f"{job.name} never completed; killed job {killed_id}: " \
-                                            f"{sacct_state(killed_id)}"
+        assert time.monotonic() < deadline, (
+            f"{job.name} never completed; killed job {killed_id}: {sacct_state(killed_id)}"
+        )
         time.sleep(0.5)
 
 
@@ -80,8 +102,10 @@ def wait_until_requeued(job_id: str, timeout: float = 60) -> None:
     """Until the requeued job is pending again; SLURM starts it once its previous run's credential has expired
     (cred_expire: 10 s on the cluster of .ci/slurm-up, 120 s by default)."""
     deadline = time.monotonic() + timeout
-    while subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip() \
-            != "PENDING":
+    while (
+        subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+        != "PENDING"
+    ):
         assert time.monotonic() < deadline, f"job {job_id} never became pending after its requeue"
         time.sleep(0.2)
 
@@ -91,8 +115,18 @@ def test_a_slurm_job_killed_at_a_random_step_and_requeued_ends_bit_identical(tmp
     (`scontrol requeue`, as after a node failure): it resumes from its last checkpoint, takes over the lock its killed
     run left, and ends with the weights of job 1."""
     kill_at = random.randint(2, 25)  # of 30
-    sweep = popen(tmp_path, sys.executable, "-m", "ganrun", "-m", *SLURM, "log.images_every=1000,1001",
-                  *train_args(tiny_mnist), "train.steps=30", "hydra.sweep.dir=sweep")
+    sweep = popen(
+        tmp_path,
+        sys.executable,
+        "-m",
+        "ganrun",
+        "-m",
+        *SLURM,
+        "log.images_every=1000,1001",
+        *train_args(tiny_mnist),
+        "train.steps=30",
+        "hydra.sweep.dir=sweep",
+    )
     killed, twin = tmp_path / "sweep" / "0_images_every=1000", tmp_path / "sweep" / "1_images_every=1001"
     try:
         wait_for_step(killed / "ganrun.log", kill_at, sweep, timeout=300)
@@ -111,11 +145,13 @@ def test_a_slurm_job_killed_at_a_random_step_and_requeued_ends_bit_identical(tmp
     note = f"killed at step {kill_at}"
     assert requeue.returncode == 0, requeue.stderr
     lines = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert sweep.returncode == 0 or (sweep.returncode == 1 and len(lines) == 1 and "was killed" in lines[0]), \
+    assert sweep.returncode == 0 or (sweep.returncode == 1 and len(lines) == 1 and "was killed" in lines[0]), (
         f"{note}:\n{output}"
+    )
     if sweep.returncode:
-        subprocess.run([sys.executable, "-m", "ganrun.report", str(tmp_path / "sweep")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ganrun.report", str(tmp_path / "sweep")], check=True, capture_output=True
+        )
     log = (killed / "ganrun.log").read_text()
     assert f"taking over the run folder's lock from pid {holder['pid']}" in log, note
     assert "SLURM job" in log and "resuming" in log, note
@@ -132,28 +168,65 @@ def test_a_second_slurm_job_on_a_run_folder_in_use_stops_with_one_line(tmp_path,
     wrap = lambda *extra: "exec " + " ".join(f"'{a}'" for a in [*command, *extra])  # noqa: E731  (signals reach it)
     env = {**os.environ, "GANRUN_CACHE": str(tmp_path / ".cache"), **ENV}  # sbatch hands it to the job
     env.pop("HYDRA_FULL_ERROR", None)
-    first = subprocess.run(["sbatch", "--parsable", "-p", PARTITION, "-c", "1", "--mem=1G",
-                            "-o", str(tmp_path / "first.out"), "--wrap", wrap()],
-                           cwd=tmp_path, capture_output=True, text=True, env=env)
+    first = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "-p",
+            PARTITION,
+            "-c",
+            "1",
+            "--mem=1G",
+            "-o",
+            str(tmp_path / "first.out"),
+            "--wrap",
+            wrap(),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     first_id = first.stdout.strip().split(";")[0]
     try:
         deadline = time.monotonic() + 300
         while not ((run / "ganrun.log").is_file() and "step 2:" in (run / "ganrun.log").read_text()):
-            assert time.monotonic() < deadline and sacct_state(first_id) in ("PENDING", "RUNNING", "UNKNOWN"), \
+            assert time.monotonic() < deadline and sacct_state(first_id) in ("PENDING", "RUNNING", "UNKNOWN"), (
                 (tmp_path / "first.out").read_text() if (tmp_path / "first.out").exists() else sacct_state(first_id)
+            )
             time.sleep(0.2)
         holder = json.loads((run / "run.lock").read_text())
-        second = subprocess.run(["sbatch", "--parsable", "--wait", "-p", PARTITION, "-c", "1", "--mem=1G",
-                                 "-o", str(tmp_path / "second.out"), "--wrap", wrap("resume=auto")],
-                                cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+        second = subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "-p",
+                PARTITION,
+                "-c",
+                "1",
+                "--mem=1G",
+                "-o",
+                str(tmp_path / "second.out"),
+                "--wrap",
+                wrap("resume=auto"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
         assert sacct_state(first_id) == "RUNNING"  # still training when the second gave up
     finally:
         subprocess.run(["scancel", "--batch", "--signal=TERM", first_id])  # a checkpoint and a clean stop
     assert second.returncode == 2, second.stderr  # sbatch --wait exits with the job's exit code
     errors = [line for line in (tmp_path / "second.out").read_text().splitlines() if line.startswith("Error:")]
-    assert errors == [f"Error: {run} is in use by pid {holder['pid']} on host {holder['host']} (since "
-                      f"{holder['started']}, SLURM job {first_id}); two processes must not train in one run folder, "
-                      "so this one stops and changes nothing"]
+    assert errors == [
+        f"Error: {run} is in use by pid {holder['pid']} on host {holder['host']} (since "
+        f"{holder['started']}, SLURM job {first_id}); two processes must not train in one run folder, "
+        "so this one stops and changes nothing"
+    ]
     deadline = time.monotonic() + 120
     while sacct_state(first_id) in ("RUNNING", "COMPLETING"):
         assert time.monotonic() < deadline
@@ -170,7 +243,9 @@ def test_one_run_on_two_slurm_tasks_trains_what_torchrun_trains(tmp_path, tiny_m
     reference = torchrun("-m", "ganrun", *args, "hydra.run.dir=torchrun", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
     tasks = [a for a in SLURM if not a.startswith("hydra.launcher.mem_gb")] + [
-        "hydra.launcher.tasks_per_node=2", "hydra.launcher.mem_gb=3"]
+        "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.mem_gb=3",
+    ]
     sweep = popen(tmp_path, sys.executable, "-m", "ganrun", "-m", *tasks, *args, "hydra.sweep.dir=sweep")
     try:
         output = sweep.communicate(timeout=600)[0]
@@ -184,6 +259,8 @@ def test_one_run_on_two_slurm_tasks_trains_what_torchrun_trains(tmp_path, tiny_m
     assert json.loads((job / "status.json").read_text())["status"] == "completed"
     import torch
 
-    mine, theirs = (torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (job, tmp_path / "torchrun"))
+    mine, theirs = (
+        torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (job, tmp_path / "torchrun")
+    )
     keys = ("step", "generator", "critic", "opt_g", "opt_d", "ema", "data")
     assert differences({k: mine[k] for k in keys}, {k: theirs[k] for k in keys}) == []

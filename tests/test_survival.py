@@ -27,8 +27,14 @@ PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and lau
 def holder_file(folder: Path, **fields) -> Path:
     """A lock file as a holder writes it, with `fields` changed."""
     folder.mkdir(parents=True, exist_ok=True)
-    holder = {"pid": 12345, "host": socket.gethostname(), "started": "2026-11-25T10:00:00", "slurm_job": None,
-              "slurm_restart": None, **fields}
+    holder = {
+        "pid": 12345,
+        "host": socket.gethostname(),
+        "started": "2026-11-25T10:00:00",
+        "slurm_job": None,
+        "slurm_restart": None,
+        **fields,
+    }
     (folder / "run.lock").write_text(json.dumps(holder) + "\n")
     return folder / "run.lock"
 
@@ -43,8 +49,9 @@ def test_a_second_holder_is_refused_with_the_first_ones_name(tmp_path):
     assert (holder["pid"], holder["host"]) == (os.getpid(), socket.gethostname())
     with pytest.raises(RunFolderInUse) as refused:  # another open file: flock refuses it, even in this process
         RunLock(tmp_path / "run").acquire()
-    assert str(refused.value).startswith(f"{tmp_path / 'run'} is in use by pid {os.getpid()} on host "
-                                         f"{socket.gethostname()} (since {holder['started']})")
+    assert str(refused.value).startswith(
+        f"{tmp_path / 'run'} is in use by pid {os.getpid()} on host {socket.gethostname()} (since {holder['started']})"
+    )
     first.release()
     assert not (tmp_path / "run" / "run.lock").exists()
     second = RunLock(tmp_path / "run")
@@ -111,15 +118,30 @@ def test_the_holder_keeps_its_lock_fresh(tmp_path, monkeypatch):
 
 
 def run_args(tiny_mnist, run, *extra):
-    return ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-            "train.deterministic=true", "log.every=1", f"hydra.run.dir={run}", *extra]
+    return [
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.deterministic=true",
+        "log.every=1",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **ENV}
     env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.Popen([sys.executable, "-m", "ganrun", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ganrun", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
@@ -138,8 +160,11 @@ def test_a_second_process_on_a_run_folder_stops_and_changes_nothing(tmp_path, ti
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     assert running, "the first run ended before the second one started: nothing was tested"
-    assert_user_error(second, f"Error: {tmp_path / 'run'} is in use by pid {first.pid} on host {socket.gethostname()}",
-                      "this one stops and changes nothing")
+    assert_user_error(
+        second,
+        f"Error: {tmp_path / 'run'} is in use by pid {first.pid} on host {socket.gethostname()}",
+        "this one stops and changes nothing",
+    )
     assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1
     assert first.returncode == 0, output
     status = json.loads((tmp_path / "run" / "status.json").read_text())  # the first one's, untouched by the second
@@ -161,9 +186,21 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
     step, after which the launcher reports it in one line; continued with resume=<its folder>, as a requeue does,
     it ends with the weights of job 1, which was never killed."""
     kill_at = random.randint(2, 25)  # of 30; every assertion below names it
-    sweep = start(tmp_path, "-m", "hydra/launcher=local", "log.images_every=1000,1001", "dataset=mnist",
-                  f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST, "train.deterministic=true",
-                  "log.every=1", "train.steps=30", "ckpt.every=5", "hydra.sweep.dir=sweep")
+    sweep = start(
+        tmp_path,
+        "-m",
+        "hydra/launcher=local",
+        "log.images_every=1000,1001",
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.deterministic=true",
+        "log.every=1",
+        "train.steps=30",
+        "ckpt.every=5",
+        "hydra.sweep.dir=sweep",
+    )
     try:
         wait_for_step(tmp_path / "sweep" / "0_images_every=1000" / "ganrun.log", kill_at, sweep)
         holder = json.loads((tmp_path / "sweep" / "0_images_every=1000" / "run.lock").read_text())
@@ -174,8 +211,9 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
             os.killpg(sweep.pid, signal.SIGKILL)
     assert sweep.returncode == 1, f"killed at step {kill_at}:\n{output}"
     last = output.strip().splitlines()[-1]
-    assert last.startswith("Error: Job ") and last.endswith("resume=JOB_FOLDER, then python -m ganrun.report "
-                                                            "SWEEP_FOLDER"), output
+    assert last.startswith("Error: Job ") and last.endswith(
+        "resume=JOB_FOLDER, then python -m ganrun.report SWEEP_FOLDER"
+    ), output
     assert "Traceback" not in output
     killed, untouched = tmp_path / "sweep" / "0_images_every=1000", tmp_path / "sweep" / "1_images_every=1001"
     deadline = time.monotonic() + 240  # the other job runs on in its own process
@@ -187,7 +225,8 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
         refused = ganrun(f"resume={killed}", cwd=tmp_path, env=ENV)
         assert refused.returncode == 2 and refused.stderr.strip() == (
             f"Error: run folder {killed} has no checkpoint yet: it stopped before its first one (every ckpt.every "
-            "steps); start it again with the command that started it"), refused.stderr
+            "steps); start it again with the command that started it"
+        ), refused.stderr
         return
     requeued = ganrun(f"resume={killed}", cwd=tmp_path, env=ENV)
     assert requeued.returncode == 0, f"killed at step {kill_at}: {requeued.stderr}"
@@ -203,5 +242,10 @@ def test_a_job_folder_path_with_its_equals_sign_is_quoted_for_hydra():
     from ganrun.app.resume import quote_resume_path
 
     argv = ["resume=outputs/multirun/x/3_lambda_gp=10", "resume=runs/a", "resume='q/1_k=2'", "loss.k=1", "resume=auto"]
-    assert quote_resume_path(argv) == ["resume='outputs/multirun/x/3_lambda_gp=10'", "resume=runs/a", "resume='q/1_k=2'",
-                                       "loss.k=1", "resume=auto"]
+    assert quote_resume_path(argv) == [
+        "resume='outputs/multirun/x/3_lambda_gp=10'",
+        "resume=runs/a",
+        "resume='q/1_k=2'",
+        "loss.k=1",
+        "resume=auto",
+    ]

@@ -20,8 +20,19 @@ REGULARIZERS = ["none", "spectral_norm", "r1"]
 
 
 def sweep(tmp_path, tiny_mnist, *args):
-    return ganrun("-m", "dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-                  "train.steps=2", "log.every=1", "hydra.sweep.dir=sweep", *args, cwd=tmp_path, timeout=600)
+    return ganrun(
+        "-m",
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.steps=2",
+        "log.every=1",
+        "hydra.sweep.dir=sweep",
+        *args,
+        cwd=tmp_path,
+        timeout=600,
+    )
 
 
 def test_every_loss_with_every_regularizer_trains(tmp_path, tiny_mnist):
@@ -29,7 +40,7 @@ def test_every_loss_with_every_regularizer_trains(tmp_path, tiny_mnist):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
     assert len(rows) == len(LOSSES) * len(REGULARIZERS)
-    assert {(r["loss"], r["regularizer"]) for r in rows} == {(l, g) for l in LOSSES for g in REGULARIZERS}
+    assert {(r["loss"], r["regularizer"]) for r in rows} == {(loss, reg) for loss in LOSSES for reg in REGULARIZERS}
     for row in rows:
         assert row["status"] == "completed", row
         assert math.isfinite(float(row["loss/critic"])) and math.isfinite(float(row["loss/generator"]))
@@ -69,7 +80,7 @@ def test_each_job_logs_its_hparams_in_its_own_run(tmp_path, tiny_mnist):
         mosaic = np.asarray(mosaic.convert("RGB"))
     for index in range(2):
         x, y = pictures.tile_origin(index, pictures.mosaic_columns(2))
-        area = mosaic[y:y + pictures.TILE, x:x + pictures.TILE]
+        area = mosaic[y : y + pictures.TILE, x : x + pictures.TILE]
         assert (area == pictures.BACKGROUND).all(axis=-1).mean() < 0.01
 
 
@@ -79,7 +90,9 @@ def test_each_job_reseeds_so_jobs_do_not_bleed(tmp_path, tiny_mnist):
 
     result = sweep(tmp_path, tiny_mnist, "log.images_every=1,2")
     assert result.returncode == 0, result.stderr
-    first, second = (torch.load(tmp_path / "sweep" / job / "checkpoints" / "last.pt", weights_only=True)
-                     for job in ("0_images_every=1", "1_images_every=2"))
+    first, second = (
+        torch.load(tmp_path / "sweep" / job / "checkpoints" / "last.pt", weights_only=True)
+        for job in ("0_images_every=1", "1_images_every=2")
+    )
     torch.testing.assert_close(first["generator"], second["generator"], rtol=0, atol=0)
     torch.testing.assert_close(first["critic"], second["critic"], rtol=0, atol=0)

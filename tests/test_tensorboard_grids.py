@@ -33,13 +33,24 @@ def decoded(event) -> np.ndarray:
 def tiles(grid: np.ndarray, rows: int, columns: int) -> list[np.ndarray]:
     """The rows × columns images of a make_grid picture, row by row."""
     step = SIDE + PAD
-    return [grid[PAD + r * step:PAD + r * step + SIDE, PAD + c * step:PAD + c * step + SIDE]
-            for r in range(rows) for c in range(columns)]
+    return [
+        grid[PAD + r * step : PAD + r * step + SIDE, PAD + c * step : PAD + c * step + SIDE]
+        for r in range(rows)
+        for c in range(columns)
+    ]
 
 
 def run(tmp_path, data, *extra, folder="run"):
-    result = ganrun("dataset=mnist", f"dataset.root={data}", "dataset.download=false", *FAST, "log.every=2",
-                    f"hydra.run.dir={folder}", *extra, cwd=tmp_path)
+    result = ganrun(
+        "dataset=mnist",
+        f"dataset.root={data}",
+        "dataset.download=false",
+        *FAST,
+        "log.every=2",
+        f"hydra.run.dir={folder}",
+        *extra,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     return tmp_path / folder
 
@@ -63,8 +74,15 @@ def test_a_grid_per_interval_at_its_step_about_square_and_continued_after_a_resu
 
 
 def test_a_conditional_grid_has_one_row_per_class_and_one_noise_per_column(tmp_path, tiny_mnist):
-    folder = run(tmp_path, tiny_mnist, "model.conditional=true", "loss=hinge", "log.num_samples=20",
-                 "log.images_every=3", "train.steps=3")
+    folder = run(
+        tmp_path,
+        tiny_mnist,
+        "model.conditional=true",
+        "loss=hinge",
+        "log.num_samples=20",
+        "log.images_every=3",
+        "train.steps=3",
+    )
     [event] = image_events(folder, "samples")
     assert event.step == 3
     classes, columns = 10, 2  # 20 samples of 10 classes: two noise vectors, each drawn in every class

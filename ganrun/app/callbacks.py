@@ -48,12 +48,20 @@ class SweepSummary(Callback):
         summary = write_summary(sweep_dir, records)
         failed = [r["job"] for r in records if r["status"] == "failed"]
         log.info("sweep summary: %s", summary)
-        if failed and is_optuna(config.hydra.sweeper):  # a search goes on past failed trials (it fails when none completed)
-            log.warning("%d of %d trials failed (%s); Optuna counted them as failed", len(failed), len(records),
-                        ", ".join(failed))
+        if failed and is_optuna(
+            config.hydra.sweeper
+        ):  # a search goes on past failed trials (it fails when none completed)
+            log.warning(
+                "%d of %d trials failed (%s); Optuna counted them as failed",
+                len(failed),
+                len(records),
+                ", ".join(failed),
+            )
         elif failed:
-            print(f"Error: {len(failed)} of {len(records)} jobs failed ({', '.join(failed)}); see {summary}",
-                  file=sys.stderr)
+            print(
+                f"Error: {len(failed)} of {len(records)} jobs failed ({', '.join(failed)}); see {summary}",
+                file=sys.stderr,
+            )
             sys.exit(1)
 
 

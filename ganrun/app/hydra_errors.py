@@ -16,7 +16,7 @@ def one_line(exc: BaseException) -> str:
     struct; full_key: loss.lamda_gp`."""
     lines = [line.strip() for text in (str(exc), str(exc.__cause__ or "")) for line in text.splitlines()]
     if "Config search path:" in lines:  # where Hydra looked: noise for a typo
-        lines = lines[:lines.index("Config search path:")]
+        lines = lines[: lines.index("Config search path:")]
     parts: list[str] = []
     items = None  # the entries of a list whose header ends in ':'
     for line in (line for line in lines if line and not line.startswith(("object_type=", "reference_type="))):
@@ -35,12 +35,16 @@ def one_line(exc: BaseException) -> str:
 def sweep_failure(exc: BaseException) -> str | None:
     """One line for the ways a sweep itself (not one of its jobs) ends early, or None for any other error."""
     if isinstance(exc, ValueError) and "No trials are completed yet" in str(exc):  # Optuna, asked for its best trial
-        return ("no trial of the Optuna search completed, so it has no best trial; each job's status.json and "
-                "ganrun.log in the sweep folder say why, and python -m ganrun.report SWEEP_FOLDER summarizes them")
+        return (
+            "no trial of the Optuna search completed, so it has no best trial; each job's status.json and "
+            "ganrun.log in the sweep folder say why, and python -m ganrun.report SWEEP_FOLDER summarizes them"
+        )
     if type(exc).__name__ == "UncompletedJobError":  # submitit: a job's process ended without a result
         job = " ".join(str(exc).splitlines()[:2])
-        return (f"{job}: its process was killed (SIGKILL, out of memory, a failed node); continue its run with "
-                "python -m ganrun resume=JOB_FOLDER, then python -m ganrun.report SWEEP_FOLDER")
+        return (
+            f"{job}: its process was killed (SIGKILL, out of memory, a failed node); continue its run with "
+            "python -m ganrun resume=JOB_FOLDER, then python -m ganrun.report SWEEP_FOLDER"
+        )
     return None
 
 
@@ -49,8 +53,10 @@ def unwritable_folder(exc: OSError) -> str | None:
     for any other OSError."""
     if exc.errno not in REASONS or not exc.filename:
         return None
-    return (f"cannot write {exc.filename}: {REASONS[exc.errno]}; set hydra.run.dir=<a writable folder> "
-            "(hydra.sweep.dir for a sweep), or free space or make it writable there")
+    return (
+        f"cannot write {exc.filename}: {REASONS[exc.errno]}; set hydra.run.dir=<a writable folder> "
+        "(hydra.sweep.dir for a sweep), or free space or make it writable there"
+    )
 
 
 def _raise(exc: BaseException):

@@ -28,10 +28,11 @@ from ganrun.streams import own_streams
 from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
 from ganrun.training.loop import Outcome, fit
-from ganrun.training.settings import Settings
 from ganrun.training.parts import restore, snapshot
+from ganrun.training.settings import Settings
 
 log = logging.getLogger("ganrun")
+
 
 def _config_path() -> str:
     """The conf/ beside this package in a checkout (editable install, or another checkout on PYTHONPATH: the
@@ -97,15 +98,24 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
     else:  # every rank must stop at the same step: agree at log boundaries (signals reach all ranks at once)
         should_stop = lambda step: step % cfg.log.every == 0 and distributed.agree(stop.requested)  # noqa: E731
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
-    status.update(step=start_step, steps=cfg.train.steps,
-                  objective=search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best))
-    checkpointer = Checkpointer(run_dir / "checkpoints", cfg.ckpt.every, cfg.ckpt.keep, enabled=rank == 0,
-                                last_good=(resumed_from, start_step) if state is not None else None)
+    status.update(
+        step=start_step,
+        steps=cfg.train.steps,
+        objective=search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best),
+    )
+    checkpointer = Checkpointer(
+        run_dir / "checkpoints",
+        cfg.ckpt.every,
+        cfg.ckpt.keep,
+        enabled=rank == 0,
+        last_good=(resumed_from, start_step) if state is not None else None,
+    )
     trained = {k: v for k, v in stored_config.items() if k != "logger"}
     info = RunInfo(run_dir, start_step, run_hparams(overrides), trained, sweep_dir_of(run_dir))
     try:
-        outcome = fit_and_log(parts, settings, info, loggers if rank == 0 else {}, status, checkpointer, save_state,
-                              should_stop, evaluate)  # under torchrun only rank 0 logs
+        outcome = fit_and_log(
+            parts, settings, info, loggers if rank == 0 else {}, status, checkpointer, save_state, should_stop, evaluate
+        )  # under torchrun only rank 0 logs
     except StorageError as exc:
         raise with_last_checkpoint(exc, checkpointer, status, run_dir) from None
     finally:
@@ -117,8 +127,9 @@ def run(cfg: DictConfig, run_dir: Path, status: RunStatus, stop: StopRequest) ->
 def training_device(cfg: DictConfig, world: int) -> torch.device:
     """This process's device, checked against what the run asks of it before any data are loaded."""
     if cfg.train.batch_size % world:
-        raise UsageError(f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; "
-                         f"use a multiple of {world}")
+        raise UsageError(
+            f"train.batch_size={cfg.train.batch_size} does not split over {world} processes; use a multiple of {world}"
+        )
     device = distributed.device_for_rank(pick_device(cfg.device))
     if cfg.train.cuda_graphs:
         graphs.require_cuda(device)
@@ -140,21 +151,50 @@ def continue_from(parts, state: dict, seed: int, rank: int) -> int:
 
 
 def settings_for(cfg: DictConfig, rank: int, world: int) -> Settings:
-    return Settings(cfg.train.steps, cfg.train.batch_size // world, cfg.train.n_critic, cfg.log.every,
-                    cfg.log.images_every, cfg.ckpt.every, name_of(cfg.train.nan_policy), cfg.metrics.every,
-                    name_of(cfg.train.precision), cfg.train.channels_last, progress=rank == 0,
-                    best_metric=cfg.metrics.best, cuda_graphs=cfg.train.cuda_graphs)
+    return Settings(
+        cfg.train.steps,
+        cfg.train.batch_size // world,
+        cfg.train.n_critic,
+        cfg.log.every,
+        cfg.log.images_every,
+        cfg.ckpt.every,
+        name_of(cfg.train.nan_policy),
+        cfg.metrics.every,
+        name_of(cfg.train.precision),
+        cfg.train.channels_last,
+        progress=rank == 0,
+        best_metric=cfg.metrics.best,
+        cuda_graphs=cfg.train.cuda_graphs,
+    )
 
 
-def fit_and_log(parts, settings: Settings, run: RunInfo, loggers: dict, status: RunStatus,
-                checkpointer: Checkpointer, save_state, should_stop, evaluate) -> Outcome:
+def fit_and_log(
+    parts,
+    settings: Settings,
+    run: RunInfo,
+    loggers: dict,
+    status: RunStatus,
+    checkpointer: Checkpointer,
+    save_state,
+    should_stop,
+    evaluate,
+) -> Outcome:
     """`fit` with the run's loggers (`logger=`, made by `loggers`' factories and closed with how the run ended) and
     status.json following it."""
     with own_streams():  # a tracker's client may draw random numbers as it starts, never from training's streams
         logger = Loggers.open(loggers, run)
     try:
-        outcome = fit(parts, settings, logger, checkpointer, save_state, run.resumed_step, should_stop, evaluate,
-                      on_log=lambda step, values: status.update(step=step))
+        outcome = fit(
+            parts,
+            settings,
+            logger,
+            checkpointer,
+            save_state,
+            run.resumed_step,
+            should_stop,
+            evaluate,
+            on_log=lambda step, values: status.update(step=step),
+        )
     except BaseException:
         logger.close("failed")  # a failure to close must not hide the error that ended the run
         raise
@@ -171,27 +211,36 @@ def sweep_dir_of(run_dir: Path) -> Path | None:
     return run_dir.parent if (run_dir.parent / "multirun.yaml").is_file() else None
 
 
-def with_last_checkpoint(exc: StorageError, checkpointer: Checkpointer, status: RunStatus,
-                         run_dir: Path) -> StorageError:
+def with_last_checkpoint(
+    exc: StorageError, checkpointer: Checkpointer, status: RunStatus, run_dir: Path
+) -> StorageError:
     """The write failure's line, completed with the checkpoint the run can continue from (status.json too)."""
     if checkpointer.last_good is None:
         where = "no checkpoint was written yet; free space there (or make the folder writable) and start again"
     else:
         path, step = checkpointer.last_good
         status.fields["checkpoint_step"] = step
-        where = (f"the last good checkpoint is {path} (step {step}); free space there (or make the folder "
-                 f"writable) and continue with resume={run_dir}")
+        where = (
+            f"the last good checkpoint is {path} (step {step}); free space there (or make the folder "
+            f"writable) and continue with resume={run_dir}"
+        )
     return StorageError(f"{exc}; {where}", step=exc.step)
 
 
 def already_trained(cfg: DictConfig, run_dir: Path, status: RunStatus, step: int) -> Outcome:
     """A run that is resumed (a requeued or repeated job) and has nothing left to train: one line, the folder as
     it was, and the final values it ended with."""
-    log.info("%s is already trained to step %d (train.steps=%d): nothing to do; pass train.steps=N with N > %d to "
-             "train on", run_dir, step, cfg.train.steps, step)
+    log.info(
+        "%s is already trained to step %d (train.steps=%d): nothing to do; pass train.steps=N with N > %d to train on",
+        run_dir,
+        step,
+        cfg.train.steps,
+        step,
+    )
     final = status.already_completed(step)
-    status.fields.setdefault("objective", search.objective_name(cfg.search.objective, list(cfg.metrics.names),
-                                                                cfg.metrics.best))
+    status.fields.setdefault(
+        "objective", search.objective_name(cfg.search.objective, list(cfg.metrics.names), cfg.metrics.best)
+    )
     return Outcome(step, final, preempted=False)
 
 
@@ -253,7 +302,9 @@ def run_and_report(cfg: DictConfig, hydra_cfg, run_dir: Path) -> float | None:
             raise
         if hydra_cfg.mode == RunMode.MULTIRUN and isinstance(exc, Exception):
             # One failed job must not cost the others: log it, let the sweep go on; its summary lists it.
-            log.error("job %s failed: %s", run_dir.name, status.fields["error"], exc_info=not isinstance(exc, UsageError))
+            log.error(
+                "job %s failed: %s", run_dir.name, status.fields["error"], exc_info=not isinstance(exc, UsageError)
+            )
             return None  # to Optuna, a failed trial
         if not isinstance(exc, UsageError):
             raise

@@ -9,11 +9,11 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
+from ganrun.data.files import NUM_CLASSES
+from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.pack import before_packing
 from ganrun.data.source import TIERS, BatchSource
 from ganrun.data.tiers import check_storage, choose_tier
-from ganrun.data.files import NUM_CLASSES
-from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.errors import UsageError
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
@@ -28,8 +28,10 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
     if cfg.model.get("allow_batchnorm_with_penalty", False) or not (loss.penalized or regularizer.penalized):
         return
     if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
-        raise UsageError("the critic has batch norm, which makes a gradient penalty wrong; use model.critic_norm=layer "
-                         "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway")
+        raise UsageError(
+            "the critic has batch norm, which makes a gradient penalty wrong; use model.critic_norm=layer "
+            "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway"
+        )
 
 
 def resolve_classes(cfg: DictConfig) -> None:
@@ -38,8 +40,10 @@ def resolve_classes(cfg: DictConfig) -> None:
     if not cfg.model.get("conditional", False):
         return
     if labelled_source(cfg.dataset) is None:
-        raise UsageError(f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
-                         f"none; train on a labelled one ({', '.join(LABELLED)}) or set model.conditional=false")
+        raise UsageError(
+            f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
+            f"none; train on a labelled one ({', '.join(LABELLED)}) or set model.conditional=false"
+        )
     if cfg.model.num_classes is None:
         cfg.model.num_classes = NUM_CLASSES
 
@@ -47,9 +51,11 @@ def resolve_classes(cfg: DictConfig) -> None:
 def refuse_adaptive_without_boundary(augment, loss) -> None:
     """r_t = E[sign(D(x))] needs scores with an origin; a Wasserstein critic's are defined up to a constant."""
     if augment.adaptive and loss.decision_boundary is None:
-        raise UsageError(f"augment=adaptive tunes p from the sign of the critic's scores, which {type(loss).__name__} "
-                         "scores do not have (a Wasserstein critic is defined up to a constant); use loss=bce, hinge "
-                         "or lsgan, or augment=diffaugment")
+        raise UsageError(
+            f"augment=adaptive tunes p from the sign of the critic's scores, which {type(loss).__name__} "
+            "scores do not have (a Wasserstein critic is defined up to a constant); use loss=bce, hinge "
+            "or lsgan, or augment=diffaugment"
+        )
 
 
 def refuse_forced_tier(storage: str, limit: int | None, device: torch.device, rows: int, row_bytes: int) -> None:
@@ -69,14 +75,23 @@ def make_source(cfg: DictConfig, generator, device: torch.device) -> BatchSource
         data = build_dataset(cfg.dataset)
     conditional = bool(getattr(generator, "num_classes", 0))
     if conditional and data.labels is None:
-        raise UsageError("model.conditional=true needs the data set's labels, and none were found beside its images "
-                         "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there")
+        raise UsageError(
+            "model.conditional=true needs the data set's labels, and none were found beside its images "
+            "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there"
+        )
     if conditional and int(data.labels.max()) >= generator.num_classes:
-        raise UsageError(f"model.num_classes={generator.num_classes} but the data set has label "
-                         f"{int(data.labels.max())}; set model.num_classes=null (the data set's number of classes)")
+        raise UsageError(
+            f"model.num_classes={generator.num_classes} but the data set has label "
+            f"{int(data.labels.max())}; set model.num_classes=null (the data set's number of classes)"
+        )
     choice = choose_tier(storage, data.nbytes, device)
-    log.info("data: %d images of %s in storage tier %s: %s", len(data), "×".join(map(str, data.shape[1:])),
-             choice.tier, choice.reason)
+    log.info(
+        "data: %d images of %s in storage tier %s: %s",
+        len(data),
+        "×".join(map(str, data.shape[1:])),
+        choice.tier,
+        choice.reason,
+    )
     rank, world = distributed.rank_and_world()
     options = {"workers": readers} if choice.tier == "stream" else {}
     source = TIERS[choice.tier](data, device, cfg.seed, rank, world, labelled=conditional, **options)
@@ -111,12 +126,20 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
         augment=augment,
     )
-    ddp = partial(DistributedDataParallel, device_ids=[device.index] if device.type == "cuda" else None,
-                  gradient_as_bucket_view=True) if world > 1 else None
+    ddp = (
+        partial(
+            DistributedDataParallel,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            gradient_as_bucket_view=True,
+        )
+        if world > 1
+        else None
+    )
     if world > 1:
         torch.manual_seed(cfg.seed + rank)  # the same networks everywhere, each rank its own noise
-    fast_generator, fast_critic = speed.prepare(generator, critic, name_of(cfg.train.precision),
-                                                cfg.train.channels_last, cfg.train.compile, wrap=ddp)
+    fast_generator, fast_critic = speed.prepare(
+        generator, critic, name_of(cfg.train.precision), cfg.train.channels_last, cfg.train.compile, wrap=ddp
+    )
     if cfg.train.compile or ddp is not None:
         parts.fast_generator, parts.fast_critic = fast_generator, fast_critic
     return parts
@@ -133,12 +156,22 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
     split = name_of(cfg.metrics.reference)
-    real = reference_images(dataset_cfg, split, lambda: build_dataset(dataset_cfg, subset=False)
-                            if dataset_cfg.get("limit") else parts.data.data)
-    quality = QualityMetrics(list(cfg.metrics.names), cfg.metrics.num_samples, real,
-                             dataset_cache_key(dataset_cfg), cfg.metrics.inception_weights, device,
-                             labelled=labelled_source(dataset_cfg), split=split,
-                             reference=reference_name(dataset_cfg, real))
+    real = reference_images(
+        dataset_cfg,
+        split,
+        lambda: build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data,
+    )
+    quality = QualityMetrics(
+        list(cfg.metrics.names),
+        cfg.metrics.num_samples,
+        real,
+        dataset_cache_key(dataset_cfg),
+        cfg.metrics.inception_weights,
+        device,
+        labelled=labelled_source(dataset_cfg),
+        split=split,
+        reference=reference_name(dataset_cfg, real),
+    )
     sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.
     return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)

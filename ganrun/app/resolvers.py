@@ -3,14 +3,13 @@
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 from omegaconf import OmegaConf
 
 from ganrun.runstate.overrides import short_value, split_override
 
 
-def run_dir_of(checkpoint_or_run: str) -> Optional[Path]:
+def run_dir_of(checkpoint_or_run: str) -> Path | None:
     """The run folder a `resume=` path belongs to: <run>/checkpoints/x.pt → <run>; a run folder → itself."""
     path = Path(checkpoint_or_run)
     if path.is_dir():
@@ -20,14 +19,14 @@ def run_dir_of(checkpoint_or_run: str) -> Optional[Path]:
     return None
 
 
-def _resume_run_dir(resume: Optional[str], default: str) -> str:
+def _resume_run_dir(resume: str | None, default: str) -> str:
     """hydra.run.dir: a resumed run continues in its own folder, so its TensorBoard curves go on there."""
     if resume and resume != "auto" and (found := run_dir_of(resume)) is not None:
         return str(found)
     return default
 
 
-def _resume_output_subdir(resume: Optional[str]) -> str:
+def _resume_output_subdir(resume: str | None) -> str:
     """hydra.output_subdir: a resumed run keeps the original .hydra record and adds its own beside it."""
     if resume and resume != "auto" and run_dir_of(resume) is not None:
         return f".hydra/resume-{datetime.now():%Y-%m-%d_%H-%M-%S}"

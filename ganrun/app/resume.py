@@ -8,8 +8,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ganrun.runstate import checkpoint
 from ganrun.errors import UsageError
+from ganrun.runstate import checkpoint
 from ganrun.runstate.overrides import split_override
 
 log = logging.getLogger("ganrun")
@@ -36,14 +36,17 @@ def load_resume_state(resume: str, run_dir: Path) -> tuple[Path, dict] | None:
     if not path.is_dir():
         return path, checkpoint.load(path)
     if (found := newest_readable(path / "checkpoints")) is None:
-        raise UsageError(f"run folder {path} has no checkpoint yet: it stopped before its first one (every "
-                         "ckpt.every steps); start it again with the command that started it")
+        raise UsageError(
+            f"run folder {path} has no checkpoint yet: it stopped before its first one (every "
+            "ckpt.every steps); start it again with the command that started it"
+        )
     return found
 
 
 def newest_readable(folder: Path) -> tuple[Path, dict] | None:
     """The run's newest readable checkpoint: last.pt, unless a periodic one is newer (last.pt's write failed
     after it, e.g. on a full disk); a corrupt file is skipped with a warning."""
+
     def readable(path: Path) -> dict | None:
         try:
             return checkpoint.load(path)
@@ -77,8 +80,10 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> tuple[DictConfig, dict | N
         cfg.resume = "auto"  # a requeued cluster job runs again in its own folder: continue from its checkpoints
     if not cfg.resume:
         if checkpoint.periodic_checkpoints(run_dir / "checkpoints") or (run_dir / "checkpoints" / "last.pt").exists():
-            raise UsageError(f"{run_dir} already holds checkpoints; pass resume=auto to continue that run, "
-                             "or choose another hydra.run.dir")
+            raise UsageError(
+                f"{run_dir} already holds checkpoints; pass resume=auto to continue that run, "
+                "or choose another hydra.run.dir"
+            )
         return cfg, None, None
     found = load_resume_state(cfg.resume, run_dir)
     if found is None:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -51,7 +51,7 @@ class TrainConfig:
     nan_policy: NanPolicy = NanPolicy.stop  # a non-finite loss stops the run, or (skip) drops that update
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
     ema: float = 0.999  # decay of the generator's moving average; 0 turns it off
-    ema_rampup: Optional[float] = 0.01  # warm-up: the average's half-life is at most ema_rampup·step; 0/null: none
+    ema_rampup: float | None = 0.01  # warm-up: the average's half-life is at most ema_rampup·step; 0/null: none
     precision: Precision = Precision.fp32  # bf16: autocast forward passes; penalties and reductions stay fp32
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
@@ -68,7 +68,7 @@ class LogConfig:
 @dataclass
 class CkptConfig:
     every: int = 1000  # generator steps between step_NNNNNNN.pt checkpoints
-    keep: Optional[int] = 5  # newest periodic checkpoints kept; null keeps all
+    keep: int | None = 5  # newest periodic checkpoints kept; null keeps all
 
 
 @dataclass
@@ -80,22 +80,22 @@ class MetricsConfig:
     # classifier_coverage. [] turns metrics off.
     names: list[str] = field(default_factory=lambda: ["fid", "classifier_fd"])
     reference: Reference = Reference.train  # the real images' split: train (StudioGAN's, StyleGAN-ADA's) or test
-    best: Optional[str] = None  # the metric best.pt follows; null: the first of fid, classifier_fd, kid, … logged
-    inception_weights: Optional[str] = None  # a local copy of torch-fidelity's Inception weights (offline)
+    best: str | None = None  # the metric best.pt follows; null: the first of fid, classifier_fd, kid, … logged
+    inception_weights: str | None = None  # a local copy of torch-fidelity's Inception weights (offline)
 
 
 @dataclass
 class SearchConfig:
     # The final value an Optuna search (hydra/sweeper=optuna) optimizes, e.g. metrics/classifier_fd or loss/generator;
     # null: the metric best.pt follows. Lower is better, except IS and the classifier's precision and recall.
-    objective: Optional[str] = None
+    objective: str | None = None
 
 
 @dataclass
 class RunConfig:
     seed: int = 0
     device: str = "auto"
-    resume: Optional[str] = None
+    resume: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -135,8 +135,10 @@ def check_ranges(cfg) -> None:
     ]
     names = [str(n) for n in cfg.metrics.names]
     if cfg.metrics.best is not None and cfg.metrics.best not in names:
-        raise UsageError(f"metrics.best={cfg.metrics.best} is not one of metrics.names ({', '.join(names) or 'none'}); "
-                         "name a metric that is computed, or leave it null")
+        raise UsageError(
+            f"metrics.best={cfg.metrics.best} is not one of metrics.names ({', '.join(names) or 'none'}); "
+            "name a metric that is computed, or leave it null"
+        )
     for key, ok, allowed in rules:
         if not ok:
             raise UsageError(f"{key}={OmegaConf.select(cfg, key)} is out of range: it must be {allowed}")

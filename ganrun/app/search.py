@@ -45,15 +45,20 @@ def check_objective(cfg) -> str:
     names = [str(n) for n in cfg.metrics.names]
     name = objective_name(cfg.search.objective, names, cfg.metrics.best)
     if name is None:
-        raise UsageError(f"a search needs an objective, and metrics are off (metrics.names=[]): pass {OFFLINE}, "
-                         "or search.objective=<a final value, e.g. loss/generator>")
+        raise UsageError(
+            f"a search needs an objective, and metrics are off (metrics.names=[]): pass {OFFLINE}, "
+            "or search.objective=<a final value, e.g. loss/generator>"
+        )
     metric = name.removeprefix("metrics/")
     if name.startswith("metrics/") and metric not in names:
-        raise UsageError(f"search.objective={name} is not computed: add {metric} to metrics.names "
-                         f"(now [{','.join(names)}])")
+        raise UsageError(
+            f"search.objective={name} is not computed: add {metric} to metrics.names (now [{','.join(names)}])"
+        )
     if not name.startswith("metrics/") and name not in SCALARS:
-        raise UsageError(f"search.objective={name} is not a value a run logs; choose metrics/<one of metrics.names> "
-                         f"or one of {', '.join(SCALARS)}")
+        raise UsageError(
+            f"search.objective={name} is not a value a run logs; choose metrics/<one of metrics.names> "
+            f"or one of {', '.join(SCALARS)}"
+        )
     if metric in INCEPTION:
         from ganrun.quality import inception  # torch-fidelity takes seconds to import: only when it is needed
 
@@ -64,11 +69,14 @@ def check_objective(cfg) -> str:
                 inception.check_weights_file(path, "metrics.inception_weights=")
             inception.weights_path(path, "metrics.inception_weights=")  # downloads them once, if there is a network
         except UsageError as exc:
-            raise UsageError(f"search.objective={name} cannot be computed: {exc}; or search with the offline "
-                             f"yardstick: {OFFLINE}") from None
+            raise UsageError(
+                f"search.objective={name} cannot be computed: {exc}; or search with the offline yardstick: {OFFLINE}"
+            ) from None
     if metric in CLASSIFIER and labelled_source(OmegaConf.to_container(cfg.dataset, resolve=True)) is None:
-        raise UsageError(f"search.objective={name} needs a data set with class labels (mnist, fashion_mnist, "
-                         "cifar10_horse); search this one with metrics/fid")
+        raise UsageError(
+            f"search.objective={name} needs a data set with class labels (mnist, fashion_mnist, "
+            "cifar10_horse); search this one with metrics/fid"
+        )
     return name
 
 
@@ -86,17 +94,20 @@ def objective_value(name: str | None, values: dict, searching: bool = True) -> f
     if value is None or not math.isfinite(value):
         if not searching:
             return None
-        log.warning("search objective %s is %s at the end of this run: a search counts it as a failed trial",
-                    name, "missing" if value is None else value)
+        log.warning(
+            "search objective %s is %s at the end of this run: a search counts it as a failed trial",
+            name,
+            "missing" if value is None else value,
+        )
         return None
     return float(value)
 
 
 def register_sweeper_defaults() -> None:
     """ganrun's defaults for `hydra/sweeper=optuna` (when hydra-optuna-sweeper is installed): the plugin's own
-    schema and sweeper, with the direction following search.objective, a failed or diverged trial counted as failed while the
-    study goes on (max_failure_rate 1, the plugin's 0 stops the study), and one trial at a time (n_jobs 1; with a
-    parallel launcher, n_jobs trials run at once)."""
+    schema and sweeper, with the direction following search.objective, a failed or diverged trial counted as failed
+    while the study goes on (max_failure_rate 1, the plugin's 0 stops the study), and one trial at a time (n_jobs 1;
+    with a parallel launcher, n_jobs trials run at once)."""
     from hydra.core.plugins import Plugins
 
     # Hydra executes every plugin's modules once per process, when it first needs its plugins; the plugin's config

@@ -9,6 +9,7 @@ JPEG images (scripts/make_folder.py makes a synthetic one). Results in docs/data
 Each prints a table and writes --json. Timings are wall-clock on whatever else the machine is doing: run on a
 quiet machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ from ganrun.errors import UsageError
 
 
 def gib(size: float) -> str:
-    return f"{size / 2 ** 30:.2f} GB"
+    return f"{size / 2**30:.2f} GB"
 
 
 # ---------------------------------------------------------------- tiers: it/s of the same run in each tier
@@ -51,9 +52,16 @@ def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers
     options = {"workers": readers} if tier == "stream" else {}
     source = TIERS[tier](data, "cpu", 0, labelled=False, **options)
     adam = type("Adam", (), {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9]})
-    parts = Parts(generator, critic, make_optimizer(generator.parameters(), adam, torch.device("cpu")),
-                  make_optimizer(critic.parameters(), adam, torch.device("cpu")), WGANGP(), Regularizer(), source,
-                  torch.randn(4, 64))
+    parts = Parts(
+        generator,
+        critic,
+        make_optimizer(generator.parameters(), adam, torch.device("cpu")),
+        make_optimizer(critic.parameters(), adam, torch.device("cpu")),
+        WGANGP(),
+        Regularizer(),
+        source,
+        torch.randn(4, 64),
+    )
     started = {}
 
     def clock(step: int) -> bool:
@@ -76,8 +84,16 @@ def bench_tiers(args) -> list[dict]:
     base = args.steps / statistics.median(times["device"])
     for tier, seconds in times.items():
         it_s = args.steps / statistics.median(seconds)
-        rows.append({"size": args.size, "images": len(data), "tier": tier, "it_per_s": round(it_s, 3),
-                     "ratio": round(it_s / base, 3), "seconds": [round(s, 2) for s in seconds]})
+        rows.append(
+            {
+                "size": args.size,
+                "images": len(data),
+                "tier": tier,
+                "it_per_s": round(it_s, 3),
+                "ratio": round(it_s / base, 3),
+                "seconds": [round(s, 2) for s in seconds],
+            }
+        )
     return rows
 
 
@@ -88,14 +104,23 @@ def child(code: str, env: dict, cgroup: Path | None = None, timeout: float = 720
     """Run Python `code` in a child process (inside `cgroup`); its stdout and stderr, and its wall seconds."""
     started = time.perf_counter()
     join = (lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))) if cgroup else None
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, text=True, timeout=timeout,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=join)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        text=True,
+        timeout=timeout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=join,
+    )
     return result.stdout, time.perf_counter() - started
 
 
 # The child's peak RSS, and its own children's (the packing's decoder processes).
-PEAK = ("import resource; print('PEAK_RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)")
+PEAK = (
+    "import resource; print('PEAK_RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "
+    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)"
+)
 
 
 def peaks(output: str) -> tuple[int, int]:
@@ -107,25 +132,47 @@ def bench_pack(args) -> list[dict]:
     rows = []
     for workers in (1, 2):
         with tempfile.TemporaryDirectory(dir=args.cache_parent) as cache:
-            code = (f"from ganrun.data import image_folder; import time; t = time.perf_counter(); "
-                    f"d = image_folder({str(args.folder)!r}, image_size={args.size}, workers={workers}); "
-                    f"print('PACKED', len(d), time.perf_counter() - t); {PEAK}")
+            code = (
+                f"from ganrun.data import image_folder; import time; t = time.perf_counter(); "
+                f"d = image_folder({str(args.folder)!r}, image_size={args.size}, workers={workers}); "
+                f"print('PACKED', len(d), time.perf_counter() - t); {PEAK}"
+            )
             output, _ = child(code, {"GANRUN_CACHE": cache})
             count, seconds = re.search(r"PACKED (\d+) ([\d.]+)", output).groups()
             own, decoders = peaks(output)
-            rows.append({"images": int(count), "size": args.size, "workers": workers,
-                         "images_per_s": round(int(count) / float(seconds), 1), "seconds": round(float(seconds), 1),
-                         "peak_rss": gib(own), "peak_rss_decoder": gib(decoders)})
+            rows.append(
+                {
+                    "images": int(count),
+                    "size": args.size,
+                    "workers": workers,
+                    "images_per_s": round(int(count) / float(seconds), 1),
+                    "seconds": round(float(seconds), 1),
+                    "peak_rss": gib(own),
+                    "peak_rss_decoder": gib(decoders),
+                }
+            )
     return rows
 
 
 def cli(folder: Path, size: int, *extra: str) -> str:
     """`python -m ganrun` on the folder as a child's code, printing when it started (its first line)."""
-    overrides = ["dataset=anime_faces", f"dataset.root={folder}", f"dataset.image_size={size}", "model.width=32",
-                 "train.steps=1", "log.every=1", "metrics.names=[]", "train.ema=0", *extra]
-    return (f"import time, sys, runpy; print('START', time.time()); sys.argv = ['ganrun', *{overrides!r}]\n"
-            "try:\n    runpy.run_module('ganrun', run_name='__main__')\nexcept SystemExit as e:\n    print('EXIT', e.code)\n"
-            f"{PEAK}")
+    overrides = [
+        "dataset=anime_faces",
+        f"dataset.root={folder}",
+        f"dataset.image_size={size}",
+        "model.width=32",
+        "train.steps=1",
+        "log.every=1",
+        "metrics.names=[]",
+        "train.ema=0",
+        *extra,
+    ]
+    return (
+        f"import time, sys, runpy; print('START', time.time()); sys.argv = ['ganrun', *{overrides!r}]\n"
+        "try:\n    runpy.run_module('ganrun', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('EXIT', e.code)\n"
+        f"{PEAK}"
+    )
 
 
 def logged_at(output: str, pattern: str) -> float:
@@ -147,11 +194,19 @@ def bench_startup(args) -> list[dict]:
         env = {"GANRUN_CACHE": args.cache or str(Path(work) / "cache")}
         child(cli(args.folder, args.size, f"hydra.run.dir={work}/pack"), env)  # packs; the timed runs read it
         for storage in ("device", "stream"):
-            output, _ = child(cli(args.folder, args.size, f"dataset.storage={storage}",
-                                  f"hydra.run.dir={work}/{storage}"), env)
+            output, _ = child(
+                cli(args.folder, args.size, f"dataset.storage={storage}", f"hydra.run.dir={work}/{storage}"), env
+            )
             ready, stepped = seconds_to_first_step(output)
-            rows.append({"images": args.images_hint, "storage": storage, "seconds_to_start": round(ready, 2),
-                         "seconds_to_first_step": round(stepped, 2), "peak_rss": gib(peaks(output)[0])})
+            rows.append(
+                {
+                    "images": args.images_hint,
+                    "storage": storage,
+                    "seconds_to_start": round(ready, 2),
+                    "seconds_to_first_step": round(stepped, 2),
+                    "peak_rss": gib(peaks(output)[0]),
+                }
+            )
     return rows
 
 
@@ -168,19 +223,37 @@ def memory_cgroup(limit: int) -> Path:
 
 
 def bench_cgroup(args) -> list[dict]:
-    cgroup, rows = memory_cgroup(int(args.limit_gb * 2 ** 30)), []
+    cgroup, rows = memory_cgroup(int(args.limit_gb * 2**30)), []
     try:
         with tempfile.TemporaryDirectory(dir=args.cache_parent) as work:
             env = {"GANRUN_CACHE": args.cache or str(Path(work) / "cache")}
             for storage in ("auto", "device"):
-                output, wall = child(cli(args.folder, args.size, f"dataset.storage={storage}", "train.steps=20",
-                                            f"hydra.run.dir={work}/{storage}"), env, cgroup)
+                output, wall = child(
+                    cli(
+                        args.folder,
+                        args.size,
+                        f"dataset.storage={storage}",
+                        "train.steps=20",
+                        f"hydra.run.dir={work}/{storage}",
+                    ),
+                    env,
+                    cgroup,
+                )
                 tier = re.search(r"in storage tier (\w+)", output)
                 error = [line for line in output.splitlines() if line.startswith("Error:")]
                 peak = int((cgroup / "memory.max_usage_in_bytes").read_text())
-                rows.append({"storage": storage, "tier": tier.group(1) if tier else None,
-                             "completed": "step 20:" in output, "peak_rss": gib(peaks(output)[0]), "error": error[0] if error else None,
-                             "seconds": round(wall, 1), "cgroup_peak": gib(peak), "limit": gib(args.limit_gb * 2 ** 30)})
+                rows.append(
+                    {
+                        "storage": storage,
+                        "tier": tier.group(1) if tier else None,
+                        "completed": "step 20:" in output,
+                        "peak_rss": gib(peaks(output)[0]),
+                        "error": error[0] if error else None,
+                        "seconds": round(wall, 1),
+                        "cgroup_peak": gib(peak),
+                        "limit": gib(args.limit_gb * 2**30),
+                    }
+                )
                 (cgroup / "memory.max_usage_in_bytes").write_text("0")
     finally:
         cgroup.rmdir()
@@ -212,6 +285,8 @@ def main(argv=None) -> int:
     for row in rows:
         print(json.dumps(row))
     if args.json:
-        args.json.write_text(json.dumps({"bench": args.what, "args": {k: str(v) for k, v in vars(args).items()},
-                                         "rows": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"bench": args.what, "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
+            + "\n"
+        )
     return 0

@@ -2,12 +2,12 @@
 
     python -m ganrun.bench --quality --root /usr/share/datasets/fashion-mnist --steps 200,600,2000 --seeds 0,1,2
 
-For each seed it trains, for the largest of --steps generator steps: ganrun through its own command line as a
-user runs it, `python -m ganrun dataset=fashion_mnist` (every default: model=dcgan, WGAN-GP λ 10, batch 64, 5 critic
-steps, Adam 2e-4 (0.5, 0.999), EMA), with --preset also seed 000's preset (`experiment=wgan_gp_mnist`: dcgan28,
-batch 128), and the textbook loop of `ganrun.bench.textbook` (seed 000's networks and math, a DataLoader of PIL images, no
-EMA). At each of --steps it scores, with the offline `classifier_fd` (the Fréchet distance in the features of a
-classifier trained on Fashion-MNIST; lower is better):
+For each seed it trains, for the largest of --steps generator steps: ganrun through its own command line as a user runs
+it, `python -m ganrun dataset=fashion_mnist` (every default: model=dcgan, WGAN-GP λ 10, batch 64, 5 critic steps, Adam
+2e-4 (0.5, 0.999), EMA), with --preset also seed 000's preset (`experiment=wgan_gp_mnist`: dcgan28, batch 128), and the
+textbook loop of `ganrun.bench.textbook` (seed 000's networks and math, a DataLoader of PIL images, no EMA). At each of
+--steps it scores, with the offline `classifier_fd` (the Fréchet distance in the features of a classifier trained on
+Fashion-MNIST; lower is better):
 - default (preset): the checkpoint as `ganrun.sample` and `ganrun.evaluate` draw it (the EMA generator);
 - raw (preset_raw): the same checkpoint's trained generator (`--no-ema`);
 - textbook: the textbook generator as its tutorial shows samples (train-mode batch norm, batches of 128).
@@ -42,23 +42,53 @@ from ganrun.training.sampling import generate
 # What each ganrun run is: a user's plain command, and seed 000's preset (the textbook loop's own setting).
 CONFIGS = {"default": ["dataset=fashion_mnist"], "preset": ["experiment=wgan_gp_mnist", "dataset=fashion_mnist"]}
 # What is scored: each ganrun run as ganrun shows it (EMA) and its raw generator (--no-ema), and the textbook loop.
-VARIANTS = {"default": ("default", True), "raw": ("default", False),
-            "preset": ("preset", True), "preset_raw": ("preset", False), "textbook": (None, None)}
+VARIANTS = {
+    "default": ("default", True),
+    "raw": ("default", False),
+    "preset": ("preset", True),
+    "preset_raw": ("preset", False),
+    "textbook": (None, None),
+}
 
 
 # ---------------------------------------------------------------- training, each run a process of its own
 
+
 def ganrun_command(config: str, root: str, seed: int, steps: list[int], run_dir: Path) -> list[str]:
     """ganrun's own command line for one seed: checkpoints at every step of `steps`, no metrics of its own."""
     every = math.gcd(*steps)
-    return [sys.executable, "-m", "ganrun", *CONFIGS[config], f"dataset.root={root}", "dataset.download=false",
-            f"seed={seed}", f"train.steps={max(steps)}", f"ckpt.every={every}", "ckpt.keep=null",
-            "metrics.names=[]", f"log.images_every={every}", f"hydra.run.dir={run_dir}"]
+    return [
+        sys.executable,
+        "-m",
+        "ganrun",
+        *CONFIGS[config],
+        f"dataset.root={root}",
+        "dataset.download=false",
+        f"seed={seed}",
+        f"train.steps={max(steps)}",
+        f"ckpt.every={every}",
+        "ckpt.keep=null",
+        "metrics.names=[]",
+        f"log.images_every={every}",
+        f"hydra.run.dir={run_dir}",
+    ]
 
 
 def textbook_command(root: str, seed: int, steps: list[int], out: Path) -> list[str]:
-    return [sys.executable, "-m", "ganrun.bench", "--quality", "--textbook-worker", str(out), "--root", root,
-            "--seeds", str(seed), "--steps", ",".join(map(str, steps))]
+    return [
+        sys.executable,
+        "-m",
+        "ganrun.bench",
+        "--quality",
+        "--textbook-worker",
+        str(out),
+        "--root",
+        root,
+        "--seeds",
+        str(seed),
+        "--steps",
+        ",".join(map(str, steps)),
+    ]
 
 
 def run_all(commands: list[list[str]], jobs: int, log_dir: Path) -> None:
@@ -80,6 +110,7 @@ def run_all(commands: list[list[str]], jobs: int, log_dir: Path) -> None:
 
 # ---------------------------------------------------------------- scoring
 
+
 def variant_images(work: Path, variant: str, seed: int, step: int, num: int) -> torch.Tensor:
     config, use_ema = VARIANTS[variant]
     if config is None:
@@ -91,18 +122,24 @@ def variant_images(work: Path, variant: str, seed: int, step: int, num: int) -> 
 
 def score_all(args, work: Path) -> tuple[list[dict], QualityMetrics, dict]:
     """classifier_fd of every variant, seed and step; and the first seed's first 36 images of each."""
-    dataset_cfg = {"_target_": "ganrun.data.fashion_mnist", "root": args.root, "download": False,
-                   "image_size": 28, "channels": 1}
+    dataset_cfg = {
+        "_target_": "ganrun.data.fashion_mnist",
+        "root": args.root,
+        "download": False,
+        "image_size": 28,
+        "channels": 1,
+    }
     real = data.fashion_mnist(args.root, download=False).images
-    quality = QualityMetrics(["classifier_fd"], args.num, real, dataset_cache_key(dataset_cfg),
-                             labelled=labelled_source(dataset_cfg))
+    quality = QualityMetrics(
+        ["classifier_fd"], args.num, real, dataset_cache_key(dataset_cfg), labelled=labelled_source(dataset_cfg)
+    )
     quality.prepare()
     rows, shown = [], {}
     for seed in args.seeds:
         for step in args.steps:
             for variant in args.variants:
                 images = variant_images(work, variant, seed, step, args.num)
-                value = quality.compute(lambda n: images[:n])["metrics/classifier_fd"]
+                value = quality.compute(lambda n, images=images: images[:n])["metrics/classifier_fd"]
                 rows.append({"variant": variant, "seed": seed, "step": step, "classifier_fd": value})
                 print(f"seed {seed} step {step} {variant}: classifier_fd {value:.4g}", file=sys.stderr, flush=True)
                 if seed == args.seeds[0]:
@@ -117,8 +154,11 @@ def summarize(rows: list[dict], steps: list[int], variants: list[str]) -> list[d
         entry = {"step": step}
         for variant in variants:
             values = [r["classifier_fd"] for r in rows if r["step"] == step and r["variant"] == variant]
-            entry[variant] = {"mean": statistics.fmean(values),
-                              "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+            entry[variant] = {
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "n": len(values),
+            }
         entry["default_over_textbook"] = entry["default"]["mean"] / entry["textbook"]["mean"]
         entry["default_over_raw"] = entry["default"]["mean"] / entry["raw"]["mean"]
         table.append(entry)
@@ -127,12 +167,17 @@ def summarize(rows: list[dict], steps: list[int], variants: list[str]) -> list[d
 
 def format_table(table: list[dict], variants: list[str]) -> str:
     """Markdown: a row per step, mean ± standard deviation over the seeds per variant, and the ratios."""
-    lines = ["| step | " + " | ".join(variants) + " | default / textbook | default / raw |",
-             "|---:|" + "---:|" * (len(variants) + 2)]
+    lines = [
+        "| step | " + " | ".join(variants) + " | default / textbook | default / raw |",
+        "|---:|" + "---:|" * (len(variants) + 2),
+    ]
     for e in table:
         cells = [f"{e[v]['mean']:.3g} ± {e[v]['sd']:.2g}" for v in variants]
-        lines.append(f"| {e['step']} | " + " | ".join(cells)
-                     + f" | {e['default_over_textbook']:.2f} | {e['default_over_raw']:.2f} |")
+        lines.append(
+            f"| {e['step']} | "
+            + " | ".join(cells)
+            + f" | {e['default_over_textbook']:.2f} | {e['default_over_raw']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -161,7 +206,9 @@ def write_grid(path: Path, shown: dict, steps: list[int], rows: list[dict], seed
 
 def parse_args(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m ganrun.bench --quality", description=__doc__.splitlines()[0])
-    p.add_argument("--root", required=True, help="the Fashion-MNIST idx files (Debian: /usr/share/datasets/fashion-mnist)")
+    p.add_argument(
+        "--root", required=True, help="the Fashion-MNIST idx files (Debian: /usr/share/datasets/fashion-mnist)"
+    )
     p.add_argument("--steps", default="200,600,2000", help="generator steps to score at (default 200,600,2000)")
     p.add_argument("--seeds", default="0,1,2", help="seeds (default 0,1,2)")
     p.add_argument("--num", type=int, default=10_000, help="generated images per score (default 10000)")
@@ -197,10 +244,17 @@ def main(argv=None) -> int:
     try:
         data.fashion_mnist(args.root, download=False)  # the data are there, before any run starts
         if not args.score_only:
-            commands = [c for seed in args.seeds for c in (
-                *(ganrun_command(config, args.root, seed, args.steps, work / f"{config}-{seed}")
-                  for config in args.configs),
-                textbook_command(args.root, seed, args.steps, work / f"textbook-{seed}"))]
+            commands = [
+                c
+                for seed in args.seeds
+                for c in (
+                    *(
+                        ganrun_command(config, args.root, seed, args.steps, work / f"{config}-{seed}")
+                        for config in args.configs
+                    ),
+                    textbook_command(args.root, seed, args.steps, work / f"textbook-{seed}"),
+                )
+            ]
             run_all(commands, args.jobs, work / "logs")
         rows, quality, shown = score_all(args, work)
     except (UsageError, RuntimeError) as exc:
@@ -209,12 +263,19 @@ def main(argv=None) -> int:
     table = summarize(rows, args.steps, args.variants)
     print(format_table(table, args.variants))
     record = quality.classifier_record
-    report = {"date": started.isoformat(timespec="seconds"), "device": device_name(torch.device("cpu")),
-              "torch": torch.__version__, "command": " ".join(["python -m ganrun.bench --quality",
-                                                                 *(sys.argv[1:] if argv is None else argv)]),
-              "configs": {c: CONFIGS[c] for c in args.configs}, "steps": args.steps, "seeds": args.seeds, "num_samples": args.num,
-              "classifier": {"id": record["id"], "test_accuracy": record["test_accuracy"]},
-              "table": table, "rows": rows}
+    report = {
+        "date": started.isoformat(timespec="seconds"),
+        "device": device_name(torch.device("cpu")),
+        "torch": torch.__version__,
+        "command": " ".join(["python -m ganrun.bench --quality", *(sys.argv[1:] if argv is None else argv)]),
+        "configs": {c: CONFIGS[c] for c in args.configs},
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "num_samples": args.num,
+        "classifier": {"id": record["id"], "test_accuracy": record["test_accuracy"]},
+        "table": table,
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     write_grid(Path(args.grid), shown, args.steps, rows, args.seeds[0], args.variants)
     print(f"wrote {args.out} and {args.grid}", file=sys.stderr)

@@ -28,6 +28,7 @@ from ganrun.bench.timing import OPTIONS, parse_variant, synthetic_images, time_g
 from ganrun.errors import UsageError
 from ganrun.training.devices import pick_device
 
+
 def default_variants(device: torch.device) -> list[str]:
     """On CUDA the GPU options; on a CPU plain fp32 and channels_last (bf16 and compile are slow or costly there,
     CUDA graphs do not exist)."""
@@ -52,9 +53,16 @@ def device_name(device: torch.device) -> str:
 
 def row(loss: str, variant: str, loop: str, seconds: list[float], args, base: float | None) -> dict:
     it_s = args.steps / statistics.median(seconds)
-    return {"loss": loss, "variant": variant, "loop": loop, "n_critic": N_CRITIC[loss], "it_per_s": it_s,
-            "images_per_s": it_s * args.batch_size * N_CRITIC[loss], "ratio": it_s / base if base else 1.0,
-            "seconds": seconds}
+    return {
+        "loss": loss,
+        "variant": variant,
+        "loop": loop,
+        "n_critic": N_CRITIC[loss],
+        "it_per_s": it_s,
+        "images_per_s": it_s * args.batch_size * N_CRITIC[loss],
+        "ratio": it_s / base if base else 1.0,
+        "seconds": seconds,
+    }
 
 
 def format_table(rows: list[dict]) -> str:
@@ -63,8 +71,10 @@ def format_table(rows: list[dict]) -> str:
         if r.get("error"):
             lines.append(f"{r['loss']:<10} {r['variant']:<28} failed: {r['error']}")
         else:
-            lines.append(f"{r['loss']:<10} {r['variant']:<28} {r['it_per_s']:>9.2f} {r['images_per_s']:>10.0f} "
-                         f"{r['ratio']:>6.2f}")
+            lines.append(
+                f"{r['loss']:<10} {r['variant']:<28} {r['it_per_s']:>9.2f} {r['images_per_s']:>10.0f} "
+                f"{r['ratio']:>6.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -75,18 +85,30 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--losses", default="bce,wgan_gp,wgan_div")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--model", choices=list(MODELS), default="dcgan28",
-                   help="the networks, for 28×28 grayscale (dcgan28) or 32×32 RGB images (dcgan, resnet)")
+    p.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="dcgan28",
+        help="the networks, for 28×28 grayscale (dcgan28) or 32×32 RGB images (dcgan, resnet)",
+    )
     p.add_argument("--images", type=int, default=10_000, help="size of the synthetic data set")
-    p.add_argument("--variants", help="ganrun configurations, comma-separated, each 'eager' or options joined "
-                   "by '+' (bf16, channels_last, compile, cuda_graphs); default: eager,bf16,bf16+channels_last,"
-                   "compile,cuda_graphs,bf16+channels_last+cuda_graphs on CUDA, eager,channels_last on a CPU")
+    p.add_argument(
+        "--variants",
+        help="ganrun configurations, comma-separated, each 'eager' or options joined "
+        "by '+' (bf16, channels_last, compile, cuda_graphs); default: eager,bf16,bf16+channels_last,"
+        "compile,cuda_graphs,bf16+channels_last+cuda_graphs on CUDA, eager,channels_last on a CPU",
+    )
     p.add_argument("--precision", choices=["fp32", "bf16"], help="one variant instead of --variants")
     p.add_argument("--channels-last", action="store_true", help="one variant instead of --variants")
     p.add_argument("--compile", action="store_true", help="one variant instead of --variants")
     p.add_argument("--cuda-graphs", action="store_true", help="one variant instead of --variants")
-    p.add_argument("--ema", type=float, default=0.0, help="ganrun's generator EMA decay (default 0: off, "
-                   "as the textbook loop has none; ganrun's own default is 0.999)")
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="ganrun's generator EMA decay (default 0: off, "
+        "as the textbook loop has none; ganrun's own default is 0.999)",
+    )
     p.add_argument("--repeats", type=int, default=1, help="time every row this many times, report the median")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench.json", help="where to write the JSON table")
@@ -134,12 +156,22 @@ def main(argv=None) -> int:
     torch.backends.cudnn.benchmark = True  # as ganrun runs set it (train.deterministic=false); global, so both loops
     _, size, channels = MODELS[args.model]
     images = synthetic_images(args.images, args.seed, size, channels)
-    shared = dict(images=images, device=device, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                  seed=args.seed, model=args.model)
+    shared = dict(
+        images=images,
+        device=device,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        seed=args.seed,
+        model=args.model,
+    )
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     if load_before and load_before[0] >= 0.5 * (os.cpu_count() or 1):
-        print(f"warning: the machine is busy (load average {load_before[0]:.2f} on {os.cpu_count()} cores); "
-              "timings will be slow and noisy", file=sys.stderr)
+        print(
+            f"warning: the machine is busy (load average {load_before[0]:.2f} on {os.cpu_count()} cores); "
+            "timings will be slow and noisy",
+            file=sys.stderr,
+        )
     rows = []
     for loss in args.losses:
         times: dict[str, list] = {"textbook": [], **{v: [] for v in variants}}
@@ -160,20 +192,48 @@ def main(argv=None) -> int:
         rows.append(base)
         for v in variants:
             if v in errors:
-                rows.append({"loss": loss, "variant": v, "loop": "ganrun", "n_critic": N_CRITIC[loss],
-                             "error": errors[v], "it_per_s": None, "images_per_s": None, "ratio": None})
+                rows.append(
+                    {
+                        "loss": loss,
+                        "variant": v,
+                        "loop": "ganrun",
+                        "n_critic": N_CRITIC[loss],
+                        "error": errors[v],
+                        "it_per_s": None,
+                        "images_per_s": None,
+                        "ratio": None,
+                    }
+                )
             else:
                 rows.append(row(loss, v, "ganrun", times[v], args, base["it_per_s"]))
     print(format_table(rows))
     report = {
-        "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+        "device": device_name(device),
+        "device_type": device.type,
+        "torch": torch.__version__,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "steps": args.steps, "warmup": args.warmup, "batch_size": args.batch_size, "images": args.images,
-        "model": args.model, "image_shape": [channels, size, size],
-        "repeats": args.repeats, "losses": args.losses, "variants": variants,
-        "options": {"seed": args.seed, "ema": args.ema, "z_dim": Z_DIM, "lr": LR, "betas": list(BETAS),
-                    "lambda_gp": LAMBDA_GP, "wgan_div_k": DIV_K, "wgan_div_p": DIV_P, "n_critic": N_CRITIC,
-                    "cudnn_benchmark": True, "textbook_num_workers": 0},
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "batch_size": args.batch_size,
+        "images": args.images,
+        "model": args.model,
+        "image_shape": [channels, size, size],
+        "repeats": args.repeats,
+        "losses": args.losses,
+        "variants": variants,
+        "options": {
+            "seed": args.seed,
+            "ema": args.ema,
+            "z_dim": Z_DIM,
+            "lr": LR,
+            "betas": list(BETAS),
+            "lambda_gp": LAMBDA_GP,
+            "wgan_div_k": DIV_K,
+            "wgan_div_p": DIV_P,
+            "n_critic": N_CRITIC,
+            "cudnn_benchmark": True,
+            "textbook_num_workers": 0,
+        },
         "load_average": {"before": load_before, "after": os.getloadavg() if load_before else None},
         "command": " ".join(["python", *command_of_this_run(argv)]),
         "rows": rows,

@@ -60,8 +60,9 @@ def reference_critic_step(G, D, opt_d, real: torch.Tensor, loss: str) -> torch.T
         fake = G(z)
     if loss == "bce":
         real_logits, fake_logits = D(real), D(fake)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss = F.binary_cross_entropy_with_logits(
+            real_logits, torch.ones_like(real_logits)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     elif loss == "wgan_gp":  # Gulrajani et al. 2017: λ E[(‖∇D(x̂)‖ − 1)²], x̂ = εx + (1 − ε)G(z)
         real_out, fake_out = D(real), D(fake)
         eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)

@@ -9,8 +9,20 @@ from types import SimpleNamespace
 import torch
 from torch.utils.data import DataLoader
 
-from ganrun.bench.textbook import (BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, N_CRITIC, Z_DIM, TextbookImages,
-                                   build_models, reference_critic_step, reference_generator_step, textbook_transform)
+from ganrun.bench.textbook import (
+    BETAS,
+    DIV_K,
+    DIV_P,
+    LAMBDA_GP,
+    LR,
+    N_CRITIC,
+    Z_DIM,
+    TextbookImages,
+    build_models,
+    reference_critic_step,
+    reference_generator_step,
+    textbook_transform,
+)
 from ganrun.build import make_optimizer
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.objectives import losses
@@ -19,8 +31,8 @@ from ganrun.training import speed
 from ganrun.training.ema import EMA
 from ganrun.training.graphs import WARMUP_STEPS, require_cuda
 from ganrun.training.loop import fit
-from ganrun.training.settings import Settings
 from ganrun.training.parts import Parts
+from ganrun.training.settings import Settings
 
 # What a variant may join with "+"; "eager" alone is plain fp32.
 OPTIONS = ("bf16", "channels_last", "compile", "cuda_graphs")
@@ -28,13 +40,16 @@ OPTIONS = ("bf16", "channels_last", "compile", "cuda_graphs")
 
 # ---------------------------------------------------------------- data
 
+
 def synthetic_images(n: int, seed: int = 0, size: int = 28, channels: int = 1) -> torch.Tensor:
     """n deterministic random channels×size×size uint8 images (no download needed)."""
-    return torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0, 256, (n, channels, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 # ---------------------------------------------------------------- the two loops, timed
+
 
 def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so a clock read after it measures the work itself."""
@@ -42,8 +57,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_textbook(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int,
-                  seed: int, model: str = "dcgan28") -> float:
+def time_textbook(
+    loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int, seed: int, model: str = "dcgan28"
+) -> float:
     """Seconds for `steps` generator steps of the textbook loop, after `warmup` untimed ones."""
     G, D = build_models(device, seed, model)
     opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
@@ -78,49 +94,88 @@ class _Nothing:
 
 
 def make_loss(loss: str) -> losses.Loss:
-    return {"bce": lambda: losses.BCE(),
-            "wgan_gp": lambda: losses.WGANGP(lambda_gp=LAMBDA_GP),
-            "wgan_div": lambda: losses.WGANDiv(k=DIV_K, p=DIV_P, points="real_fake")}[loss]()
+    return {
+        "bce": lambda: losses.BCE(),
+        "wgan_gp": lambda: losses.WGANGP(lambda_gp=LAMBDA_GP),
+        "wgan_div": lambda: losses.WGANDiv(k=DIV_K, p=DIV_P, points="real_fake"),
+    }[loss]()
 
 
-def ganrun_parts(loss: str, images: torch.Tensor, device, seed: int, precision: str = "fp32",
-                 channels_last: bool = False, compile_models: bool = False, ema: float = 0.0,
-                 model: str = "dcgan28") -> Parts:
+def ganrun_parts(
+    loss: str,
+    images: torch.Tensor,
+    device,
+    seed: int,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    compile_models: bool = False,
+    ema: float = 0.0,
+    model: str = "dcgan28",
+) -> Parts:
     """Parts as app.parts.build_parts makes them for `model`, regularizer=none, without Hydra."""
     G, D = build_models(device, seed, model)
     adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
-    parts = Parts(generator=G, critic=D, opt_g=make_optimizer(G.parameters(), adam, device),
-                  opt_d=make_optimizer(D.parameters(), adam, device), loss=make_loss(loss),
-                  regularizer=Regularizer(), data=DeviceBatches(ImageSet(images), device, seed),
-                  fixed_noise=torch.randn(64, Z_DIM, device=device), ema=EMA(G, ema) if ema > 0 else None)
+    parts = Parts(
+        generator=G,
+        critic=D,
+        opt_g=make_optimizer(G.parameters(), adam, device),
+        opt_d=make_optimizer(D.parameters(), adam, device),
+        loss=make_loss(loss),
+        regularizer=Regularizer(),
+        data=DeviceBatches(ImageSet(images), device, seed),
+        fixed_noise=torch.randn(64, Z_DIM, device=device),
+        ema=EMA(G, ema) if ema > 0 else None,
+    )
     fast_g, fast_d = speed.prepare(G, D, precision, channels_last, compile_models)
     if compile_models:
         parts.fast_generator, parts.fast_critic = fast_g, fast_d
     return parts
 
 
-def loop_settings(steps: int, batch_size: int, n_critic: int, precision: str, channels_last: bool,
-                  cuda_graphs: bool = False) -> Settings:
+def loop_settings(
+    steps: int, batch_size: int, n_critic: int, precision: str, channels_last: bool, cuda_graphs: bool = False
+) -> Settings:
     """Settings for `fit` with logging, samples and checkpoints only at the end, and no progress bar."""
-    never = 10 ** 9
+    never = 10**9
     extra = {"progress": False} if "progress" in {f.name for f in dataclasses.fields(Settings)} else {}
     if cuda_graphs:
         extra["cuda_graphs"] = True
-    return Settings(steps=steps, batch_size=batch_size, n_critic=n_critic, log_every=never, images_every=never,
-                    ckpt_every=never, nan_policy="stop", metrics_every=0, precision=precision,
-                    channels_last=channels_last, **extra)
+    return Settings(
+        steps=steps,
+        batch_size=batch_size,
+        n_critic=n_critic,
+        log_every=never,
+        images_every=never,
+        ckpt_every=never,
+        nan_policy="stop",
+        metrics_every=0,
+        precision=precision,
+        channels_last=channels_last,
+        **extra,
+    )
 
 
-def time_ganrun(loss: str, images: torch.Tensor, device, batch_size: int, steps: int, warmup: int, seed: int,
-                variant: str, ema: float = 0.0, model: str = "dcgan28") -> float:
+def time_ganrun(
+    loss: str,
+    images: torch.Tensor,
+    device,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    seed: int,
+    variant: str,
+    ema: float = 0.0,
+    model: str = "dcgan28",
+) -> float:
     """Seconds for `steps` generator steps of ganrun's `fit`, after `warmup` untimed ones, in one `fit` call
     (so that CUDA graphs, captured during the warm-up, are replayed in the timed steps)."""
     opts = parse_variant(variant)
     if opts["cuda_graphs"]:
         require_cuda(torch.device(device))
         warmup = max(warmup, WARMUP_STEPS + 1)  # eager warm-up steps, then the capture
-    parts = ganrun_parts(loss, images, device, seed, opts["precision"], opts["channels_last"], opts["compile"], ema,
-                         model)
+    parts = ganrun_parts(
+        loss, images, device, seed, opts["precision"], opts["channels_last"], opts["compile"], ema, model
+    )
     torch.manual_seed(seed)
     started = {}
 
@@ -131,20 +186,25 @@ def time_ganrun(loss: str, images: torch.Tensor, device, batch_size: int, steps:
         return False
 
     clock(0)
-    settings = loop_settings(warmup + steps, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"],
-                             opts["cuda_graphs"])
+    settings = loop_settings(
+        warmup + steps, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"], opts["cuda_graphs"]
+    )
     fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, should_stop=clock)
     sync(device)
     return time.perf_counter() - started["at"]
 
 
 def parse_variant(name: str) -> dict:
-    """"eager" → fp32; otherwise options joined by "+", e.g. "bf16+channels_last+cuda_graphs"."""
+    """ "eager" → fp32; otherwise options joined by "+", e.g. "bf16+channels_last+cuda_graphs"."""
     tokens = [t.strip() for t in name.split("+") if t.strip()]
     unknown = [t for t in tokens if t not in OPTIONS + ("eager", "fp32")]
     if unknown or not tokens or ("eager" in tokens and "compile" in tokens):
         raise ValueError(f"variant {name!r} is not eager or a '+'-joined set of {', '.join(OPTIONS)}")
     if "compile" in tokens and "cuda_graphs" in tokens:
         raise ValueError(f"variant {name!r}: compile and cuda_graphs do not go together (as in training)")
-    return {"precision": "bf16" if "bf16" in tokens else "fp32", "channels_last": "channels_last" in tokens,
-            "compile": "compile" in tokens, "cuda_graphs": "cuda_graphs" in tokens}
+    return {
+        "precision": "bf16" if "bf16" in tokens else "fp32",
+        "channels_last": "channels_last" in tokens,
+        "compile": "compile" in tokens,
+        "cuda_graphs": "cuda_graphs" in tokens,
+    }

@@ -10,5 +10,16 @@ from ganrun.data.folder import image_folder
 from ganrun.data.idx import fashion_mnist, mnist
 from ganrun.data.source import TIERS, BatchSource, DeviceBatches, HostBatches, StreamedBatches
 
-__all__ = ["BatchSource", "DatasetError", "DeviceBatches", "HostBatches", "ImageSet", "StreamedBatches", "TIERS",
-           "cifar10", "fashion_mnist", "image_folder", "mnist"]
+__all__ = [
+    "BatchSource",
+    "DatasetError",
+    "DeviceBatches",
+    "HostBatches",
+    "ImageSet",
+    "StreamedBatches",
+    "TIERS",
+    "cifar10",
+    "fashion_mnist",
+    "image_folder",
+    "mnist",
+]

@@ -1,31 +1,49 @@
 """CIFAR-10: the python pickles of ROOT/cifar-10-batches-py, the images of chosen classes."""
+
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torchvision
 
+from ganrun.data.files import (
+    DatasetError,
+    ImageSet,
+    check_classes,
+    check_options,
+    locate,
+    select_classes,
+    stat,
+    to_shape,
+)
 from ganrun.data.pack import packed
-from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
-                               to_shape)
 
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 
-def cifar10(root: str = "data", download: bool = True, image_size: int = 32, channels: int = 3,
-            classes: Sequence[int] | None = (7,)) -> ImageSet:
+def cifar10(
+    root: str = "data",
+    download: bool = True,
+    image_size: int = 32,
+    channels: int = 3,
+    classes: Sequence[int] | None = (7,),
+) -> ImageSet:
     """CIFAR-10 images (train and test batches) whose label is in `classes` (7 = horse; null: all), with labels."""
     check_options(image_size, channels)
     classes = check_classes(classes)
     root = Path(root).expanduser().absolute()
     folder = root / "cifar-10-batches-py"
-    found = locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
-                    lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
-                    download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
+    found = locate(
+        "CIFAR-10",
+        lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
+        lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
+        download,
+        f"{', '.join(CIFAR_BATCHES)} in {folder}",
+    )
     # All six batches are packed once (with their labels); a class selection only picks rows of the pack.
     key = ("cifar10", [stat(found / b) for b in CIFAR_BATCHES], image_size, channels)
 

@@ -1,8 +1,9 @@
 """What every reader shares: the one-line data error, finding (or downloading) files, shaping images."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torchvision.transforms.functional as TF
@@ -70,8 +71,10 @@ def check_classes(classes) -> tuple[int, ...] | None:
         return None
     values = list(classes) if isinstance(classes, Sequence) else [classes]
     if not values or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < NUM_CLASSES for c in values):
-        raise DatasetError(f"dataset.classes={classes!r} must be null (all) or a non-empty list of class labels "
-                           f"0..{NUM_CLASSES - 1} (e.g. [7] for CIFAR-10's horses)")
+        raise DatasetError(
+            f"dataset.classes={classes!r} must be null (all) or a non-empty list of class labels "
+            f"0..{NUM_CLASSES - 1} (e.g. [7] for CIFAR-10's horses)"
+        )
     return tuple(sorted(set(values)))
 
 

@@ -1,5 +1,6 @@
 """A folder of JPG/PNG images (anime faces), searched recursively, resized and center-cropped, decoded in parallel
 straight into the packed cache (never the whole set in RAM)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,36 +30,51 @@ CHUNK = 256  # images decoded per worker between two writes: bounds the RAM a pa
 SERIAL_BELOW = 2 * CHUNK  # a folder this small decodes faster than worker processes start
 
 
-def image_folder(root: str, image_size: int = 64, channels: int = 3, download: bool = False,
-                 workers: int | None = None) -> ImageSet:
+def image_folder(
+    root: str, image_size: int = 64, channels: int = 3, download: bool = False, workers: int | None = None
+) -> ImageSet:
     """Every JPG/PNG/BMP/WebP image under `root` (recursively, sorted by path), resized and center-cropped, from
     the packed cache (packed on first use with `workers` decoders, default: one per CPU); a folder of images has no
     class labels."""
     if download:
-        raise DatasetError("an image folder has no automatic download (set dataset.download=false); "
-                           "get the anime faces as the README describes and set dataset.root=<that folder>")
+        raise DatasetError(
+            "an image folder has no automatic download (set dataset.download=false); "
+            "get the anime faces as the README describes and set dataset.root=<that folder>"
+        )
     check_options(image_size, channels)
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise DatasetError(f"dataset.workers={workers} must be null (one per CPU) or a number of decoders >= 1")
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
-        raise DatasetError(f"image folder {root} does not exist; set dataset.root=<a folder of JPG/PNG images> "
-                           "(the README says where to get anime faces)")
+        raise DatasetError(
+            f"image folder {root} does not exist; set dataset.root=<a folder of JPG/PNG images> "
+            "(the README says where to get anime faces)"
+        )
     files, listing = list_images(root)
     if not files:
-        raise DatasetError(f"no image files ({'/'.join(IMAGE_EXTENSIONS)}) under {root}; "
-                           "set dataset.root=<a folder of JPG/PNG images>")
+        raise DatasetError(
+            f"no image files ({'/'.join(IMAGE_EXTENSIONS)}) under {root}; set dataset.root=<a folder of JPG/PNG images>"
+        )
     # The key covers the file list (paths, sizes, modification times, as a digest) and the transform.
     key = ("image_folder", str(root), listing, image_size, channels)
     row_shape = (channels, image_size, image_size)
     size = len(files) * int(np.prod(row_shape))
-    fill = partial(pack_folder, root=root, files=files, row_shape=row_shape, workers=workers or os.cpu_count() or 1,
-                   path=pack_path("image_folder", key))
-    images, _ = packed("image_folder", key, row_shape, fill, count=len(files),
-                       in_memory_ok=size < host_available()[0] // 4)
+    fill = partial(
+        pack_folder,
+        root=root,
+        files=files,
+        row_shape=row_shape,
+        workers=workers or os.cpu_count() or 1,
+        path=pack_path("image_folder", key),
+    )
+    images, _ = packed(
+        "image_folder", key, row_shape, fill, count=len(files), in_memory_ok=size < host_available()[0] // 4
+    )
     if len(images) == 0:
-        raise DatasetError(f"none of the {len(files)} image files under {root} could be read; "
-                           "set dataset.root=<a folder of JPG/PNG images>")
+        raise DatasetError(
+            f"none of the {len(files)} image files under {root} could be read; "
+            "set dataset.root=<a folder of JPG/PNG images>"
+        )
     return ImageSet(images, None)
 
 
@@ -115,21 +131,31 @@ def _executor(workers: int, files: int) -> Executor:
     return ThreadPoolExecutor(workers if files >= SERIAL_BELOW else 1)
 
 
-def pack_folder(writer, root: Path, files: list[str], row_shape: tuple[int, int, int], workers: int,
-                path: Path) -> None:
+def pack_folder(
+    writer, root: Path, files: list[str], row_shape: tuple[int, int, int], workers: int, path: Path
+) -> None:
     """Decode `files` with `workers` decoders into `writer`, in order, CHUNK images per worker between writes,
     from where an interrupted packing stopped; unreadable files are skipped and counted in one warning."""
     channels, size, _ = row_shape
     total = len(files) * int(np.prod(row_shape))
     start = writer.inputs
-    log.info("packing %d images of %s from %s into %s (%s)%s", len(files), "×".join(map(str, row_shape)), root,
-             path, gigabytes(total), f", continuing after {start}" if start else "")
+    log.info(
+        "packing %d images of %s from %s into %s (%s)%s",
+        len(files),
+        "×".join(map(str, row_shape)),
+        root,
+        path,
+        gigabytes(total),
+        f", continuing after {start}" if start else "",
+    )
     decode = partial(_decode_chunk, image_size=size, channels=channels)
-    with _executor(workers, len(files) - start) as pool, tqdm(total=len(files), initial=start, desc="pack", unit="img",
-                                          dynamic_ncols=True, disable=None) as bar:
+    with (
+        _executor(workers, len(files) - start) as pool,
+        tqdm(total=len(files), initial=start, desc="pack", unit="img", dynamic_ncols=True, disable=None) as bar,
+    ):
         step = CHUNK * workers
         for first in range(start, len(files), step):
-            chunks = [files[i:i + CHUNK] for i in range(first, min(first + step, len(files)), CHUNK)]
+            chunks = [files[i : i + CHUNK] for i in range(first, min(first + step, len(files)), CHUNK)]
             for chunk, rows in zip(chunks, pool.map(decode, chunks)):
                 writer.append(rows, len(chunk))
                 bar.update(len(chunk))

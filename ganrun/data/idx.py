@@ -1,36 +1,45 @@
 """MNIST and Fashion-MNIST: the idx files, in torchvision's layout (ROOT/<Name>/raw) or Debian's (ROOT)."""
+
 from __future__ import annotations
 
 import gzip
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torchvision
 
+from ganrun.data.files import (
+    DatasetError,
+    ImageSet,
+    check_classes,
+    check_options,
+    locate,
+    select_classes,
+    stat,
+    to_shape,
+)
 from ganrun.data.pack import packed
-from ganrun.data.files import (DatasetError, ImageSet, check_classes, check_options, locate, select_classes, stat,
-                               to_shape)
 
 
-def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1,
-          classes=None) -> ImageSet:
+def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1, classes=None) -> ImageSet:
     """The 60,000 MNIST training images (those of `classes` when given) and their labels."""
     return idx_dataset("MNIST", torchvision.datasets.MNIST, root, download, image_size, channels, classes)
 
 
-def fashion_mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1,
-                  classes=None) -> ImageSet:
+def fashion_mnist(
+    root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1, classes=None
+) -> ImageSet:
     """The 60,000 Fashion-MNIST training images (those of `classes` when given) and their labels."""
-    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels,
-                       classes)
+    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels, classes)
 
 
-def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_size: int,
-                channels: int, classes=None) -> ImageSet:
+def idx_dataset(
+    name: str, fetcher: Callable, root: str, download: bool, image_size: int, channels: int, classes=None
+) -> ImageSet:
     """Load train-images-idx3-ubyte[.gz] from root/<name>/raw (torchvision) or root itself (Debian), and the
     train-labels file beside it when there is one (labels None otherwise; dataset.classes then needs it)."""
     check_options(image_size, channels)
@@ -39,24 +48,35 @@ def idx_dataset(name: str, fetcher: Callable, root: str, download: bool, image_s
     folders = (root / name / "raw", root)
     names = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")  # the plain file reads faster
     candidates = [d / n for d in folders for n in names]
-    path = locate(name, lambda: next((p for p in candidates if p.is_file()), None),
-                   lambda: fetcher(str(root), train=True, download=True),
-                   download, f"{names[0]}[.gz] in {folders[0]} or {folders[1]}")
+    path = locate(
+        name,
+        lambda: next((p for p in candidates if p.is_file()), None),
+        lambda: fetcher(str(root), train=True, download=True),
+        download,
+        f"{names[0]}[.gz] in {folders[0]} or {folders[1]}",
+    )
     # Pack the one-channel images: delivering three replicates the channel after each gather, so the pack (and
     # a tier holding it) stays a third of the size.
-    gray, _ = packed(name.lower(), (name, stat(path), image_size), (1, image_size, image_size),
-                     lambda writer: writer.append(to_shape(read_idx(path), image_size, 1).numpy()))
+    gray, _ = packed(
+        name.lower(),
+        (name, stat(path), image_size),
+        (1, image_size, image_size),
+        lambda writer: writer.append(to_shape(read_idx(path), image_size, 1).numpy()),
+    )
     labels = _train_labels(path.parent, len(gray))
     if labels is None and classes is not None:
-        raise DatasetError(f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
-                           "copy it there, or set dataset.classes=null")
+        raise DatasetError(
+            f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
+            "copy it there, or set dataset.classes=null"
+        )
     return select_classes(ImageSet(gray, labels, channels=channels), classes, name, path.parent)
 
 
 def _train_labels(folder: Path, count: int) -> torch.Tensor | None:
     """The train-labels-idx1-ubyte[.gz] beside the images, or None when there is none."""
-    found = next((p for p in (folder / "train-labels-idx1-ubyte", folder / "train-labels-idx1-ubyte.gz")
-                  if p.is_file()), None)
+    found = next(
+        (p for p in (folder / "train-labels-idx1-ubyte", folder / "train-labels-idx1-ubyte.gz") if p.is_file()), None
+    )
     if found is None:
         return None
     labels = read_idx_labels(found)
@@ -77,8 +97,10 @@ def read_idx_array(path: Path, dims: int, unit: str) -> np.ndarray:
         raise DatasetError(f"{path} is not an idx {unit} file (bad magic number); delete it and get it again")
     shape = struct.unpack(f">{dims}I", data[4:header])
     if len(data) != header + int(np.prod(shape)):
-        raise DatasetError(f"{path} is truncated or damaged: its header promises {'x'.join(map(str, shape))} {unit} "
-                           f"but it holds {len(data) - header}; delete it and get it again")
+        raise DatasetError(
+            f"{path} is truncated or damaged: its header promises {'x'.join(map(str, shape))} {unit} "
+            f"but it holds {len(data) - header}; delete it and get it again"
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 

@@ -1,5 +1,6 @@
 """A data set as training sees it: its images (in RAM, or a memory-mapped packed cache read row by row), which
 of them belong to it, its labels, and the channels it delivers."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,8 @@ import threading
 import numpy as np
 import torch
 
-READ_BYTES = 64 * 2 ** 20  # one positioned read of a run of rows at a time
+READ_BYTES = 64 * 2**20  # one positioned read of a run of rows at a time
+
 
 class ImageSet:
     """uint8 images (an N×C×H×W tensor, or the memory-mapped array of a packed cache), their int64 labels
@@ -62,7 +64,7 @@ class ImageSet:
         """Whether the images are a packed cache on disk (read row by row) rather than in RAM."""
         return isinstance(self.storage, np.memmap)
 
-    def subset(self, positions) -> "ImageSet":
+    def subset(self, positions) -> ImageSet:
         """The images at `positions` of this set (and their labels), in that order, without reading them."""
         positions = np.asarray(positions, dtype=np.int64)
         rows = positions if self.rows is None else self.rows[positions]
@@ -87,7 +89,7 @@ class ImageSet:
         flat = out.reshape(len(index), row_bytes)
         if len(index) and (np.diff(index) == 1).all():  # a run of rows (the whole set, a preview): big reads
             for start in range(0, len(index), max(1, READ_BYTES // row_bytes)):
-                block = flat[start:start + max(1, READ_BYTES // row_bytes)]
+                block = flat[start : start + max(1, READ_BYTES // row_bytes)]
                 self._pread(fd, block, offset + int(index[start]) * row_bytes)
             return
         for j in np.argsort(index, kind="stable"):  # ascending offsets: the disk reads forward

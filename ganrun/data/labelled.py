@@ -2,11 +2,12 @@
 
 The quality classifier learns from these; the GAN loaders of `ganrun.data` read the same files.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torchvision
@@ -26,8 +27,8 @@ class LabelledSource:
     name: str  # mnist | fashion_mnist | cifar10: what the classifier is trained on
     root: Path
     download: bool
-    read: Callable[["LabelledSource", str], tuple[torch.Tensor, torch.Tensor]]
-    files: Callable[["LabelledSource"], list]  # stat()s of the files it reads: a fingerprint for caches
+    read: Callable[[LabelledSource, str], tuple[torch.Tensor, torch.Tensor]]
+    files: Callable[[LabelledSource], list]  # stat()s of the files it reads: a fingerprint for caches
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 N×C×H×W images at the data set's own size, int64 labels) of "train" or "test"."""
@@ -36,8 +37,10 @@ class LabelledSource:
 
 # ---------------------------------------------------------------- idx (MNIST, Fashion-MNIST)
 
-_IDX_FOLDERS = {"mnist": ("MNIST", torchvision.datasets.MNIST),
-                "fashion_mnist": ("FashionMNIST", torchvision.datasets.FashionMNIST)}
+_IDX_FOLDERS = {
+    "mnist": ("MNIST", torchvision.datasets.MNIST),
+    "fashion_mnist": ("FashionMNIST", torchvision.datasets.FashionMNIST),
+}
 
 
 def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
@@ -45,9 +48,13 @@ def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
     folder_name, fetcher = _IDX_FOLDERS[source.name]
     base = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
     candidates = [d / n for d in (source.root / folder_name / "raw", source.root) for n in (base, base + ".gz")]
-    return locate(folder_name, lambda: next((p for p in candidates if p.is_file()), None),
-                   lambda: fetcher(str(source.root), train=prefix == "train", download=True), source.download,
-                   f"{base}[.gz] in {candidates[0].parent} or {source.root}")
+    return locate(
+        folder_name,
+        lambda: next((p for p in candidates if p.is_file()), None),
+        lambda: fetcher(str(source.root), train=prefix == "train", download=True),
+        source.download,
+        f"{base}[.gz] in {candidates[0].parent} or {source.root}",
+    )
 
 
 def _read_idx_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +62,10 @@ def _read_idx_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, t
     labels_path = _idx_file(source, IDX_SPLITS[split], "labels")
     images, labels = read_idx(images_path), read_idx_labels(labels_path)
     if len(images) != len(labels):
-        raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; "
-                           "delete both and get them again")
+        raise DatasetError(
+            f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels; "
+            "delete both and get them again"
+        )
     return images, labels
 
 
@@ -66,11 +75,16 @@ def _idx_files(source: LabelledSource) -> list:
 
 # ---------------------------------------------------------------- CIFAR-10 (python pickles)
 
+
 def _cifar_folder(source: LabelledSource) -> Path:
     folder = source.root / "cifar-10-batches-py"
-    return locate("CIFAR-10", lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
-                   lambda: torchvision.datasets.CIFAR10(str(source.root), train=True, download=True),
-                   source.download, f"{', '.join(CIFAR_BATCHES)} in {folder}")
+    return locate(
+        "CIFAR-10",
+        lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
+        lambda: torchvision.datasets.CIFAR10(str(source.root), train=True, download=True),
+        source.download,
+        f"{', '.join(CIFAR_BATCHES)} in {folder}",
+    )
 
 
 def _read_cifar_split(source: LabelledSource, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,8 +98,11 @@ def _cifar_files(source: LabelledSource) -> list:
 
 # ---------------------------------------------------------------- which data sets have labels
 
-_READERS = {"mnist": (_read_idx_split, _idx_files), "fashion_mnist": (_read_idx_split, _idx_files),
-            "cifar10": (_read_cifar_split, _cifar_files)}
+_READERS = {
+    "mnist": (_read_idx_split, _idx_files),
+    "fashion_mnist": (_read_idx_split, _idx_files),
+    "cifar10": (_read_cifar_split, _cifar_files),
+}
 LABELLED = ("mnist", "fashion_mnist", "cifar10")  # the loader names (ganrun.data.<name>) that have labels
 
 

@@ -1,12 +1,13 @@
 """How much memory the data may take: the host's available RAM and this process's cgroup limit (a SLURM job or a
 container sees its own limit, not the node's RAM), and a CUDA device's free memory."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-UNLIMITED = 2 ** 60  # a cgroup v1 "no limit" is 2^63 rounded to pages; anything above this is no limit
+UNLIMITED = 2**60  # a cgroup v1 "no limit" is 2^63 rounded to pages; anything above this is no limit
 
 
 def _read_int(path: Path) -> int | None:
@@ -100,6 +101,6 @@ def device_free(device: torch.device) -> int | None:
 
 def gigabytes(size: int) -> str:
     """A size in the unit that reads best: 5.73 GB, 122.1 MB, 45 KB."""
-    if size >= 2 ** 30:
-        return f"{size / 2 ** 30:.2f} GB"
-    return f"{size / 2 ** 20:.1f} MB" if size >= 2 ** 20 else f"{max(1, round(size / 1024))} KB"
+    if size >= 2**30:
+        return f"{size / 2**30:.2f} GB"
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(1, round(size / 1024))} KB"

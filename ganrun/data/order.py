@@ -1,5 +1,6 @@
 """The order training images are drawn in: a function of the seed and a position, the same in every storage tier,
 with any number of reader threads, and on every rank (each takes its own share of one global order)."""
+
 from __future__ import annotations
 
 import copy
@@ -27,15 +28,17 @@ class EpochOrder:
         """This rank's next batch_size indices (int64, on the CPU)."""
         share = batch_size * self.world
         if share > self.num_images:
-            raise DatasetError(f"train.batch_size={share} is larger than the data set ({self.num_images} images); "
-                               "lower train.batch_size")
+            raise DatasetError(
+                f"train.batch_size={share} is larger than the data set ({self.num_images} images); "
+                "lower train.batch_size"
+            )
         if self._pos + share > self.num_images:
             self._perm, self._pos = self._new_perm(), 0
         start = self._pos + self.rank * batch_size
         self._pos += share
-        return self._perm[start:start + batch_size]
+        return self._perm[start : start + batch_size]
 
-    def ahead(self) -> "EpochOrder":
+    def ahead(self) -> EpochOrder:
         """An independent copy that continues from here: what a reader draws ahead of training."""
         return copy.deepcopy(self)
 
@@ -46,8 +49,10 @@ class EpochOrder:
     def load_state_dict(self, state: dict) -> None:
         """Continue exactly where state_dict() left off."""
         if len(state["perm"]) != self.num_images:
-            raise DatasetError(f"the checkpoint was trained on {len(state['perm'])} images but the data set now has "
-                               f"{self.num_images}; resume with the same dataset settings or start a new run")
+            raise DatasetError(
+                f"the checkpoint was trained on {len(state['perm'])} images but the data set now has "
+                f"{self.num_images}; resume with the same dataset settings or start a new run"
+            )
         self._generator.set_state(state["generator"])
         self._perm = state["perm"].cpu()
         self._pos = int(state["pos"])

@@ -5,6 +5,7 @@ A pack is written row block by row block, never whole in RAM, into `<name>.npy.p
 stopped. Only a whole pack is renamed to `<name>.npy` (atomically), so a half-written one is never read. Rows start
 at byte 4096 (a page-aligned header), so a reader can fetch each image with one aligned read.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -13,10 +14,10 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -107,10 +108,18 @@ class PackWriter:
             raise ValueError(f"rows of shape {rows.shape[1:]} in a pack of {self.row_shape}")
         self._file.write(rows.data)
         self._file.flush()  # in the kernel before the record says so: a killed process loses none of it
-        self.inputs, self.rows, self.skipped = self.inputs + inputs, self.rows + len(rows), \
-            self.skipped + inputs - len(rows)
-        record = {"key": self.key, "row_shape": list(self.row_shape), "inputs": self.inputs, "rows": self.rows,
-                  "skipped": self.skipped}
+        self.inputs, self.rows, self.skipped = (
+            self.inputs + inputs,
+            self.rows + len(rows),
+            self.skipped + inputs - len(rows),
+        )
+        record = {
+            "key": self.key,
+            "row_shape": list(self.row_shape),
+            "inputs": self.inputs,
+            "rows": self.rows,
+            "skipped": self.skipped,
+        }
         tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, self.sidecar)
@@ -140,8 +149,11 @@ class MemoryWriter:
     def append(self, rows: np.ndarray, inputs: int | None = None) -> None:
         inputs = len(rows) if inputs is None else inputs
         self.blocks.append(np.ascontiguousarray(rows, dtype=np.uint8))
-        self.inputs, self.rows, self.skipped = self.inputs + inputs, self.rows + len(rows), \
-            self.skipped + inputs - len(rows)
+        self.inputs, self.rows, self.skipped = (
+            self.inputs + inputs,
+            self.rows + len(rows),
+            self.skipped + inputs - len(rows),
+        )
 
     def finish(self) -> np.ndarray:
         return np.concatenate(self.blocks) if self.blocks else np.empty((0, *self.row_shape), np.uint8)
@@ -177,9 +189,15 @@ def _open_with_labels(path: Path, labelled: bool) -> tuple[np.ndarray, np.ndarra
     return (images, labels) if labels.dtype == np.int64 and labels.shape == (len(images),) else None
 
 
-def packed(name: str, key, row_shape: tuple[int, int, int],
-           fill: Callable[[PackWriter | MemoryWriter], np.ndarray | None], labelled: bool = False,
-           in_memory_ok: bool = True, count: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def packed(
+    name: str,
+    key,
+    row_shape: tuple[int, int, int],
+    fill: Callable[[PackWriter | MemoryWriter], np.ndarray | None],
+    labelled: bool = False,
+    in_memory_ok: bool = True,
+    count: int | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The memory-mapped pack of `key` and its int64 labels (None unless `labelled`): read when they exist, else
     written by `fill(writer)` (which appends every row and returns the labels) and then read. Where the cache
     folder cannot be written, a small data set (`in_memory_ok`) is built in RAM with one warning; for a large
@@ -204,11 +222,16 @@ def packed(name: str, key, row_shape: tuple[int, int, int],
                 writer.close()
     except OSError as exc:
         if not in_memory_ok:
-            size = f" of about {count * int(np.prod(row_shape)) / 2 ** 30:.2f} GB" if count else ""
-            raise DatasetError(f"cannot write the packed cache {path} ({exc.strerror or exc}); set "
-                               f"GANRUN_CACHE=<a writable folder with room for the packed data set{size}>") from None
-        warnings.warn(f"not caching the decoded data set: cannot write {path.parent} ({exc.strerror or exc}); set "
-                      "GANRUN_CACHE=<writable folder> to start faster next time", stacklevel=3)
+            size = f" of about {count * int(np.prod(row_shape)) / 2**30:.2f} GB" if count else ""
+            raise DatasetError(
+                f"cannot write the packed cache {path} ({exc.strerror or exc}); set "
+                f"GANRUN_CACHE=<a writable folder with room for the packed data set{size}>"
+            ) from None
+        warnings.warn(
+            f"not caching the decoded data set: cannot write {path.parent} ({exc.strerror or exc}); set "
+            "GANRUN_CACHE=<writable folder> to start faster next time",
+            stacklevel=3,
+        )
         writer = MemoryWriter(row_shape)
         labels = fill(writer)
         return writer.finish(), None if labels is None else np.asarray(labels, dtype=np.int64)

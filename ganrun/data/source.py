@@ -9,6 +9,7 @@ images live):
 
 All three draw the same batches for the same seed and position (data/order.py).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -126,8 +127,17 @@ class StreamedBatches(BatchSource):
 
     tier = "stream"
 
-    def __init__(self, data: ImageSet, device, seed: int, rank: int = 0, world: int = 1, labelled: bool = True,
-                 workers: int = 2, prefetch: int = PREFETCH):
+    def __init__(
+        self,
+        data: ImageSet,
+        device,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        labelled: bool = True,
+        workers: int = 2,
+        prefetch: int = PREFETCH,
+    ):
         super().__init__(data, device, seed, rank, world, labelled)
         self.cuda = self.device.type == "cuda"
         self.workers, self.prefetch = max(1, workers), max(1, prefetch)

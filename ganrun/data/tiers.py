@@ -1,5 +1,6 @@
 """Which storage tier holds the training images (`dataset.storage=auto|device|host|stream`), decided from the
 packed set's size and the memory really available to this process."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,13 @@ def check_storage(storage: str, readers) -> None:
         raise DatasetError(f"dataset.readers={readers} must be a number of reader threads >= 1")
 
 
-def choose_tier(storage: str, nbytes: int, device: torch.device, host: tuple[int, str] | None = None,
-                free_on_device: int | None = None) -> TierChoice:
+def choose_tier(
+    storage: str,
+    nbytes: int,
+    device: torch.device,
+    host: tuple[int, str] | None = None,
+    free_on_device: int | None = None,
+) -> TierChoice:
     """The tier for a packed set of `nbytes` on `device`. `host` is (available bytes, where that figure comes
     from) and `free_on_device` a CUDA device's free bytes; both are read from this machine when not given. A
     forced tier that cannot hold the set is a one-line DatasetError."""
@@ -44,12 +50,17 @@ def choose_tier(storage: str, nbytes: int, device: torch.device, host: tuple[int
         memory = {"device": free, "host": available}
         if storage != "stream" and nbytes > memory[storage]:
             where = device_memory if storage == "device" else host_memory
-            raise DatasetError(f"dataset.storage={storage} cannot hold the data: {size} is more than {where}; use "
-                               "dataset.storage=stream (or auto)")
+            raise DatasetError(
+                f"dataset.storage={storage} cannot hold the data: {size} is more than {where}; use "
+                "dataset.storage=stream (or auto)"
+            )
         return TierChoice(storage, f"asked for; {size}, {device_memory}")
     if nbytes <= ROOM * free:
         return TierChoice("device", f"{size} fits in half of {device_memory}")
     if on_device and nbytes <= ROOM * available:
         return TierChoice("host", f"{size} is more than half of {device_memory}, and fits in half of {host_memory}")
-    return TierChoice("stream", f"{size} is more than half of {host_memory}"
-                                f"{' and of ' + device_memory if on_device else ''}: read from the pack batch by batch")
+    return TierChoice(
+        "stream",
+        f"{size} is more than half of {host_memory}"
+        f"{' and of ' + device_memory if on_device else ''}: read from the pack batch by batch",
+    )

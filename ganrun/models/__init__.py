@@ -33,8 +33,10 @@ def check_conditional(family: str, conditional: bool, num_classes) -> int:
     if not conditional:
         return 0
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise UsageError(f"model={family} with model.conditional=true needs model.num_classes >= 1 (null: the data "
-                         f"set's number of classes), got {num_classes}")
+        raise UsageError(
+            f"model={family} with model.conditional=true needs model.num_classes >= 1 (null: the data "
+            f"set's number of classes), got {num_classes}"
+        )
     return num_classes
 
 

@@ -92,7 +92,7 @@ class ProjectionCritic(nn.Module):
         """ψ: the last layer, one score per image (N×1)."""
         raise NotImplementedError
 
-    def project_classes(self, num_classes: int, feature_dim: int) -> "ProjectionCritic":
+    def project_classes(self, num_classes: int, feature_dim: int) -> ProjectionCritic:
         """Add the class embedding (Glorot-uniform, as Miyato & Koyama initialize it); num_classes 0: none."""
         if num_classes:
             self.embed = nn.Embedding(num_classes, feature_dim)

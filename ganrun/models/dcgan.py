@@ -27,11 +27,17 @@ class Generator(LabelledGenerator):
         super().__init__(z_dim, num_classes)
         base, n = _factor(image_size)
         widths = [width * min(2 ** (n - 1 - i), MAX_WIDTH_FACTOR) for i in range(n)]
-        layers = [nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
-                  generator_norm(widths[0], num_classes), nn.ReLU(True)]
+        layers = [
+            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
+            generator_norm(widths[0], num_classes),
+            nn.ReLU(True),
+        ]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), generator_norm(c_out, num_classes),
-                       nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                generator_norm(c_out, num_classes),
+                nn.ReLU(True),
+            ]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = Chain(*layers)
 
@@ -42,8 +48,9 @@ class Generator(LabelledGenerator):
 class Critic(ConvStackCritic):
     """n halvings (Conv 4/2/1 + norm + LeakyReLU 0.2), then a base×base conv to one score per image."""
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, critic_norm: str = "none",
-                 num_classes: int = 0):
+    def __init__(
+        self, channels: int, image_size: int, width: int = 64, critic_norm: str = "none", num_classes: int = 0
+    ):
         super().__init__()
         base, n = _factor(image_size)
         widths = [width * min(2**i, MAX_WIDTH_FACTOR) for i in range(n)]
@@ -56,8 +63,15 @@ class Critic(ConvStackCritic):
         self.project_classes(num_classes, widths[-1] * base * base)
 
 
-def build(image_size: int, channels: int, z_dim: int = 100, width: int = 64, critic_norm: str = "none",
-          conditional: bool = False, num_classes: int | None = None):
+def build(
+    image_size: int,
+    channels: int,
+    z_dim: int = 100,
+    width: int = 64,
+    critic_norm: str = "none",
+    conditional: bool = False,
+    num_classes: int | None = None,
+):
     """The (generator, critic) pair for image_size×image_size images with `channels` channels (class-conditional
     on `num_classes` classes when `conditional`)."""
     check_sizes("dcgan", z_dim=z_dim, width=width)

@@ -35,20 +35,33 @@ class Critic(ConvStackCritic):
     def __init__(self, channels: int = 1, hidden: int = 64, critic_norm: str = "none", num_classes: int = 0):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, hidden, 4, 2), critic_norm_layer(critic_norm, hidden), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(hidden, hidden * 2, 4, 2), critic_norm_layer(critic_norm, hidden * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(channels, hidden, 4, 2),
+            critic_norm_layer(critic_norm, hidden),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(hidden, hidden * 2, 4, 2),
+            critic_norm_layer(critic_norm, hidden * 2),
+            nn.LeakyReLU(0.2, True),
             nn.Conv2d(hidden * 2, 1, 4, 2),
         )
         self.project_classes(num_classes, hidden * 2 * 5 * 5)  # φ: the 5×5 map the last conv reads
 
 
-def build(image_size: int, channels: int, z_dim: int = 64, hidden: int = 64, critic_norm: str = "none",
-          conditional: bool = False, num_classes: int | None = None):
+def build(
+    image_size: int,
+    channels: int,
+    z_dim: int = 64,
+    hidden: int = 64,
+    critic_norm: str = "none",
+    conditional: bool = False,
+    num_classes: int | None = None,
+):
     """The seed-000 pair; it only makes 28×28 images."""
     check_sizes("dcgan28", z_dim=z_dim, hidden=hidden)
     if image_size != 28:
-        raise UsageError(f"model=dcgan28 makes only 28x28 images, not {image_size}x{image_size}; "
-                         "use model=dcgan for other sizes or set dataset.image_size=28")
+        raise UsageError(
+            f"model=dcgan28 makes only 28x28 images, not {image_size}x{image_size}; "
+            "use model=dcgan for other sizes or set dataset.image_size=28"
+        )
     classes = check_conditional("dcgan28", conditional, num_classes)
     generator = Generator(z_dim, channels, hidden, classes).apply(init_dcgan_weights)
     critic = Critic(channels, hidden, critic_norm, classes).apply(init_dcgan_weights)

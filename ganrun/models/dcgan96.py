@@ -30,10 +30,18 @@ class Generator(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         layers, c_in = [], z_dim
-        for c_out, kernel, stride in [(8 * width, 7, 2), (4 * width, 7, 2), (2 * width, 7, 2), (width, 5, 2),
-                                      (width, 5, 1)]:
-            layers += [nn.ConvTranspose2d(c_in, c_out, kernel, stride, 0, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(True)]
+        for c_out, kernel, stride in [
+            (8 * width, 7, 2),
+            (4 * width, 7, 2),
+            (2 * width, 7, 2),
+            (width, 5, 2),
+            (width, 5, 1),
+        ]:
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, kernel, stride, 0, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(True),
+            ]
             c_in = c_out
         layers += [nn.ConvTranspose2d(c_in, channels, 4, 1, 0, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -61,8 +69,10 @@ def build(image_size: int, channels: int, z_dim: int = 256, width: int = 64, cri
     """The seed-002 pair; it only makes 96×96 images."""
     check_sizes("dcgan96", z_dim=z_dim, width=width)
     if image_size != 96:
-        raise UsageError(f"model=dcgan96 makes only 96x96 images, not {image_size}x{image_size}; "
-                         "use model=dcgan for other sizes or set dataset.image_size=96")
+        raise UsageError(
+            f"model=dcgan96 makes only 96x96 images, not {image_size}x{image_size}; "
+            "use model=dcgan for other sizes or set dataset.image_size=96"
+        )
     generator = Generator(z_dim, channels, width).apply(init_tutorial_weights)
     critic = Critic(channels, width, critic_norm).apply(init_tutorial_weights)
     return generator, critic

@@ -8,7 +8,6 @@ from ganrun.errors import UsageError
 from ganrun.models import check_conditional, check_sizes, critic_norm_layer
 from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
 
-
 # Init as in the paper's tflib code, not PyTorch's default (kaiming_uniform with a=√5, variance
 # 1/(3·fan_in), which shrinks the signal through the residual stack): U(±√3·σ) with
 # σ² = gain²·2/(fan_in + fan_out), i.e. xavier_uniform, with gain √2 ("he_init") on the convs inside
@@ -32,8 +31,13 @@ class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, num_classes: int = 0):
         super().__init__()
         self.residual = Chain(
-            generator_norm(c_in, num_classes), nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest"),
-            _conv(c_in, c_out, gain=HE), generator_norm(c_out, num_classes), nn.ReLU(), _conv(c_out, c_out, gain=HE),
+            generator_norm(c_in, num_classes),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv(c_in, c_out, gain=HE),
+            generator_norm(c_out, num_classes),
+            nn.ReLU(),
+            _conv(c_out, c_out, gain=HE),
         )
         self.shortcut = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(c_in, c_out, 1))
 
@@ -49,8 +53,11 @@ class OptimizedBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, critic_norm: str):
         super().__init__()
         self.residual = nn.Sequential(
-            _conv(c_in, c_out, gain=HE), critic_norm_layer(critic_norm, c_out), nn.ReLU(),
-            _conv(c_out, c_out, gain=HE), nn.AvgPool2d(2),
+            _conv(c_in, c_out, gain=HE),
+            critic_norm_layer(critic_norm, c_out),
+            nn.ReLU(),
+            _conv(c_out, c_out, gain=HE),
+            nn.AvgPool2d(2),
         )
         self.shortcut = nn.Sequential(nn.AvgPool2d(2), _conv(c_in, c_out, 1))
 
@@ -65,8 +72,13 @@ class CriticBlock(nn.Module):
         super().__init__()
         pool = [nn.AvgPool2d(2)] if down else []
         self.residual = nn.Sequential(
-            critic_norm_layer(critic_norm, channels), nn.ReLU(), _conv(channels, channels, gain=HE),
-            critic_norm_layer(critic_norm, channels), nn.ReLU(), _conv(channels, channels, gain=HE), *pool,
+            critic_norm_layer(critic_norm, channels),
+            nn.ReLU(),
+            _conv(channels, channels, gain=HE),
+            critic_norm_layer(critic_norm, channels),
+            nn.ReLU(),
+            _conv(channels, channels, gain=HE),
+            *pool,
         )
         # Same width in and out, so only a resampling block needs a learned shortcut (as in the paper's code).
         self.shortcut = nn.Sequential(_conv(channels, channels, 1), *pool) if down else nn.Identity()
@@ -86,7 +98,10 @@ class Generator(LabelledGenerator):
         nn.init.zeros_(self.project.bias)
         self.net = Chain(
             *(UpBlock(width, width, num_classes) for _ in range(3)),
-            generator_norm(width, num_classes), nn.ReLU(), _conv(width, channels), nn.Tanh(),
+            generator_norm(width, num_classes),
+            nn.ReLU(),
+            _conv(width, channels),
+            nn.Tanh(),
         )
 
     def forward(self, z, labels=None):
@@ -117,13 +132,22 @@ class Critic(ProjectionCritic):
         return self.score(features)
 
 
-def build(image_size: int, channels: int, z_dim: int = 128, width: int = 128, critic_norm: str = "none",
-          conditional: bool = False, num_classes: int | None = None):
+def build(
+    image_size: int,
+    channels: int,
+    z_dim: int = 128,
+    width: int = 128,
+    critic_norm: str = "none",
+    conditional: bool = False,
+    num_classes: int | None = None,
+):
     """The WGAN-GP paper's CIFAR-10 ResNet pair; it only makes 32×32 images."""
     check_sizes("resnet", z_dim=z_dim, width=width)
     if image_size != 32:
-        raise UsageError(f"model=resnet makes only 32x32 images, not {image_size}x{image_size}; "
-                         "use model=dcgan for other sizes or set dataset.image_size=32")
+        raise UsageError(
+            f"model=resnet makes only 32x32 images, not {image_size}x{image_size}; "
+            "use model=dcgan for other sizes or set dataset.image_size=32"
+        )
     classes = check_conditional("resnet", conditional, num_classes)
     # The paper's critic has no normalization (the gradient penalty is per-sample); critic_norm
     # is there for comparisons, and train.py refuses batch norm with a penalty unless told otherwise.

@@ -45,13 +45,20 @@ class Generator(nn.Module):
         self.project_norm = nn.BatchNorm1d(BASE * BASE * BASE_WIDTH, eps=BN_EPS, momentum=0.2)  # Keras 0.8
         self.net = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"),  # Keras UpSampling2D copies each pixel 2×2
-            _conv5(128, 128, bias=False), _bn(128), nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(128, 128, bias=False),
+            _bn(128),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
             nn.Upsample(scale_factor=2, mode="nearest"),
-            _conv5(128, 64, bias=False), _bn(64, keras_momentum=0.8), nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(128, 64, bias=False),
+            _bn(64, keras_momentum=0.8),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
             nn.Upsample(scale_factor=2, mode="nearest"),
             # Keras' Conv2DTranspose 5×5 stride 1 'same' is a 5×5 'same' conv (flipped kernel), so Conv2d here.
-            _conv5(64, 32, bias=False), _bn(32), nn.LeakyReLU(LEAKY_SLOPE, True),
-            _conv5(32, channels, bias=False), nn.Tanh(),  # no bias on the last layer either, as in the tutorial
+            _conv5(64, 32, bias=False),
+            _bn(32),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(32, channels, bias=False),
+            nn.Tanh(),  # no bias on the last layer either, as in the tutorial
         )
 
     def forward(self, z):
@@ -67,10 +74,17 @@ class Critic(nn.Module):
         super().__init__()
         # The tutorial's Dropout(0.3) is dropped, as the tutorial itself does for its WGAN.
         self.net = nn.Sequential(
-            _conv5(channels, 32, 2), nn.LeakyReLU(LEAKY_SLOPE, True),  # no norm on the first layer
-            _conv5(32, 64, 2), critic_norm_layer(critic_norm, 64), nn.LeakyReLU(LEAKY_SLOPE, True),
-            _conv5(64, 128, 2), critic_norm_layer(critic_norm, 128), nn.LeakyReLU(LEAKY_SLOPE, True),
-            _conv5(128, 128, 1), critic_norm_layer(critic_norm, 128), nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(channels, 32, 2),
+            nn.LeakyReLU(LEAKY_SLOPE, True),  # no norm on the first layer
+            _conv5(32, 64, 2),
+            critic_norm_layer(critic_norm, 64),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(64, 128, 2),
+            critic_norm_layer(critic_norm, 128),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
+            _conv5(128, 128, 1),
+            critic_norm_layer(critic_norm, 128),
+            nn.LeakyReLU(LEAKY_SLOPE, True),
             nn.Flatten(),
             # No tanh (the tutorial has one): a Wasserstein critic's scores must be unbounded, and
             # the BCE/hinge losses work on logits anyway.
@@ -85,8 +99,10 @@ def build(image_size: int, channels: int, z_dim: int = 100, critic_norm: str = "
     """The seed-003 pair; it only makes 32×32 images."""
     check_sizes("upsample", z_dim=z_dim)
     if image_size != 32:
-        raise UsageError(f"model=upsample makes only 32x32 images, not {image_size}x{image_size}; "
-                         "use model=dcgan for other sizes or set dataset.image_size=32")
+        raise UsageError(
+            f"model=upsample makes only 32x32 images, not {image_size}x{image_size}; "
+            "use model=dcgan for other sizes or set dataset.image_size=32"
+        )
     # Keras' Glorot init rather than DCGAN's N(0, 0.02): the tutorial never re-initialized its layers.
     generator = Generator(z_dim, channels).apply(init_keras_weights)
     critic = Critic(channels, critic_norm).apply(init_keras_weights)

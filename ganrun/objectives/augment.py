@@ -84,8 +84,10 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     names = [p.strip() for p in str(policy).split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICIES]
     if not names or unknown:
-        raise UsageError(f"augment.policy={policy} is not allowed: give a comma-separated subset of "
-                         f"{','.join(POLICIES)} (e.g. color,translation,cutout)")
+        raise UsageError(
+            f"augment.policy={policy} is not allowed: give a comma-separated subset of "
+            f"{','.join(POLICIES)} (e.g. color,translation,cutout)"
+        )
     return tuple(op for p in names for op in POLICIES[p])
 
 
@@ -97,7 +99,7 @@ class Augment:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def to(self, device: torch.device) -> "Augment":
+    def to(self, device: torch.device) -> Augment:
         return self
 
     def observe(self, real_signs: torch.Tensor) -> None:
@@ -137,13 +139,21 @@ class Adaptive(DiffAugment):
 
     adaptive = True
 
-    def __init__(self, policy: str = "color,translation,cutout", target: float = 0.6, speed_kimg: float = 500.0,
-                 interval: int = 4, p_init: float = 0.0):
+    def __init__(
+        self,
+        policy: str = "color,translation,cutout",
+        target: float = 0.6,
+        speed_kimg: float = 500.0,
+        interval: int = 4,
+        p_init: float = 0.0,
+    ):
         super().__init__(policy)
-        for key, ok, allowed, value in [("target", -1 < target < 1, "in (-1, 1)", target),
-                                        ("speed_kimg", speed_kimg > 0, "> 0", speed_kimg),
-                                        ("interval", interval >= 1, ">= 1", interval),
-                                        ("p_init", 0 <= p_init <= 1, "in [0, 1]", p_init)]:
+        for key, ok, allowed, value in [
+            ("target", -1 < target < 1, "in (-1, 1)", target),
+            ("speed_kimg", speed_kimg > 0, "> 0", speed_kimg),
+            ("interval", interval >= 1, ">= 1", interval),
+            ("p_init", 0 <= p_init <= 1, "in [0, 1]", p_init),
+        ]:
             if not ok:
                 raise UsageError(f"augment.{key}={value} is out of range: it must be {allowed}")
         self.target, self.speed_kimg, self.interval = float(target), float(speed_kimg), int(interval)
@@ -199,7 +209,7 @@ class Augmented:
         x = self.augment(x)
         return self.critic(x) if labels is None else self.critic(x, labels)
 
-    def eager(self) -> "Augmented":
+    def eager(self) -> Augmented:
         """The same with the uncompiled critic (for penalties, which differentiate twice)."""
         return Augmented(eager(self.critic), self.augment)
 

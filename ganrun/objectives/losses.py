@@ -10,9 +10,9 @@ drawn with the real batch's labels. `generator_loss(fake_scores)` returns what t
 import torch
 import torch.nn.functional as F
 
-from ganrun.objectives import penalties
 from ganrun.errors import UsageError
 from ganrun.models.conditional import call
+from ganrun.objectives import penalties
 from ganrun.training.speed import eager
 
 
@@ -54,8 +54,9 @@ class BCE(Loss):
 
     def adversarial(self, real_scores, fake_scores):
         targets = torch.full_like(real_scores, self.real_label)
-        return (F.binary_cross_entropy_with_logits(real_scores, targets)
-                + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores)))
+        return F.binary_cross_entropy_with_logits(real_scores, targets) + F.binary_cross_entropy_with_logits(
+            fake_scores, torch.zeros_like(fake_scores)
+        )
 
     def generator_loss(self, fake_scores):
         if self.saturating:  # minimize log(1 − σ(D(G(z)))), the minimax form
@@ -142,7 +143,9 @@ class WGANDiv(WGAN):
         _require(k > 0, "loss.k", "> 0", k)
         _require(p > 1, "loss.p", "> 1", p)
         if points not in penalties.WGAN_DIV_POINTS:
-            raise UsageError(f"loss.points={points} is not allowed: it must be one of {', '.join(penalties.WGAN_DIV_POINTS)}")
+            raise UsageError(
+                f"loss.points={points} is not allowed: it must be one of {', '.join(penalties.WGAN_DIV_POINTS)}"
+            )
         self.k, self.p, self.points = k, p, points
 
     def critic_loss(self, critic, real, fake, labels=None):
@@ -163,10 +166,18 @@ class WGANDiv(WGAN):
         real_x, fake_x = real.detach().requires_grad_(True), fake.detach().requires_grad_(True)
         real_scores, fake_scores = call(net, real_x, labels), call(net, fake_x, labels)
         wasserstein = real_scores.mean() - fake_scores.mean()
-        terms = {"loss": -wasserstein, "adversarial": -wasserstein, "wasserstein": wasserstein.detach(),
-                 "real_scores": real_scores, "fake_scores": fake_scores}
-        sets = {"real_fake": [(real_x, real_scores), (fake_x, fake_scores)],
-                "real": [(real_x, real_scores)], "fake": [(fake_x, fake_scores)]}[self.points]
+        terms = {
+            "loss": -wasserstein,
+            "adversarial": -wasserstein,
+            "wasserstein": wasserstein.detach(),
+            "real_scores": real_scores,
+            "fake_scores": fake_scores,
+        }
+        sets = {
+            "real_fake": [(real_x, real_scores), (fake_x, fake_scores)],
+            "real": [(real_x, real_scores)],
+            "fake": [(fake_x, fake_scores)],
+        }[self.points]
         norms = [penalties.grad_norm_at(scores, x) for x, scores in sets]
         penalty = torch.stack([n.pow(self.p).mean() for n in norms]).mean()
         return terms, penalty, torch.cat(norms)

@@ -36,8 +36,9 @@ def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return eps * a + (1 - eps) * b
 
 
-def gradient_penalty(critic, real, fake, one_sided: bool = False, labels: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient_penalty(
+    critic, real, fake, one_sided: bool = False, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """WGAN-GP: E[(‖∇D(x̂)‖ − 1)²] at x̂ between real and fake (one-sided: only norms above 1), x̂ scored with the
     real sample's label; returns (penalty, norms)."""
     norms = input_grad_norm(critic, interpolate(real, fake.detach()), labels)
@@ -45,16 +46,19 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, labels: torch.
     return excess.pow(2).mean(), norms
 
 
-def wgan_div_sets(real: torch.Tensor, fake: torch.Tensor, points: str, labels: torch.Tensor | None = None
-                  ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def wgan_div_sets(
+    real: torch.Tensor, fake: torch.Tensor, points: str, labels: torch.Tensor | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """The interpolated point sets r(x) of WGAN-div, each with the labels its points are scored with (those of
     the first sample of each pair); the penalty averages E[‖∇D‖^p] over the sets."""
     fake = fake.detach()
     if points == "interpolate":
         return [(interpolate(real, fake), labels)]
     if points == "interpolate_within":
-        return [(interpolate(real, real[torch.randperm(len(real), device=real.device)]), labels),
-                (interpolate(fake, fake[torch.randperm(len(fake), device=fake.device)]), labels)]
+        return [
+            (interpolate(real, real[torch.randperm(len(real), device=real.device)]), labels),
+            (interpolate(fake, fake[torch.randperm(len(fake), device=fake.device)]), labels),
+        ]
     if points == "interpolate_mixed":
         union = torch.cat([real, fake])
         chosen = torch.randint(len(union), (2, len(union)), device=union.device)
@@ -64,8 +68,9 @@ def wgan_div_sets(real: torch.Tensor, fake: torch.Tensor, points: str, labels: t
     raise ValueError(f"loss.points={points!r} is not one of {', '.join(WGAN_DIV_INTERPOLATED)}")
 
 
-def wgan_div_penalty(critic, real, fake, p: float, points: str, labels: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def wgan_div_penalty(
+    critic, real, fake, p: float, points: str, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over the interpolated point sets of E[‖∇D(x)‖^p]; returns (penalty without k, all norms)."""
     norms = [input_grad_norm(critic, x, set_labels) for x, set_labels in wgan_div_sets(real, fake, points, labels)]
     penalty = torch.stack([n.pow(p).mean() for n in norms]).mean()

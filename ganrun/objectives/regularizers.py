@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 
@@ -26,8 +24,9 @@ class Regularizer:
     def apply(self, generator: nn.Module, critic: nn.Module) -> None:
         """Change the networks once, before the optimizers are made."""
 
-    def critic_penalty(self, critic, real, fake, critic_step: int, labels=None, terms: Optional[dict] = None
-                       ) -> Optional[dict]:
+    def critic_penalty(
+        self, critic, real, fake, critic_step: int, labels=None, terms: dict | None = None
+    ) -> dict | None:
         """Named terms to add to the critic's loss ("penalty" is added), or None. `terms` are the loss's own
         (with the scores "real_scores" and "fake_scores"); `labels` those of a class-conditional critic."""
         return None
@@ -115,7 +114,10 @@ class LeCam(Regularizer):
             self.alpha_real, self.alpha_fake = real_mean.clone(), fake_mean.clone()
             return
         if self.alpha_real.device != real_mean.device:  # averages restored from a checkpoint come from the CPU
-            self.alpha_real, self.alpha_fake = self.alpha_real.to(real_mean.device), self.alpha_fake.to(real_mean.device)
+            self.alpha_real, self.alpha_fake = (
+                self.alpha_real.to(real_mean.device),
+                self.alpha_fake.to(real_mean.device),
+            )
         # In place: a CUDA graph that captured this update goes on updating the tensors a checkpoint saves.
         self.alpha_real.lerp_(real_mean, 1 - self.decay)
         self.alpha_fake.lerp_(fake_mean, 1 - self.decay)

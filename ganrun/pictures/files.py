@@ -22,14 +22,15 @@ def strip_image(rows: torch.Tensor, gap_after: int | None = None, pad: int = PAD
     """uint8 H×W×C pixels of rows × columns tiles (uint8 R×T×C×h×w), `pad` pixels apart, and GAP apart after
     column `gap_after` (None: nowhere)."""
     count, columns, channels, height, width = rows.shape
-    lefts = [pad + c * (width + pad) + (GAP - pad if gap_after is not None and c > gap_after else 0)
-             for c in range(columns)]
+    lefts = [
+        pad + c * (width + pad) + (GAP - pad if gap_after is not None and c > gap_after else 0) for c in range(columns)
+    ]
     canvas = np.full((pad + count * (height + pad), lefts[-1] + width + pad, channels), BACKGROUND, np.uint8)
     tiles = rows.permute(0, 1, 3, 4, 2).numpy()
     for r in range(count):
         top = pad + r * (height + pad)
         for c, left in enumerate(lefts):
-            canvas[top:top + height, left:left + width] = tiles[r, c]
+            canvas[top : top + height, left : left + width] = tiles[r, c]
     return canvas
 
 
@@ -65,8 +66,10 @@ def write_mp4(shown: list[np.ndarray], out: Path) -> None:
     try:
         import av
     except ImportError:
-        raise UsageError(f"{out}: writing .mp4 needs PyAV (pip install 'ganrun[pictures]'); or write a .gif, "
-                         "which needs nothing more") from None
+        raise UsageError(
+            f"{out}: writing .mp4 needs PyAV (pip install 'ganrun[pictures]'); or write a .gif, "
+            "which needs nothing more"
+        ) from None
     with av.open(str(out), mode="w") as container:
         stream = container.add_stream("libx264", rate=round(1000 / FRAME_MS))
         stream.height, stream.width = shown[0].shape[:2]

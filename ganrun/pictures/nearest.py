@@ -4,7 +4,7 @@ exactly."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -16,6 +16,7 @@ Extract = Callable[[torch.Tensor], torch.Tensor]
 def extractor_features(extractor: torch.nn.Module, device, batch: int = 256) -> Extract:
     """uint8 N×C×H×W → N × features of a torch-fidelity feature extractor (built with one feature layer), fed as
     torch-fidelity feeds it: uint8 RGB, gray replicated."""
+
     def extract(images: torch.Tensor) -> torch.Tensor:
         chunks = []
         for chunk in images.split(batch):
@@ -23,11 +24,13 @@ def extractor_features(extractor: torch.nn.Module, device, batch: int = 256) -> 
             with torch.no_grad():
                 chunks.append(extractor(rgb.to(device))[0].double().cpu())
         return torch.cat(chunks)
+
     return extract
 
 
-def nearest_training_images(queries: torch.Tensor, training: torch.Tensor, extract: Extract,
-                            k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def nearest_training_images(
+    queries: torch.Tensor, training: torch.Tensor, extract: Extract, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each query image (uint8 Q×C×H×W): its k nearest training images (Q×k×C×H×W), their indices in the
     training set and their feature distances (Q×k each), nearest first."""
     if k > len(training):

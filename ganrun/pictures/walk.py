@@ -37,6 +37,7 @@ def mixed_classes(generator: torch.nn.Module, weight: torch.Tensor, to: torch.Te
     """Inside the block, a conditional generator's class embeddings (the gains and biases of its conditional batch
     norms) of sample i are (1 − w_i)·E[label_i] + w_i·E[to_i]: a class between two, as interpolation across
     classes needs (labels stay integers, so the networks need no soft labels). One batch of len(weight) samples."""
+
     def hook(module, inputs, output):
         w = weight.to(output)[:, None]
         return (1 - w) * output + w * F.embedding(to.to(output.device), module.weight)
@@ -52,8 +53,12 @@ def mixed_classes(generator: torch.nn.Module, weight: torch.Tensor, to: torch.Te
 
 def _draw(generator, noise: torch.Tensor, labels: torch.Tensor | None, device, batch: int = 256) -> torch.Tensor:
     """uint8 images of noise (and labels), in batches, on the CPU."""
-    chunks = [samples(generator, noise[i:i + batch].to(device),
-                      None if labels is None else labels[i:i + batch].to(device)) for i in range(0, len(noise), batch)]
+    chunks = [
+        samples(
+            generator, noise[i : i + batch].to(device), None if labels is None else labels[i : i + batch].to(device)
+        )
+        for i in range(0, len(noise), batch)
+    ]
     return ((torch.cat(chunks).float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
@@ -62,8 +67,9 @@ def walk_points(generator: torch.nn.Module, points: int, seed: int, truncation: 
     return normal_noise(points, generator.z_dim, torch.Generator().manual_seed(seed), truncation)
 
 
-def latent_walk(generator: torch.nn.Module, noise: torch.Tensor, steps: int, device,
-                label: int | None = None) -> torch.Tensor:
+def latent_walk(
+    generator: torch.nn.Module, noise: torch.Tensor, steps: int, device, label: int | None = None
+) -> torch.Tensor:
     """uint8 rows × steps × C × H × W: row i walks from noise point i to point i + 1 (one row per pair); a
     conditional generator draws row i at class `label`, else at its i-th trained class (cycling), the same class
     along the row."""
@@ -89,8 +95,15 @@ def class_walk(generator: torch.nn.Module, noise: torch.Tensor, steps: int, devi
     return images.view(rows, steps, *images.shape[1:])
 
 
-def walks(generator: torch.nn.Module, points: int, steps: int, seed: int, device, truncation: float | None = None,
-          label: int | None = None) -> torch.Tensor:
+def walks(
+    generator: torch.nn.Module,
+    points: int,
+    steps: int,
+    seed: int,
+    device,
+    truncation: float | None = None,
+    label: int | None = None,
+) -> torch.Tensor:
     """Every row of the walk picture: the latent walk, and below it, for a conditional generator of several classes
     not held to one `label`, the class walk."""
     noise = walk_points(generator, points, seed, truncation)

@@ -25,9 +25,9 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor
 
-from ganrun.runstate.checkpoint import save_atomic
-from ganrun.errors import UsageError
 from ganrun.data.labelled import LABELLED, LabelledSource
+from ganrun.errors import UsageError
+from ganrun.runstate.checkpoint import save_atomic
 
 log = logging.getLogger("ganrun")
 
@@ -43,10 +43,20 @@ class Classifier(nn.Module):
     def __init__(self, channels: int, classes: int = 10, width: int = 32):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(True), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(True), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.BatchNorm2d(4 * width), nn.ReLU(True),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1),
+            nn.BatchNorm2d(4 * width),
+            nn.ReLU(True),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(4 * width, classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +73,10 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, device, batch: int = 1000) -> float:
     net.eval()
-    right = sum((net(to_input(x.to(device)))[1].argmax(1).cpu() == y).sum().item()
-                for x, y in zip(images.split(batch), labels.split(batch)))
+    right = sum(
+        (net(to_input(x.to(device)))[1].argmax(1).cpu() == y).sum().item()
+        for x, y in zip(images.split(batch), labels.split(batch))
+    )
     return right / len(labels)
 
 
@@ -80,7 +92,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
         schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe["lr"], total_steps=recipe["epochs"] * per_epoch)
         for _ in range(recipe["epochs"]):
             order = torch.randperm(len(images))
-            for pick in order[:per_epoch * batch].view(per_epoch, batch):
+            for pick in order[: per_epoch * batch].view(per_epoch, batch):
                 loss = F.cross_entropy(net(to_input(images[pick]).to(device))[1], labels[pick].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -90,6 +102,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
 
 
 # ---------------------------------------------------------------- trained once, cached
+
 
 def cache_root() -> Path:
     return Path(os.environ.get("GANRUN_CACHE") or Path.home() / ".cache" / "ganrun") / "classifiers"
@@ -127,25 +140,41 @@ def _train_and_save(source: LabelledSource, path: Path, device, recipe: dict) ->
     start = time.perf_counter()
     train_set, test_set = source.split("train"), source.split("test")
     net, test_accuracy = train(train_set, test_set, device, recipe)
-    record = {"version": VERSION, "source": source.name, "channels": int(train_set[0].shape[1]),
-              "image_size": int(train_set[0].shape[-1]), "classes": int(train_set[1].max()) + 1,
-              "test_accuracy": test_accuracy, "train_images": len(train_set[1]), "test_images": len(test_set[1]),
-              "recipe": dict(recipe), "seconds": time.perf_counter() - start,
-              "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}}
+    record = {
+        "version": VERSION,
+        "source": source.name,
+        "channels": int(train_set[0].shape[1]),
+        "image_size": int(train_set[0].shape[-1]),
+        "classes": int(train_set[1].max()) + 1,
+        "test_accuracy": test_accuracy,
+        "train_images": len(train_set[1]),
+        "test_images": len(test_set[1]),
+        "recipe": dict(recipe),
+        "seconds": time.perf_counter() - start,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+    }
     # An id of the weights themselves: classifier_* numbers are comparable only under the same id.
     record["id"] = hashlib.sha256(b"".join(v.numpy().tobytes() for v in record["state_dict"].values())).hexdigest()[:12]
     save_atomic(record, path)
-    log.info("%s classifier %s: test accuracy %.2f%% on %d images, trained in %.0f s",
-             source.name, record["id"], 100 * test_accuracy, len(test_set[1]), record["seconds"])
+    log.info(
+        "%s classifier %s: test accuracy %.2f%% on %d images, trained in %.0f s",
+        source.name,
+        record["id"],
+        100 * test_accuracy,
+        len(test_set[1]),
+        record["seconds"],
+    )
     return record
 
 
 def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE) -> tuple[Path, dict]:
     """The cached classifier of `source` (trained first if there is none): its file and its record."""
     if source is None:
-        raise UsageError(f"the classifier_* metrics need a labelled data set ({', '.join(LABELLED)}); "
-                         "for this one use fid, kid or isc (Inception features)")
+        raise UsageError(
+            f"the classifier_* metrics need a labelled data set ({', '.join(LABELLED)}); "
+            "for this one use fid, kid or isc (Inception features)"
+        )
     path = cache_path(source, recipe)
     record = _load(path)
     if record is None:
@@ -156,10 +185,12 @@ def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE)
 
 # ---------------------------------------------------------------- as a torch-fidelity feature extractor
 
+
 def feature_extractor(path: Path, device) -> FeatureExtractorBase:
     """The cached classifier at `path` as torch-fidelity's feature extractor of its 128 features."""
-    return create_feature_extractor(EXTRACTOR, [FEATURES], cuda=False, verbose=False,
-                                    feature_extractor_weights_path=str(path)).to(device)
+    return create_feature_extractor(
+        EXTRACTOR, [FEATURES], cuda=False, verbose=False, feature_extractor_weights_path=str(path)
+    ).to(device)
 
 
 class ClassifierFeatures(FeatureExtractorBase):
@@ -196,8 +227,9 @@ class ClassifierFeatures(FeatureExtractorBase):
         # torch-fidelity hands over 3 channels (gray images are replicated): back to the classifier's channels.
         x = x.mean(1, keepdim=True) if self.channels == 1 else x
         if x.shape[-1] != self.image_size:  # e.g. MNIST trained at 32×32: scored at the classifier's own size
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
-                              align_corners=False)
+            x = F.interpolate(
+                x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True, align_corners=False
+            )
         features, logits = self.net(x)
         provided = {FEATURES: features, "logits": logits}
         return tuple(provided[name] for name in self.features_list)

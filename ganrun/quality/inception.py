@@ -19,8 +19,10 @@ def hub_weights_path() -> Path:
 def check_weights_file(path: Path, option: str) -> None:
     """UsageError unless `path` holds a state dict of torch-fidelity's InceptionV3 (checked with weights_only)."""
     if not path.is_file():
-        raise UsageError(f"{option}{path} does not exist; give the path of torch-fidelity's "
-                         f"InceptionV3 weights ({hub_weights_path().name}) or leave it null to download them")
+        raise UsageError(
+            f"{option}{path} does not exist; give the path of torch-fidelity's "
+            f"InceptionV3 weights ({hub_weights_path().name}) or leave it null to download them"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or truncated files
@@ -28,8 +30,10 @@ def check_weights_file(path: Path, option: str) -> None:
         raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
     fc = state.get("fc.weight") if isinstance(state, dict) else None
     if not torch.is_tensor(fc) or tuple(fc.shape) != (1008, 2048):
-        raise UsageError(f"{option}{path} is not a state dict of torch-fidelity's InceptionV3 "
-                         f"(no fc.weight of shape 1008×2048); use {hub_weights_path().name} from torch-fidelity")
+        raise UsageError(
+            f"{option}{path} is not a state dict of torch-fidelity's InceptionV3 "
+            f"(no fc.weight of shape 1008×2048); use {hub_weights_path().name} from torch-fidelity"
+        )
 
 
 def weights_path(given: Path | None, option: str) -> Path:
@@ -43,9 +47,11 @@ def weights_path(given: Path | None, option: str) -> Path:
             torch.hub.download_url_to_file(URL_INCEPTION_V3, str(path), progress=False)  # temp file, then rename
         except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise UsageError(f"cannot get the Inception weights for FID/KID/IS ({reason}); offline, set "
-                             f"{option}PATH to a copy of {URL_INCEPTION_V3} or put that "
-                             f"file at {path} (the torch hub cache torch-fidelity uses)") from None
+            raise UsageError(
+                f"cannot get the Inception weights for FID/KID/IS ({reason}); offline, set "
+                f"{option}PATH to a copy of {URL_INCEPTION_V3} or put that "
+                f"file at {path} (the torch hub cache torch-fidelity uses)"
+            ) from None
     return path
 
 
@@ -55,8 +61,10 @@ def build(path: Path, layers: list[str], option: str) -> FeatureExtractorIncepti
         with torch.random.fork_rng(devices=[]):  # its random initialization (then overwritten) draws too
             return FeatureExtractorInceptionV3(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
     except Exception as exc:  # a truncated download or a foreign file in the hub cache
-        raise UsageError(f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "
-                         f"delete the file to download it again, or set {option}PATH") from None
+        raise UsageError(
+            f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "
+            f"delete the file to download it again, or set {option}PATH"
+        ) from None
 
 
 def input_size() -> int:

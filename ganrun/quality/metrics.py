@@ -5,10 +5,10 @@ features of a classifier trained on the data set (offline); real features cached
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -20,8 +20,20 @@ from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of th
 from ganrun.quality.names import CLASSIFIER, MEASURES, NAMES
 from ganrun.quality.protocol import Protocol, Scores
 from ganrun.quality.reference import seeded_subset
-from ganrun.quality.spaces import (FEATURES, KID_SUBSET_SIZE, KID_SUBSETS, SEED, Images, Space, cache_name,
-                                   cache_root, check_images, frechet_distance, settings, writable)
+from ganrun.quality.spaces import (
+    FEATURES,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    SEED,
+    Images,
+    Space,
+    cache_name,
+    cache_root,
+    check_images,
+    frechet_distance,
+    settings,
+    writable,
+)
 from ganrun.streams import own_streams
 
 __all__ = ["QualityMetrics", "dataset_cache_key", "frechet_distance", "cache_root", "FEATURES", "Images"]
@@ -33,8 +45,7 @@ def dataset_cache_key(dataset_cfg: dict) -> str:
     """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, how it is
     packed and stored (`workers`, `storage`, `readers`), and
     `limit`: the real images of the metrics are the whole data set, whatever subset a run trains on)."""
-    keys = {k: v for k, v in dict(dataset_cfg).items()
-            if k not in ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS)}
+    keys = {k: v for k, v in dict(dataset_cfg).items() if k not in ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS)}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{str(keys.get('_target_', 'data')).rsplit('.', 1)[-1]}-{digest}"
 
@@ -65,10 +76,20 @@ class QualityMetrics:
         reference: the data set as the protocol names it (default: the cache key).
     """
 
-    def __init__(self, names: Sequence[str], num_samples: int, real_images: torch.Tensor, cache_key: str,
-                 inception_weights: str | None = None, device: torch.device | str = "cpu", batch_size: int = 64,
-                 option: str = "metrics.inception_weights=", labelled: LabelledSource | None = None,
-                 split: str = "train", reference: str | None = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        num_samples: int,
+        real_images: torch.Tensor,
+        cache_key: str,
+        inception_weights: str | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int = 64,
+        option: str = "metrics.inception_weights=",
+        labelled: LabelledSource | None = None,
+        split: str = "train",
+        reference: str | None = None,
+    ):
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n) for n in names]
         unknown = sorted(set(names) - set(NAMES))
         if unknown or not names:
@@ -82,9 +103,10 @@ class QualityMetrics:
         self.classifier_record, self.classifier_path = None, None  # set when the classifier is loaded
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
-        spaces = [Space("inception", {n: FEATURES[n] for n in self.names if n in FEATURES}, self._inception),
-                  Space("classifier", {n: classifier.FEATURES for n in self.names if n in CLASSIFIER},
-                        self._classifier)]
+        spaces = [
+            Space("inception", {n: FEATURES[n] for n in self.names if n in FEATURES}, self._inception),
+            Space("classifier", {n: classifier.FEATURES for n in self.names if n in CLASSIFIER}, self._classifier),
+        ]
         self.spaces = [space for space in spaces if space.layers]
 
         # A seeded random subset, so the statistics cover every class of a data set stored class by class.
@@ -93,14 +115,22 @@ class QualityMetrics:
         count = len(self.real)
         self.kid_subset_size = min(KID_SUBSET_SIZE, num_samples, count)
         if any(MEASURES[n] == "kid" for n in self.names) and self.kid_subset_size < KID_SUBSET_SIZE:
-            log.info("KID subset size %d instead of %d: there are only %d generated and %d real images",
-                     self.kid_subset_size, KID_SUBSET_SIZE, num_samples, count)
+            log.info(
+                "KID subset size %d instead of %d: there are only %d generated and %d real images",
+                self.kid_subset_size,
+                KID_SUBSET_SIZE,
+                num_samples,
+                count,
+            )
         self.split, self.reference = split, reference or cache_key
         self.cache_key = f"{cache_key}-{split}"  # a test split's statistics never stand in for the train split's
         self.cache = writable(cache_root())
         if not self.cache:
-            log.warning("not caching real-image statistics: cannot write %s; set GANRUN_CACHE=<writable folder> "
-                        "to compute them once instead of at every evaluation", cache_root())
+            log.warning(
+                "not caching real-image statistics: cannot write %s; set GANRUN_CACHE=<writable folder> "
+                "to compute them once instead of at every evaluation",
+                cache_root(),
+            )
 
     @property
     def enabled(self) -> bool:
@@ -112,8 +142,10 @@ class QualityMetrics:
         path = inception.weights_path(self.inception_weights, self.option)
         layers = list(dict.fromkeys(FEATURES[name] for name in self.names if name in FEATURES))
         stat = path.stat()
-        return (inception.build(path, layers, self.option).to(self.device),
-                _file_id(str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+        return (
+            inception.build(path, layers, self.option).to(self.device),
+            _file_id(str(path.resolve()), stat.st_size, stat.st_mtime_ns),
+        )
 
     def _classifier(self) -> tuple[torch.nn.Module, str]:
         """The data set's classifier as a torch-fidelity feature extractor (trained first if not cached), its id."""
@@ -125,15 +157,16 @@ class QualityMetrics:
         for space in self.spaces:
             space.extractor, space.weights_id = space.load()
 
-    def compute(self, generate: Callable[[int], torch.Tensor], generator: str = "unknown",
-                truncation: float | None = None) -> Scores:
+    def compute(
+        self, generate: Callable[[int], torch.Tensor], generator: str = "unknown", truncation: float | None = None
+    ) -> Scores:
         """Scores {"metrics/<name>": value} of `generate(num_samples)`'s images with their protocols (`generator`
         says what made them: ema, raw, held-out real); empty once no metric can be had."""
         # Streams of their own: building a feature extractor runs it on random input, torch's DataLoader draws a
         # seed, and training must not notice the metrics (a resumed run would otherwise diverge from an
         # uninterrupted one). torch.cuda.device: torch-fidelity moves batches to the current GPU.
         cuda = self.device.type == "cuda"
-        with own_streams(), (torch.cuda.device(self.device) if cuda else nullcontext()):
+        with own_streams(), torch.cuda.device(self.device) if cuda else nullcontext():
             spaces = [space for space in self.spaces if space.ready()]
             if not spaces:
                 return Scores()
@@ -144,29 +177,50 @@ class QualityMetrics:
                 options = self._options(space, fake, cuda)
                 measured = space.measure(options)
                 values.update(measured)
-                protocols.update({name: self._protocol(name, space, fake, options, generator, truncation)
-                                  for name in measured})
+                protocols.update(
+                    {name: self._protocol(name, space, fake, options, generator, truncation) for name in measured}
+                )
         kept = [name for name in self.names if name in values]
-        return Scores({f"metrics/{name}": float(values[name]) for name in kept},
-                      {name: protocols[name] for name in kept})
+        return Scores(
+            {f"metrics/{name}": float(values[name]) for name in kept}, {name: protocols[name] for name in kept}
+        )
 
     def _options(self, space: Space, fake: torch.Tensor, cuda: bool) -> dict:
         """torch-fidelity's keyword arguments for measuring `fake` in `space`."""
-        return dict(input1=Images(fake.cpu()), input2=Images(self.real), cuda=cuda,
-                    input2_cache_name=cache_name(self.cache_key, self.real, space.weights_id),
-                    cache=self.cache, cache_root=str(cache_root()), batch_size=self.batch_size,
-                    kid_subset_size=min(self.kid_subset_size, len(fake)), kid_subsets=KID_SUBSETS,
-                    isc_splits=min(10, len(fake)), rng_seed=SEED,
-                    save_cpu_ram=True, verbose=False)  # save_cpu_ram: no DataLoader worker processes
+        return dict(
+            input1=Images(fake.cpu()),
+            input2=Images(self.real),
+            cuda=cuda,
+            input2_cache_name=cache_name(self.cache_key, self.real, space.weights_id),
+            cache=self.cache,
+            cache_root=str(cache_root()),
+            batch_size=self.batch_size,
+            kid_subset_size=min(self.kid_subset_size, len(fake)),
+            kid_subsets=KID_SUBSETS,
+            isc_splits=min(10, len(fake)),
+            rng_seed=SEED,
+            save_cpu_ram=True,
+            verbose=False,
+        )  # save_cpu_ram: no DataLoader worker processes
 
-    def _protocol(self, name: str, space: Space, fake: torch.Tensor, options: dict, generator: str,
-                  truncation: float | None) -> dict:
+    def _protocol(
+        self, name: str, space: Space, fake: torch.Tensor, options: dict, generator: str, truncation: float | None
+    ) -> dict:
         """How the score `name` of `fake` was measured in `space` (without the step, which the caller knows)."""
         extractor = inception.EXTRACTOR if space.kind == "inception" else classifier.EXTRACTOR
-        return Protocol(metric=name, reference=self.reference, split=self.split, real_images=len(self.real),
-                        generated_images=len(fake), generator=generator, truncation=truncation,
-                        features=f"{extractor} {space.layers[name]}", weights=str(space.weights_id),
-                        resize=self._resize(space, fake), settings=settings(MEASURES[name], options)).to_dict()
+        return Protocol(
+            metric=name,
+            reference=self.reference,
+            split=self.split,
+            real_images=len(self.real),
+            generated_images=len(fake),
+            generator=generator,
+            truncation=truncation,
+            features=f"{extractor} {space.layers[name]}",
+            weights=str(space.weights_id),
+            resize=self._resize(space, fake),
+            settings=settings(MEASURES[name], options),
+        ).to_dict()
 
     def _resize(self, space: Space, fake: torch.Tensor) -> str:
         """How images of fake's size reach the space's network."""

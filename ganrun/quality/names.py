@@ -4,11 +4,24 @@ heavy imports)."""
 from ganrun.quality.protocol import comparable
 
 # In torch-fidelity's Inception features (weights downloaded once): name → what it measures.
-INCEPTION = {"fid": "fd", "kid": "kid", "isc": "isc", "precision": "precision", "recall": "recall",
-             "density": "density", "coverage": "coverage"}
+INCEPTION = {
+    "fid": "fd",
+    "kid": "kid",
+    "isc": "isc",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+}
 # In the features of a classifier trained on the data set itself (offline): name → what it measures.
-CLASSIFIER = {"classifier_fd": "fd", "classifier_kid": "kid", "classifier_precision": "precision",
-              "classifier_recall": "recall", "classifier_density": "density", "classifier_coverage": "coverage"}
+CLASSIFIER = {
+    "classifier_fd": "fd",
+    "classifier_kid": "kid",
+    "classifier_precision": "precision",
+    "classifier_recall": "recall",
+    "classifier_density": "density",
+    "classifier_coverage": "coverage",
+}
 MEASURES = {**INCEPTION, **CLASSIFIER}
 NAMES = tuple(MEASURES)
 # Precision, recall, density and coverage count generated (or real) images inside k-NN balls: more is better.

@@ -8,7 +8,7 @@ decides on.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -26,12 +26,14 @@ def kth_neighbour_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Squared distance of each row to its k-th nearest other row (the row itself, at 0, is not counted)."""
     if len(features) <= k:
         raise ValueError(f"k-NN radii with k = {k} need more than {k} points, got {len(features)}")
-    return torch.cat([squared_distances(block, features).kthvalue(k + 1, dim=1).values
-                      for block in features.split(BLOCK)])
+    return torch.cat(
+        [squared_distances(block, features).kthvalue(k + 1, dim=1).values for block in features.split(BLOCK)]
+    )
 
 
-def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = DC_K,
-                     radii: torch.Tensor | None = None) -> dict[str, float]:
+def density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int = DC_K, radii: torch.Tensor | None = None
+) -> dict[str, float]:
     """Naeem et al. 2020, with B(x, r) the open ball and NND_k(x) the distance of real x to its k-th nearest real
     neighbour, over N real x_i and M generated y_j:
 
@@ -48,8 +50,9 @@ def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = DC_K,
     return {"density": inside / (k * len(fake)), "coverage": covered / len(real)}
 
 
-def nearest(queries: torch.Tensor, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]],
-            k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest(
+    queries: torch.Tensor, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The k nearest of a stream of (features, their indices) chunks to each query row: (squared distances,
     indices), each |queries| × k, nearest first; ties go to the lower index."""
     best_d = torch.full((len(queries), 0), float("inf"), dtype=torch.float64)
@@ -67,9 +70,12 @@ def nearest(queries: torch.Tensor, chunks: Iterable[tuple[torch.Tensor, torch.Te
     return best_d, best_i
 
 
-def chunked_features(count: int, images: Callable[[torch.Tensor], torch.Tensor],
-                     extract: Callable[[torch.Tensor], torch.Tensor],
-                     chunk: int = 4096) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def chunked_features(
+    count: int,
+    images: Callable[[torch.Tensor], torch.Tensor],
+    extract: Callable[[torch.Tensor], torch.Tensor],
+    chunk: int = 4096,
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     """(features, indices) of images 0..count−1, `chunk` at a time: images(indices) reads them (a data set is
     indexed, never copied whole), extract(images) gives their features."""
     for start in range(0, count, chunk):

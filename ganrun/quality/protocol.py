@@ -48,13 +48,18 @@ def describe(protocol: dict, metric: bool = True) -> str:
     """One line for people: what was compared with what, by which features (`metric`: starting with the metric's
     name and ending with its settings)."""
     p = protocol
-    made = (f"by the {p['generator'].upper()} generator" if p["generator"] in ("ema", "raw")
-            else f"from the {p['generator']}")
+    made = (
+        f"by the {p['generator'].upper()} generator"
+        if p["generator"] in ("ema", "raw")
+        else f"from the {p['generator']}"
+    )
     step = f" at step {p['step']}" if p.get("step") is not None else ""
     truncation = f", noise truncated at ±{p['truncation']:g}" if p.get("truncation") is not None else ""
-    line = (f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "
-            f"{p['reference']} ({p['split']} split); features {p['features']}, weights {p['weights']}; "
-            f"resize {p['resize']}")
+    line = (
+        f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "
+        f"{p['reference']} ({p['split']} split); features {p['features']}, weights {p['weights']}; "
+        f"resize {p['resize']}"
+    )
     return f"{p['metric']}: {line}" + (f"; {p['settings']}" if p.get("settings") else "") if metric else line
 
 
@@ -63,8 +68,10 @@ def describe_all(protocols: list[dict]) -> list[str]:
     groups: dict[str, list[dict]] = {}
     for protocol in protocols:
         groups.setdefault(describe(protocol, metric=False), []).append(protocol)
-    return [", ".join(p["metric"] + (f" ({p['settings']})" if p.get("settings") else "") for p in group) + f": {line}"
-            for line, group in groups.items()]
+    return [
+        ", ".join(p["metric"] + (f" ({p['settings']})" if p.get("settings") else "") for p in group) + f": {line}"
+        for line, group in groups.items()
+    ]
 
 
 def to_text(protocol: dict) -> str:

@@ -9,7 +9,7 @@ of images has one split, what it trains on.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -38,10 +38,14 @@ def split_images(dataset_cfg: dict, split: str) -> torch.Tensor:
     classes, size and channels."""
     source = labelled_source(dataset_cfg)
     images, labels = source.split(split)
-    images = select_classes(ImageSet(images, labels), check_classes(dataset_cfg.get("classes")), source.name,
-                            source.root).images
-    return to_shape(images, int(dataset_cfg.get("image_size") or images.shape[-1]),
-                    int(dataset_cfg.get("channels") or images.shape[1]))
+    images = select_classes(
+        ImageSet(images, labels), check_classes(dataset_cfg.get("classes")), source.name, source.root
+    ).images
+    return to_shape(
+        images,
+        int(dataset_cfg.get("image_size") or images.shape[-1]),
+        int(dataset_cfg.get("channels") or images.shape[1]),
+    )
 
 
 def check_split(dataset_cfg: dict, split: str, option: str = "metrics.reference=") -> None:
@@ -49,12 +53,18 @@ def check_split(dataset_cfg: dict, split: str, option: str = "metrics.reference=
     if split not in SPLITS:
         raise UsageError(f"{option}{split} is not a split; use train or test")
     if split != "train" and labelled_source(dataset_cfg) is None:
-        raise UsageError(f"{option}{split}: the data set {loader_name(dataset_cfg)} has no {split} split (only "
-                         f"{', '.join(LABELLED)} have one); use train")
+        raise UsageError(
+            f"{option}{split}: the data set {loader_name(dataset_cfg)} has no {split} split (only "
+            f"{', '.join(LABELLED)} have one); use train"
+        )
 
 
-def reference_images(dataset_cfg: dict, split: str, training_images: Callable[[], torch.Tensor | ImageSet],
-                     option: str = "metrics.reference=") -> torch.Tensor | ImageSet:
+def reference_images(
+    dataset_cfg: dict,
+    split: str,
+    training_images: Callable[[], torch.Tensor | ImageSet],
+    option: str = "metrics.reference=",
+) -> torch.Tensor | ImageSet:
     """The real images of `split`: `training_images()` where they are that split, else the split read apart."""
     check_split(dataset_cfg, split, option)
     source = labelled_source(dataset_cfg)

@@ -2,12 +2,12 @@
 pipeline step by step, so that each network is built once per run: features of the generated images, the real
 ones' features and statistics from torch-fidelity's disk cache, then each metric from those features."""
 
+import hashlib
 import logging
 import os
 import re
-import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,8 +26,15 @@ from ganrun.quality.neighbours import DC_K, density_coverage, kth_neighbour_radi
 log = logging.getLogger("ganrun")
 
 # Our Inception metrics → the Inception features each one reads (the tests swap in smaller ones).
-FEATURES = {"fid": "2048", "kid": "2048", "isc": "logits_unbiased", "precision": "2048", "recall": "2048",
-            "density": "2048", "coverage": "2048"}
+FEATURES = {
+    "fid": "2048",
+    "kid": "2048",
+    "isc": "logits_unbiased",
+    "precision": "2048",
+    "recall": "2048",
+    "density": "2048",
+    "coverage": "2048",
+}
 KID_SUBSET_SIZE, KID_SUBSETS = 1000, 100  # torch-fidelity's defaults; the size smaller only with fewer images
 PRC_K = 3  # torch-fidelity's (and Kynkäänniemi et al.'s) k for precision and recall
 SEED = 2020  # torch-fidelity's default rng_seed: the real subset, KID subsets and IS splits are fixed
@@ -94,9 +101,14 @@ def writable(folder: Path) -> bool:
 
 def settings(measure: str, options: dict) -> str:
     """A metric's own knobs, as its protocol records them."""
-    return {"kid": f"{options['kid_subsets']} subsets of {options['kid_subset_size']} images",
-            "isc": f"{options['isc_splits']} splits", "precision": f"k={PRC_K}", "recall": f"k={PRC_K}",
-            "density": f"k={DC_K}", "coverage": f"k={DC_K}"}.get(measure, "")
+    return {
+        "kid": f"{options['kid_subsets']} subsets of {options['kid_subset_size']} images",
+        "isc": f"{options['isc_splits']} splits",
+        "precision": f"k={PRC_K}",
+        "recall": f"k={PRC_K}",
+        "density": f"k={DC_K}",
+        "coverage": f"k={DC_K}",
+    }.get(measure, "")
 
 
 class Space:
@@ -139,21 +151,27 @@ class Space:
                 values[name] = frechet_distance(mine["mu"], mine["sigma"], stats["mu"], stats["sigma"])
             elif measure == "kid":
                 values[name] = kid_featuresdict_to_metric(generated, real(), layer, **options)[
-                    torch_fidelity.KEY_METRIC_KID_MEAN]
+                    torch_fidelity.KEY_METRIC_KID_MEAN
+                ]
             elif measure == "isc":
                 values[name] = isc_featuresdict_to_metric(generated, layer, **options)[
-                    torch_fidelity.KEY_METRIC_ISC_MEAN]
+                    torch_fidelity.KEY_METRIC_ISC_MEAN
+                ]
             elif measure in ("precision", "recall"):  # Kynkäänniemi et al. 2019, by torch-fidelity: both in one pass
                 values.update(self._of_layer(layer, prc_featuresdict_to_metric(generated, real(), layer, **options)))
             else:  # density and coverage (Naeem et al. 2020): both in one pass, the real radii computed once
                 reference = real()[layer]
                 if layer not in self.radii:
                     self.radii[layer] = kth_neighbour_radii(reference, DC_K)
-                values.update(self._of_layer(layer, density_coverage(reference, generated[layer], DC_K,
-                                                                     self.radii[layer])))
+                values.update(
+                    self._of_layer(layer, density_coverage(reference, generated[layer], DC_K, self.radii[layer]))
+                )
         return values
 
     def _of_layer(self, layer: str, measured: dict) -> dict[str, float]:
         """Our names of this space's metrics read from `layer` whose measures are in `measured`."""
-        return {n: float(measured[MEASURES[n]]) for n, lay in self.layers.items()
-                if lay == layer and MEASURES[n] in measured}
+        return {
+            n: float(measured[MEASURES[n]])
+            for n, lay in self.layers.items()
+            if lay == layer and MEASURES[n] in measured
+        }

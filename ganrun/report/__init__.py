@@ -12,5 +12,19 @@ from ganrun.report.stats import describe, seed_groups, t_quantile, verdict
 from ganrun.report.summary import write_report, write_summary
 from ganrun.report.table import best_job, choose_metric, swept_keys
 
-__all__ = ["main", "collect", "job_dirs", "last_scalars", "read_events", "describe", "seed_groups", "t_quantile",
-           "verdict", "write_report", "write_summary", "best_job", "choose_metric", "swept_keys"]
+__all__ = [
+    "main",
+    "collect",
+    "job_dirs",
+    "last_scalars",
+    "read_events",
+    "describe",
+    "seed_groups",
+    "t_quantile",
+    "verdict",
+    "write_report",
+    "write_summary",
+    "best_job",
+    "choose_metric",
+    "swept_keys",
+]

@@ -12,9 +12,12 @@ def main(argv: list[str] | None = None) -> int:
     """The CLI: rebuild a sweep's summary; a user error is one line on stderr and exit status 2."""
     parser = argparse.ArgumentParser(prog="python -m ganrun.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
-    parser.add_argument("--metric", help="the scalar tag to rank and plot by (default: metrics/fid, "
-                                         "metrics/classifier_fd, …, critic/wasserstein, loss/generator, "
-                                         "the first one logged)")
+    parser.add_argument(
+        "--metric",
+        help="the scalar tag to rank and plot by (default: metrics/fid, "
+        "metrics/classifier_fd, …, critic/wasserstein, loss/generator, "
+        "the first one logged)",
+    )
     args = parser.parse_args(argv)
     try:
         md = write_report(args.sweep_dir, args.metric)

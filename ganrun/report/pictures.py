@@ -104,23 +104,35 @@ def curves_figure(records: list[dict], keys: list[str]):
         for ax, tag in zip(axes, tags):
             curve = record["curves"].get(tag)
             if curve:
-                line = ax.plot([s for s, _ in curve], [v for _, v in curve], color=colour, linewidth=1,
-                               marker="." if len(curve) == 1 else None, alpha=0.85)[0]
+                line = ax.plot(
+                    [s for s, _ in curve],
+                    [v for _, v in curve],
+                    color=colour,
+                    linewidth=1,
+                    marker="." if len(curve) == 1 else None,
+                    alpha=0.85,
+                )[0]
                 legend.setdefault(label, line)
     for ax, tag in zip(axes, tags):
         ax.set_title(tag, fontsize="medium")
         ax.grid(True, alpha=0.3)
-    for ax in axes[len(tags):]:
+    for ax in axes[len(tags) :]:
         ax.set_visible(False)
-    for ax in axes[max(len(tags) - columns, 0): len(tags)]:  # the lowest panel of each column
+    for ax in axes[max(len(tags) - columns, 0) : len(tags)]:  # the lowest panel of each column
         ax.set_xlabel("generator step")
         ax.tick_params(labelbottom=True)  # shared x axes show tick labels only on the figure's bottom row
     if not legend:
         fig.suptitle("no job has logged a curve yet")
     elif len(records) > 1:
         shown = list(legend)[:12]
-        fig.legend([legend[k] for k in shown], shown, loc="outside lower center", ncols=min(len(shown), 3),
-                   fontsize="small", title=None if len(legend) <= 12 else f"the first 12 of {len(legend)} jobs")
+        fig.legend(
+            [legend[k] for k in shown],
+            shown,
+            loc="outside lower center",
+            ncols=min(len(shown), 3),
+            fontsize="small",
+            title=None if len(legend) <= 12 else f"the first 12 of {len(legend)} jobs",
+        )
     return fig
 
 

@@ -61,10 +61,13 @@ def plot_groups(ax, groups: list[Group], key: str, others: list[str], metric: st
     for label, points in sorted(series.items()):
         points.sort(key=lambda p: p[0])
         means = [p[1].mean for p in points]
-        errors = [[p[1].mean - p[1].low if p[1].low is not None else 0 for p in points],
-                  [p[1].high - p[1].mean if p[1].high is not None else 0 for p in points]]
-        bars = ax.errorbar([p[0] for p in points], means, yerr=errors, fmt="o" if categorical else "o-",
-                           capsize=4, label=label or None)
+        errors = [
+            [p[1].mean - p[1].low if p[1].low is not None else 0 for p in points],
+            [p[1].high - p[1].mean if p[1].high is not None else 0 for p in points],
+        ]
+        bars = ax.errorbar(
+            [p[0] for p in points], means, yerr=errors, fmt="o" if categorical else "o-", capsize=4, label=label or None
+        )
         seeds = [(p[0], v) for p in points for v in p[2]]
         ax.plot([s[0] for s in seeds], [s[1] for s in seeds], ".", color=bars.lines[0].get_color(), alpha=0.35)
     label_axes(ax, key, metric, len(series))

@@ -35,8 +35,12 @@ def protocol_groups(records: list[dict], tag: str) -> list[list[dict]]:
 def _renamed(record: dict, tag: str, new: str) -> dict:
     """The record with its final value and curve of `tag` under the column name `new`."""
     rename = lambda values: {new if k == tag else k: v for k, v in values.items()}  # noqa: E731
-    return {**record, "final": rename(record["final"]), "curves": rename(record["curves"]),
-            "protocols": rename(record.get("protocols", {}))}
+    return {
+        **record,
+        "final": rename(record["final"]),
+        "curves": rename(record["curves"]),
+        "protocols": rename(record.get("protocols", {})),
+    }
 
 
 def separate(records: list[dict]) -> tuple[list[dict], list[str]]:
@@ -51,15 +55,18 @@ def separate(records: list[dict]) -> tuple[list[dict], list[str]]:
             continue
         known = [g[0]["protocols"][tag] for g in groups if g[0].get("protocols", {}).get(tag)]
         fields = differences(known) + (["whether it was recorded"] if len(known) < len(groups) else [])
-        lines.append(f"- {tag} was measured under {len(groups)} protocols, which differ in {', '.join(fields)}: "
-                     f"one column each, never ranked against each other")
+        lines.append(
+            f"- {tag} was measured under {len(groups)} protocols, which differ in {', '.join(fields)}: "
+            f"one column each, never ranked against each other"
+        )
         renames = {}
         for index, group in enumerate(groups):
             column = f"{tag} [{LETTERS[index] if index < len(LETTERS) else index + 1}]"
             protocol = group[0].get("protocols", {}).get(tag)
             renames.update({id(r): column for r in group})
             jobs = ", ".join(r["job"] for r in group)
-            lines.append(f"  - {column}: {describe(protocol, metric=False) if protocol else NOT_RECORDED} "
-                         f"(jobs {jobs})")
+            lines.append(
+                f"  - {column}: {describe(protocol, metric=False) if protocol else NOT_RECORDED} (jobs {jobs})"
+            )
         records = [_renamed(r, tag, renames[id(r)]) if id(r) in renames else r for r in records]
     return records, (["", "## How the metrics were measured", ""] + lines if lines else [])

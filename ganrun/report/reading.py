@@ -81,9 +81,11 @@ def by_step(events: list) -> list[tuple[int, object]]:
 
 def read_protocols(events) -> dict[str, dict]:
     """metrics/<name> → the protocol of the newest score, from the texts protocol/<name> the loop logs beside it."""
-    return by_metric(by_step(events.Tensors(tag))[-1][1].tensor_proto.string_val[0].decode()
-                     for tag in events.Tags().get("tensors", [])
-                     if tag.startswith(TEXT_TAG) and tag.endswith("/text_summary"))
+    return by_metric(
+        by_step(events.Tensors(tag))[-1][1].tensor_proto.string_val[0].decode()
+        for tag in events.Tags().get("tensors", [])
+        if tag.startswith(TEXT_TAG) and tag.endswith("/text_summary")
+    )
 
 
 def last_values(curves: dict[str, list[tuple[int, float]]]) -> tuple[dict[str, float], int | None]:
@@ -105,11 +107,20 @@ def collect(jobs: list[Path]) -> list[dict]:
         curves, samples, protocols = read_events(job)
         scalars, top_step = last_values(curves)
         error = status.get("error")
-        records.append({
-            "job": job.name, "overrides": read_overrides(job), "status": status.get("status", "unknown"),
-            "error": str(error).splitlines()[0] if error else None,
-            "step": status.get("step", top_step), "steps": status.get("steps"),
-            "wall_time_s": status.get("wall_time_s"), "final": {**scalars, **(status.get("final") or {})},
-            "curves": curves, "samples": samples, "objective": status.get("objective"), "protocols": protocols,
-        })
+        records.append(
+            {
+                "job": job.name,
+                "overrides": read_overrides(job),
+                "status": status.get("status", "unknown"),
+                "error": str(error).splitlines()[0] if error else None,
+                "step": status.get("step", top_step),
+                "steps": status.get("steps"),
+                "wall_time_s": status.get("wall_time_s"),
+                "final": {**scalars, **(status.get("final") or {})},
+                "curves": curves,
+                "samples": samples,
+                "objective": status.get("objective"),
+                "protocols": protocols,
+            }
+        )
     return records

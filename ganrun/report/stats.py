@@ -88,7 +88,8 @@ class Group:
         return " ".join(f"{k}={v}" for k, v in self.values.items() if v is not None) or "all jobs"
 
     def finals(self, tag: str) -> list[float]:
-        """The tag's final values of the group's completed jobs (a failed or unfinished job's last value is not final)."""
+        """The tag's final values of the group's completed jobs (a failed or unfinished job's last value is not
+        final)."""
         return [r[tag] for r in self.rows if r["status"] == "completed" and is_number(r[tag])]
 
     def interval(self, tag: str) -> Interval | None:
@@ -113,8 +114,9 @@ def verdict(groups: list[Group], metric: str, ranked: bool = True) -> str:
     if not ranked:
         return unranked_line(metric, "group")
     scored = [(g, g.interval(metric)) for g in groups]
-    ranked = sorted([(g, i) for g, i in scored if i is not None], key=lambda gi: gi[1].mean,
-                    reverse=higher_is_better(metric))
+    ranked = sorted(
+        [(g, i) for g, i in scored if i is not None], key=lambda gi: gi[1].mean, reverse=higher_is_better(metric)
+    )
     way = "higher" if higher_is_better(metric) else "lower"
     if not ranked:
         return f"Best group by {metric}: none yet (no completed job has logged it)."
@@ -122,13 +124,17 @@ def verdict(groups: list[Group], metric: str, ranked: bool = True) -> str:
     if not rest:
         return f"Best group by {metric}: {best.label} ({top.text()}) is the only group with values; nothing to compare."
     if not overlap(top, rest[0][1]):
-        return (f"Best group by {metric} ({way} is better): {best.label} ({top.text()}); its interval does not "
-                f"overlap that of the next best, {rest[0][0].label} ({rest[0][1].text()})."
-                f"{not_comparable_note(metric)}")
+        return (
+            f"Best group by {metric} ({way} is better): {best.label} ({top.text()}); its interval does not "
+            f"overlap that of the next best, {rest[0][0].label} ({rest[0][1].text()})."
+            f"{not_comparable_note(metric)}"
+        )
     tied = [(best, top)] + [(g, i) for g, i in rest if overlap(top, i)]
     listed = "; ".join(f"{g.label} ({i.text()})" for g, i in tied)
-    return (f"Best group by {metric}: not named, the top groups are not distinguishable (their 95% intervals "
-            f"overlap, or a group has a single value): {listed}. More seeds narrow the intervals.")
+    return (
+        f"Best group by {metric}: not named, the top groups are not distinguishable (their 95% intervals "
+        f"overlap, or a group has a single value): {listed}. More seeds narrow the intervals."
+    )
 
 
 def group_rows(groups: list[Group], keys: list[str], tags: list[str]) -> tuple[list[str], list[dict]]:
@@ -139,8 +145,13 @@ def group_rows(groups: list[Group], keys: list[str], tags: list[str]) -> tuple[l
     for group in groups:
         for tag in tags:
             interval = group.interval(tag)
-            stats = dict(zip(("n", "mean", "sd", "ci_low", "ci_high"),
-                             (interval.n, interval.mean, interval.sd, interval.low, interval.high) if interval
-                             else (0, None, None, None, None)))
+            stats = dict(
+                zip(
+                    ("n", "mean", "sd", "ci_low", "ci_high"),
+                    (interval.n, interval.mean, interval.sd, interval.low, interval.high)
+                    if interval
+                    else (0, None, None, None, None),
+                )
+            )
             rows.append({**group.values, "value": tag, "jobs": len(group.rows), **stats})
     return columns, rows

@@ -7,11 +7,20 @@ import yaml
 
 from ganrun.report.pictures import write_pictures
 from ganrun.report.plots import write_plot
+from ganrun.report.protocols import separate
 from ganrun.report.reading import collect, job_dirs
 from ganrun.report.stats import LEVEL, group_rows, seed_groups, verdict
-from ganrun.report.protocols import separate
-from ganrun.report.table import (best_job_line, choose_metric, fmt, markdown_table, ranks_jobs, swept_keys, table,
-                                 value_tags, write_csv)
+from ganrun.report.table import (
+    best_job_line,
+    choose_metric,
+    fmt,
+    markdown_table,
+    ranks_jobs,
+    swept_keys,
+    table,
+    value_tags,
+    write_csv,
+)
 
 # In the order the CLI names them; summary_groups.csv only when seeds are swept.
 FILES = ("summary.csv", "summary.md", "summary.png", "summary_groups.csv", "summary_samples.png", "summary_curves.png")
@@ -36,8 +45,12 @@ def write_summary(sweep_dir: Path, records: list[dict], metric: str | None = Non
         tags = [metric] + [t for t in value_tags(records, metric) if t != metric]
         group_columns, stats = group_rows(groups, keys, tags)
         write_csv(sweep_dir / "summary_groups.csv", group_columns, stats)
-        lines += ["", f"## Over seeds: mean, sd and {LEVEL:.0%} confidence interval of each final value "
-                      f"(Student's t, n − 1 degrees of freedom; n counts the completed jobs)", ""]
+        lines += [
+            "",
+            f"## Over seeds: mean, sd and {LEVEL:.0%} confidence interval of each final value "
+            f"(Student's t, n − 1 degrees of freedom; n counts the completed jobs)",
+            "",
+        ]
         shown = [{**row, "95% CI": interval_text(row)} for row in stats]
         lines += markdown_table([c for c in group_columns if c not in ("ci_low", "ci_high")] + ["95% CI"], shown)
         lines += ["", verdict(groups, metric, ranked)]
@@ -64,5 +77,8 @@ def optuna_lines(sweep_dir: Path, records: list[dict]) -> list[str]:
     params = " ".join(f"{k}={fmt(v)}" for k, v in results["best_params"].items())
     objective = next((r["objective"] for r in records if r.get("objective")), "its objective")
     completed = sum(r["status"] == "completed" for r in records)
-    return ["", f"Optuna's best trial by {objective}: {params} with {fmt(results['best_value'])} "
-                f"({len(records)} trials: {completed} completed, {len(records) - completed} failed or unfinished)."]
+    return [
+        "",
+        f"Optuna's best trial by {objective}: {params} with {fmt(results['best_value'])} "
+        f"({len(records)} trials: {completed} completed, {len(records) - completed} failed or unfinished).",
+    ]

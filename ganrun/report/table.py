@@ -45,11 +45,13 @@ def ranks_jobs(metric: str, records: list[dict], chosen: str | None) -> bool:
 
 def unranked_line(metric: str, what: str = "job") -> str:
     """Why no best job (or group) is named by a loss or a Wasserstein estimate, and which metric to turn on."""
-    return (f"Best {what}: not named. No job has logged a quality metric, and {metric} is not comparable across "
-            "jobs: a critic held to a stronger penalty reports a smaller Wasserstein estimate, not a better "
-            "generator, and losses mean different things under other λ, losses and models. Turn a metric on, e.g. "
-            "metrics.names=[classifier_fd] (offline, for MNIST, Fashion-MNIST and CIFAR-10) or metrics.names=[fid]; "
-            "or rank by a value of your choice with python -m ganrun.report SWEEP_DIR --metric TAG.")
+    return (
+        f"Best {what}: not named. No job has logged a quality metric, and {metric} is not comparable across "
+        "jobs: a critic held to a stronger penalty reports a smaller Wasserstein estimate, not a better "
+        "generator, and losses mean different things under other λ, losses and models. Turn a metric on, e.g. "
+        "metrics.names=[classifier_fd] (offline, for MNIST, Fashion-MNIST and CIFAR-10) or metrics.names=[fid]; "
+        "or rank by a value of your choice with python -m ganrun.report SWEEP_DIR --metric TAG."
+    )
 
 
 def not_comparable_note(metric: str) -> str:
@@ -70,12 +72,16 @@ def table(records: list[dict], keys: list[str], metric: str) -> tuple[list[str],
     """Column names and one row per job (None for a missing value)."""
     tags = value_tags(records, metric)
     columns = ["job", *keys, "overrides", "status", "error", "step", "steps", *tags, "wall_time_s"]
-    rows = [{
-        "job": r["job"], **{k: r["overrides"].get(k) for k in keys},
-        "overrides": " ".join(f"{k}={v}" for k, v in r["overrides"].items()),
-        **{c: r[c] for c in ("status", "error", "step", "steps", "wall_time_s")},
-        **{t: r["final"].get(t) for t in tags},
-    } for r in records]
+    rows = [
+        {
+            "job": r["job"],
+            **{k: r["overrides"].get(k) for k in keys},
+            "overrides": " ".join(f"{k}={v}" for k, v in r["overrides"].items()),
+            **{c: r[c] for c in ("status", "error", "step", "steps", "wall_time_s")},
+            **{t: r["final"].get(t) for t in tags},
+        }
+        for r in records
+    ]
     return columns, rows
 
 
@@ -121,8 +127,10 @@ def best_job_line(rows: list[dict], keys: list[str], metric: str, ranked: bool =
     if best is None:
         return f"Best job by {metric}: none yet (no job that has not failed has logged it)."
     named = " ".join(f"{k}={best[k]}" for k in keys if best[k] is not None) or best["overrides"] or "no overrides"
-    return (f"Best job by {metric} ({direction(metric)} is better): {best['job']} ({named}) with "
-            f"{fmt(best[metric])}.{not_comparable_note(metric)}")
+    return (
+        f"Best job by {metric} ({direction(metric)} is better): {best['job']} ({named}) with "
+        f"{fmt(best[metric])}.{not_comparable_note(metric)}"
+    )
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:

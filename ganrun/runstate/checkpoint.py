@@ -39,7 +39,9 @@ def load(path, map_location="cpu") -> dict:
     except Exception as exc:  # torch raises many types for truncated or foreign files
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
         first_line = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
-        raise UsageError(f"checkpoint {path} is unreadable (truncated or not a ganrun checkpoint): {first_line}") from None
+        raise UsageError(
+            f"checkpoint {path} is unreadable (truncated or not a ganrun checkpoint): {first_line}"
+        ) from None
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise UsageError(f"checkpoint {path} is not a ganrun checkpoint (no generator weights or config in it)")
     return state
@@ -52,11 +54,15 @@ def load_weights(module: torch.nn.Module, weights: dict, what: str) -> None:
     unexpected = sorted(set(weights) - set(own))
     reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
     if missing or unexpected or reshaped:
-        listed = "; ".join(f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
-                           for label, keys in [("missing", missing), ("unexpected", unexpected),
-                                               ("different shape", reshaped)] if keys)
-        raise UsageError(f"the checkpoint's {what} does not match this model config ({listed}); "
-                         "resume with the settings the checkpoint was trained with")
+        listed = "; ".join(
+            f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
+            for label, keys in [("missing", missing), ("unexpected", unexpected), ("different shape", reshaped)]
+            if keys
+        )
+        raise UsageError(
+            f"the checkpoint's {what} does not match this model config ({listed}); "
+            "resume with the settings the checkpoint was trained with"
+        )
     module.load_state_dict(weights)
 
 
@@ -92,8 +98,14 @@ class Checkpointer:
     """Writes `step_NNNNNNN.pt` every `every` steps and `last.pt` always; keeps the newest `keep` periodic ones.
     `last_good` is the newest (path, step) written whole; a write that fails is a one-line StorageError."""
 
-    def __init__(self, folder: Path, every: int, keep: int | None = None, enabled: bool = True,
-                 last_good: tuple[Path, int] | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        every: int,
+        keep: int | None = None,
+        enabled: bool = True,
+        last_good: tuple[Path, int] | None = None,
+    ):
         self.folder, self.every, self.keep, self.enabled = Path(folder), every, keep, enabled
         self.last_good = last_good
 

@@ -35,8 +35,13 @@ class RunFolderInUse(UsageError):
 def this_process() -> dict:
     """Who holds a lock: pid, host, start time, and the SLURM job (id and restart count) when under SLURM."""
     job = os.environ.get("SLURM_JOB_ID")
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(timespec="seconds"),
-            "slurm_job": job, "slurm_restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0) if job else None}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "slurm_job": job,
+        "slurm_restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0) if job else None,
+    }
 
 
 def describe(holder: dict) -> str:
@@ -51,8 +56,11 @@ def stale_reason(holder: dict, age_s: float, me: dict) -> str | None:
     (on another host, whose flock this file system may not show)."""
     if holder.get("host") == me["host"]:
         return "its process is gone"  # on this host the flock proves it
-    if holder.get("slurm_job") and holder["slurm_job"] == me["slurm_job"] \
-            and (holder.get("slurm_restart") or 0) < (me["slurm_restart"] or 0):
+    if (
+        holder.get("slurm_job")
+        and holder["slurm_job"] == me["slurm_job"]
+        and (holder.get("slurm_restart") or 0) < (me["slurm_restart"] or 0)
+    ):
         return "SLURM requeued that job, so that run has ended"
     if age_s > STALE_AFTER_S:
         return f"it has not been touched for {age_s:.0f} s"
@@ -80,8 +88,11 @@ class RunLock:
             reason = stale_reason(holder, age, this_process())
             if reason is None:
                 os.close(fd)
-                raise self._in_use(holder, f", alive {age:.0f} s ago (its lock is taken over {STALE_AFTER_S:.0f} s "
-                                           f"after that, or delete {self.path} if it is gone)")
+                raise self._in_use(
+                    holder,
+                    f", alive {age:.0f} s ago (its lock is taken over {STALE_AFTER_S:.0f} s "
+                    f"after that, or delete {self.path} if it is gone)",
+                )
             log.warning("taking over the run folder's lock from %s: %s", describe(holder), reason)
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(this_process()) + "\n").encode(), 0)
@@ -100,16 +111,19 @@ class RunLock:
                 raise self._in_use(holder, "") from None
             except OSError as exc:  # e.g. ENOLCK on a file system without locks: train unguarded, as before
                 os.close(fd)
-                log.warning("cannot lock %s (%s): nothing stops a second process from training in this folder",
-                            self.path, exc)
+                log.warning(
+                    "cannot lock %s (%s): nothing stops a second process from training in this folder", self.path, exc
+                )
                 return None
             if self._same_file(fd):  # not a file its last holder removed between our open and our flock
                 return fd
             os.close(fd)
 
     def _in_use(self, holder: dict, detail: str) -> RunFolderInUse:
-        return RunFolderInUse(f"{self.path.parent} is in use by {describe(holder)}{detail}; two processes must not "
-                              "train in one run folder, so this one stops and changes nothing")
+        return RunFolderInUse(
+            f"{self.path.parent} is in use by {describe(holder)}{detail}; two processes must not "
+            "train in one run folder, so this one stops and changes nothing"
+        )
 
     def release(self) -> None:
         if self.fd is None:

@@ -17,8 +17,15 @@ class RunStatus:
     def __init__(self, run_dir: Path, steps: int, enabled: bool = True):
         self.path, self.enabled = Path(run_dir) / "status.json", enabled
         self.started = time.time()
-        self.fields = {"status": "running", "error": None, "step": 0, "steps": steps,
-                       "wall_time_s": 0.0, "started": datetime.now().isoformat(timespec="seconds"), "final": {}}
+        self.fields = {
+            "status": "running",
+            "error": None,
+            "step": 0,
+            "steps": steps,
+            "wall_time_s": 0.0,
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "final": {},
+        }
         self._warned = False
 
     def update(self, **fields) -> None:
@@ -55,6 +62,5 @@ class RunStatus:
         if found.get("status") == "completed" and found.get("step") == step:
             self.fields = found
         else:
-            self.update(**{**found, "status": "completed", "error": None, "step": step,
-                           "steps": self.fields["steps"]})
+            self.update(**{**found, "status": "completed", "error": None, "step": step, "steps": self.fields["steps"]})
         return dict(self.fields.get("final") or {})

@@ -9,9 +9,13 @@ from pathlib import Path
 
 from ganrun.errors import UsageError
 
-REASONS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
-           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-           errno.EPERM: "permission denied"}
+REASONS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
 
 
 class StorageError(UsageError):
@@ -23,7 +27,7 @@ class StorageError(UsageError):
 
 
 def megabytes(size: int) -> str:
-    return f"{size / 2 ** 20:.1f} MB"
+    return f"{size / 2**20:.1f} MB"
 
 
 def free_space(path: Path) -> tuple[Path, int] | None:
@@ -51,8 +55,9 @@ def reason(exc: BaseException, needed: int | None, free: int | None) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def write_failure(what: str, path: Path, exc: BaseException, needed: int | None = None,
-                  step: int | None = None) -> StorageError:
+def write_failure(
+    what: str, path: Path, exc: BaseException, needed: int | None = None, step: int | None = None
+) -> StorageError:
     """The one-line error for `what` (e.g. "checkpoint") that could not be written to `path`."""
     found = free_space(Path(path).parent)
     free = found[1] if found else None

@@ -30,8 +30,10 @@ def setup(argv: list[str]) -> list[str]:
     if not launched_by_torchrun():
         return argv
     if any(arg in ("-m", "--multirun") for arg in argv):
-        raise UsageError("torchrun runs one training on several processes; run sweeps without torchrun "
-                         "(hydra/launcher=slurm gives each job its own GPUs)")
+        raise UsageError(
+            "torchrun runs one training on several processes; run sweeps without torchrun "
+            "(hydra/launcher=slurm gives each job its own GPUs)"
+        )
     dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     chosen = [None]
     if dist.get_rank() == 0 and not any(a.startswith(("hydra.run.dir=", "resume=")) for a in argv):

@@ -82,5 +82,7 @@ class UpdateGuard:
             bad = (f"weight {names[0]}", step)
         if bad is not None:
             kept = f"the last good checkpoint (step {last_good}) is kept" if last_good else "no checkpoint was written"
-            raise DivergenceError(f"training diverged: {bad[0]} became non-finite at step {bad[1]}; {kept}; "
-                                  "lower the learning rates, or set train.nan_policy=skip to drop such updates")
+            raise DivergenceError(
+                f"training diverged: {bad[0]} became non-finite at step {bad[1]}; {kept}; "
+                "lower the learning rates, or set train.nan_policy=skip to drop such updates"
+            )

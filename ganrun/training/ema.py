@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ganrun.runstate.checkpoint import load_weights
 from ganrun.errors import UsageError
 from ganrun.models.conditional import call, random_labels
+from ganrun.runstate.checkpoint import load_weights
 from ganrun.streams import own_streams
 
 BN_BATCHES, BN_BATCH_SIZE = 16, 256  # 4,096 samples re-estimate the batch-norm statistics (precise BN)
@@ -28,8 +28,9 @@ BN_SEED = 0x5EED
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(generator: nn.Module, batches: int = BN_BATCHES, batch_size: int = BN_BATCH_SIZE,
-                          seed: int = BN_SEED) -> nn.Module:
+def recalibrate_batchnorm(
+    generator: nn.Module, batches: int = BN_BATCHES, batch_size: int = BN_BATCH_SIZE, seed: int = BN_SEED
+) -> nn.Module:
     """Set every batch norm's running statistics to the exact averages over `batches` batches of the
     generator's own activations on N(0, I) noise (and labels from its class prior, when conditional); returns
     the generator in eval mode. No-op without batch norm."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -32,25 +32,35 @@ WARMUP_STEPS = 3  # eager steps of each phase before its capture (PyTorch's whol
 def require_cuda(device: torch.device) -> None:
     """A one-line UsageError unless `device` is a CUDA GPU."""
     if device.type != "cuda":
-        raise UsageError(f"train.cuda_graphs=true needs a CUDA GPU and this run is on {device}; "
-                         "use device=cuda on a GPU machine, or drop train.cuda_graphs")
+        raise UsageError(
+            f"train.cuda_graphs=true needs a CUDA GPU and this run is on {device}; "
+            "use device=cuda on a GPU machine, or drop train.cuda_graphs"
+        )
 
 
 def refuse_unsupported(device: torch.device, settings, parts, world: int) -> None:
     """Raise a one-line UsageError when train.cuda_graphs cannot run this configuration."""
     require_cuda(device)
     if world > 1:
-        raise UsageError("train.cuda_graphs=true does not run under torchrun yet (DDP's all-reduce is not captured); "
-                         "drop train.cuda_graphs, or train on one GPU")
+        raise UsageError(
+            "train.cuda_graphs=true does not run under torchrun yet (DDP's all-reduce is not captured); "
+            "drop train.cuda_graphs, or train on one GPU"
+        )
     if parts.fast_generator is not None or parts.fast_critic is not None:
-        raise UsageError("train.cuda_graphs=true and train.compile=true do not go together; choose one "
-                         "(docs/benchmarks.md compares them)")
+        raise UsageError(
+            "train.cuda_graphs=true and train.compile=true do not go together; choose one "
+            "(docs/benchmarks.md compares them)"
+        )
     if settings.nan_policy == "skip":
-        raise UsageError("train.nan_policy=skip decides on the host whether to apply each update, which a CUDA "
-                         "graph cannot replay; use train.nan_policy=stop with train.cuda_graphs")
+        raise UsageError(
+            "train.nan_policy=skip decides on the host whether to apply each update, which a CUDA "
+            "graph cannot replay; use train.nan_policy=stop with train.cuda_graphs"
+        )
     if parts.augment.adaptive:
-        raise UsageError("augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
-                         "use augment=diffaugment, or drop train.cuda_graphs")
+        raise UsageError(
+            "augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
+            "use augment=diffaugment, or drop train.cuda_graphs"
+        )
 
 
 class CudaGraphs:
@@ -132,8 +142,10 @@ class GraphedSteps:
                 replay = self.backend.capture(lambda: self._step(first_critic_update))
         except RuntimeError as exc:  # e.g. an operation of a custom loss that waits for the host
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"this configuration's training step could not be captured in a CUDA graph ({reason}); "
-                             "run it without train.cuda_graphs") from exc
+            raise UsageError(
+                f"this configuration's training step could not be captured in a CUDA graph ({reason}); "
+                "run it without train.cuda_graphs"
+            ) from exc
         return replay, counts
 
     def _fill(self, batches: list) -> None:

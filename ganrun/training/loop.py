@@ -3,8 +3,8 @@ them. No Hydra in here."""
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -12,6 +12,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ganrun.quality.names import best_metric, is_better
 from ganrun.quality.protocol import TEXT_TAG, protocols_at, to_text
+from ganrun.streams import own_streams
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts
@@ -19,7 +20,6 @@ from ganrun.training.sampling import grid_samples
 from ganrun.training.settings import Settings
 from ganrun.training.stats import RunningMeans
 from ganrun.training.step import EagerSteps
-from ganrun.streams import own_streams
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,18 @@ class Outcome:
     preempted: bool  # stopped early by a signal, after writing a checkpoint
 
 
-def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, start_step: int = 0,
-        should_stop: Optional[Callable[[int], bool]] = None, evaluate: Optional[Callable[[], dict]] = None,
-        graph_backend=None, on_log: Optional[Callable[[int, dict], None]] = None) -> Outcome:
+def fit(
+    parts: Parts,
+    settings: Settings,
+    logger,
+    checkpointer,
+    save_state,
+    start_step: int = 0,
+    should_stop: Callable[[int], bool] | None = None,
+    evaluate: Callable[[], dict] | None = None,
+    graph_backend=None,
+    on_log: Callable[[int, dict], None] | None = None,
+) -> Outcome:
     """Train from `start_step` to `settings.steps` generator updates.
 
     `save_state(step)` builds the checkpoint dict for `checkpointer`, and `evaluate()` returns quality
@@ -51,10 +60,19 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
         logger.images("real", parts.data.preview(parts.fixed_noise.shape[0]), 0)  # does not advance the sampler
     step, values, last_good, preempted = start_step, {}, start_step or None, False
     clock, clock_step = time.perf_counter(), step
-    bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", dynamic_ncols=True,
-               disable=None if settings.progress else True)
-    stepper = (GraphedSteps(parts, settings, means, guard, graph_backend or CudaGraphs(device))
-               if settings.cuda_graphs else EagerSteps(parts, settings, means, guard))
+    bar = tqdm(
+        total=settings.steps,
+        initial=step,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        disable=None if settings.progress else True,
+    )
+    stepper = (
+        GraphedSteps(parts, settings, means, guard, graph_backend or CudaGraphs(device))
+        if settings.cuda_graphs
+        else EagerSteps(parts, settings, means, guard)
+    )
     with logging_redirect_tqdm():  # log lines go above the progress bar, which stays one line
         while step < settings.steps:
             guard.set_step(step + 1)
@@ -85,8 +103,9 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
                     grid, row_length = grid_samples(parts.sampler, parts.fixed_noise)
                 logger.images("samples", grid, step, nrow=row_length)
             improved = False
-            if evaluate is not None and ((settings.metrics_every and step % settings.metrics_every == 0)
-                                         or step == settings.steps):
+            if evaluate is not None and (
+                (settings.metrics_every and step % settings.metrics_every == 0) or step == settings.steps
+            ):
                 with own_streams():
                     quality = evaluate()
                 protocols = protocols_at(quality, step)  # how each score was measured: logged beside it
@@ -95,8 +114,9 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
                     logger.text(TEXT_TAG + metric, to_text(protocol), step)
                 values.update(quality)
                 name = best_metric(quality, settings.best_metric)
-                improved = name is not None and is_better(name, quality[f"metrics/{name}"], parts.best,
-                                                          protocols.get(name))
+                improved = name is not None and is_better(
+                    name, quality[f"metrics/{name}"], parts.best, protocols.get(name)
+                )
                 if improved:
                     parts.best = {"step": step, name: quality[f"metrics/{name}"]}
                     if name in protocols:
@@ -110,8 +130,9 @@ def fit(parts: Parts, settings: Settings, logger, checkpointer, save_state, star
                 if improved:
                     checkpointer.save_best(state)
             if preempted:
-                log.warning("stopped at step %d by a signal; checkpoint written, resume with resume=auto or "
-                            "resume=PATH", step)
+                log.warning(
+                    "stopped at step %d by a signal; checkpoint written, resume with resume=auto or resume=PATH", step
+                )
                 break
     bar.close()
     logger.flush()

@@ -1,7 +1,6 @@
 """What the loop trains and draws from, and what a checkpoint holds of it."""
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 
@@ -21,16 +20,18 @@ class Parts:
     regularizer: object
     data: object  # a ganrun.data.source.BatchSource: the training images in their storage tier
     fixed_noise: torch.Tensor
-    ema: Optional[object] = None  # EMA of the generator, or None
-    fast_generator: Optional[torch.nn.Module] = None  # torch.compile'd forwards sharing the parameters, if any
-    fast_critic: Optional[torch.nn.Module] = None
+    ema: object | None = None  # EMA of the generator, or None
+    fast_generator: torch.nn.Module | None = None  # torch.compile'd forwards sharing the parameters, if any
+    fast_critic: torch.nn.Module | None = None
     best: dict = field(default_factory=dict)  # {"step", <metric>: value} of the best evaluation so far
     augment: Augment = field(default_factory=Augment)  # what the critic's input goes through (D∘T)
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled ones when there are."""
-        return (self.generator if self.fast_generator is None else self.fast_generator,
-                self.critic if self.fast_critic is None else self.fast_critic)
+        return (
+            self.generator if self.fast_generator is None else self.fast_generator,
+            self.critic if self.fast_critic is None else self.fast_critic,
+        )
 
     @property
     def conditional(self) -> bool:

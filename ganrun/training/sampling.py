@@ -41,22 +41,39 @@ def normal_noise(num: int, z_dim: int, rng: torch.Generator, truncation: float |
     return noise
 
 
-def generate_labelled(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
-                      label: int | None = None, truncation: float | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def generate_labelled(
+    generator: torch.nn.Module,
+    num: int,
+    seed: int,
+    device: torch.device,
+    batch: int = 256,
+    label: int | None = None,
+    truncation: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed, and their labels (None for an
     unconditional generator): all `label` when given, else drawn from the generator's class prior; `truncation`:
     the noise of normal_noise."""
     rng = torch.Generator(device="cpu").manual_seed(seed)
     noise = normal_noise(num, generator.z_dim, rng, truncation)  # on the CPU: the seed means the same on any device
     labels = random_labels(generator, num, rng) if label is None else torch.full((num,), label, dtype=torch.long)
-    chunks = [samples(generator, noise[i:i + batch].to(device),
-                      None if labels is None else labels[i:i + batch].to(device)) for i in range(0, num, batch)]
+    chunks = [
+        samples(
+            generator, noise[i : i + batch].to(device), None if labels is None else labels[i : i + batch].to(device)
+        )
+        for i in range(0, num, batch)
+    ]
     images = torch.cat(chunks).float().cpu()
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), labels
 
 
-def generate(generator: torch.nn.Module, num: int, seed: int, device: torch.device, batch: int = 256,
-             label: int | None = None, truncation: float | None = None) -> torch.Tensor:
+def generate(
+    generator: torch.nn.Module,
+    num: int,
+    seed: int,
+    device: torch.device,
+    batch: int = 256,
+    label: int | None = None,
+    truncation: float | None = None,
+) -> torch.Tensor:
     """`num` images as uint8 N×C×H×W on the CPU, reproducible for a given seed (see generate_labelled)."""
     return generate_labelled(generator, num, seed, device, batch, label, truncation)[0]

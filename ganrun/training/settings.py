@@ -1,7 +1,6 @@
 """The training loop's knobs, read from the config at the edge; shared by the loop, the step and the graphs."""
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass
@@ -20,4 +19,4 @@ class Settings:
     channels_last: bool = False
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
     cuda_graphs: bool = False  # replay each generator step from a CUDA graph (ganrun.training.graphs)
-    best_metric: Optional[str] = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
+    best_metric: str | None = None  # the metric best.pt follows; None: the first of metric_names.BEST logged

@@ -14,13 +14,23 @@ from ganrun.training.stats import RunningMeans
 
 # What each loss/regularizer term is logged as (TensorBoard tag).
 CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}
-REGULARIZER_TAGS = {"penalty": "regularizer/penalty", "r1_grad_norm": "regularizer/r1_grad_norm",
-                    "lecam_alpha_real": "regularizer/lecam_alpha_real",
-                    "lecam_alpha_fake": "regularizer/lecam_alpha_fake"}
+REGULARIZER_TAGS = {
+    "penalty": "regularizer/penalty",
+    "r1_grad_norm": "regularizer/r1_grad_norm",
+    "lecam_alpha_real": "regularizer/lecam_alpha_real",
+    "lecam_alpha_fake": "regularizer/lecam_alpha_fake",
+}
 
 
-def critic_step(parts: Parts, real: torch.Tensor, labels: torch.Tensor | None, critic_updates: int,
-                means: RunningMeans, guard: UpdateGuard, precision: str = "fp32") -> None:
+def critic_step(
+    parts: Parts,
+    real: torch.Tensor,
+    labels: torch.Tensor | None,
+    critic_updates: int,
+    means: RunningMeans,
+    guard: UpdateGuard,
+    precision: str = "fp32",
+) -> None:
     """One critic update on a real batch (with its labels, for a conditional model) and a fresh fake batch drawn
     with the same labels (`critic_updates`: how many came before it in the run)."""
     G, D = parts.step_modules()
@@ -49,8 +59,9 @@ def critic_step(parts: Parts, real: torch.Tensor, labels: torch.Tensor | None, c
         means.add("augment/rt", signs.mean())
 
 
-def generator_step(parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard,
-                   precision: str = "fp32") -> bool:
+def generator_step(
+    parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, precision: str = "fp32"
+) -> bool:
     """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix);
     whether it was applied (train.nan_policy=skip drops a non-finite one)."""
     G, D = parts.step_modules()
@@ -84,8 +95,9 @@ def next_batches(parts: Parts, settings: Settings) -> list[tuple[torch.Tensor, t
     return batches
 
 
-def train_step(parts: Parts, settings: Settings, batches: list, first_critic_update: int, means: RunningMeans,
-               guard: UpdateGuard) -> bool:
+def train_step(
+    parts: Parts, settings: Settings, batches: list, first_critic_update: int, means: RunningMeans, guard: UpdateGuard
+) -> bool:
     """One generator step: a critic update on each real batch, then the generator update; whether the latter
     was applied. The moving average follows outside (its decay changes every step: no CUDA graph holds it)."""
     for i, (real, labels) in enumerate(batches):

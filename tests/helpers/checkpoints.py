@@ -18,12 +18,24 @@ def write_checkpoint(folder: Path, mnist_root: Path, ema: bool) -> Path:
     schema.register()
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "dataset=mnist", f"dataset.root={mnist_root}", "dataset.download=false", "model=dcgan28", "model.hidden=8"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "dataset=mnist",
+                f"dataset.root={mnist_root}",
+                "dataset.download=false",
+                "model=dcgan28",
+                "model.hidden=8",
+            ],
+        )
     torch.manual_seed(0)
     generator, critic, _ = build_gan(cfg)
-    state = {"step": 7, "generator": {k: v.clone() for k, v in generator.state_dict().items()},
-             "critic": critic.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)}
+    state = {
+        "step": 7,
+        "generator": {k: v.clone() for k, v in generator.state_dict().items()},
+        "critic": critic.state_dict(),
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+    }
     if ema:
         with torch.no_grad():
             for p in generator.parameters():

@@ -8,7 +8,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 
 # A small, fast configuration for CLI runs: tiny networks, tiny batches, a few steps.
-FAST = ["model=dcgan28", "model.hidden=8", "model.z_dim=16", "train.batch_size=8", "log.num_samples=4", "metrics.names=[]"]
+FAST = [
+    "model=dcgan28",
+    "model.hidden=8",
+    "model.z_dim=16",
+    "train.batch_size=8",
+    "log.num_samples=4",
+    "metrics.names=[]",
+]
 
 
 def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, env: dict | None = None):
@@ -16,8 +23,9 @@ def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, en
     full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}
     full_env.pop("HYDRA_FULL_ERROR", None)  # unless the test sets it
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_user_error(result, *fragments: str) -> None:

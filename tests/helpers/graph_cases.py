@@ -59,8 +59,17 @@ def compose_run(overrides, data_root, device="cpu"):
     schema.register()
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=[*FAST, "dataset=mnist", f"dataset.root={data_root}",
-                                                      "dataset.download=false", f"device={device}", *overrides])
+        return compose(
+            config_name="train",
+            overrides=[
+                *FAST,
+                "dataset=mnist",
+                f"dataset.root={data_root}",
+                "dataset.download=false",
+                f"device={device}",
+                *overrides,
+            ],
+        )
 
 
 def build(cfg, device=CPU):
@@ -72,18 +81,28 @@ def build(cfg, device=CPU):
             opt = getattr(parts, name)
             if isinstance(opt, torch.optim.Adam):
                 group = opt.param_groups[0]
-                setattr(parts, name, torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"],
-                                                      fused=True))
+                setattr(
+                    parts, name, torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], fused=True)
+                )
     return parts
 
 
 def settings_for(cfg, steps, **extra):
-    return Settings(steps=steps, batch_size=cfg.train.batch_size, n_critic=cfg.train.n_critic, log_every=steps,
-                    images_every=10 ** 9, ckpt_every=extra.pop("ckpt_every", 10 ** 9), progress=False,
-                    precision=name_of(cfg.train.precision), channels_last=cfg.train.channels_last, **extra)
+    return Settings(
+        steps=steps,
+        batch_size=cfg.train.batch_size,
+        n_critic=cfg.train.n_critic,
+        log_every=steps,
+        images_every=10**9,
+        ckpt_every=extra.pop("ckpt_every", 10**9),
+        progress=False,
+        precision=name_of(cfg.train.precision),
+        channels_last=cfg.train.channels_last,
+        **extra,
+    )
 
 
-def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10 ** 9):
+def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10**9):
     """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome)."""
     parts = build(cfg, device)
     torch.manual_seed(cfg.seed)
@@ -97,23 +116,32 @@ def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints
     def save_state(step):
         return snapshot(parts, step, {}, checkpoint.rng_state())
 
-    outcome = fit(parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step,
-                  graph_backend=backend)
+    outcome = fit(
+        parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step, graph_backend=backend
+    )
     return parts, outcome
 
 
 def state_of(parts) -> dict:
     """Everything the run's future depends on, compared bit for bit."""
-    return copy.deepcopy({"generator": parts.generator.state_dict(), "critic": parts.critic.state_dict(),
-                          "opt_g": parts.opt_g.state_dict()["state"], "opt_d": parts.opt_d.state_dict()["state"],
-                          "ema": parts.ema.state_dict(), "regularizer": parts.regularizer.state_dict(),
-                          "rng": torch.get_rng_state(),
-                          "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None})
+    return copy.deepcopy(
+        {
+            "generator": parts.generator.state_dict(),
+            "critic": parts.critic.state_dict(),
+            "opt_g": parts.opt_g.state_dict()["state"],
+            "opt_d": parts.opt_d.state_dict()["state"],
+            "ema": parts.ema.state_dict(),
+            "regularizer": parts.regularizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        }
+    )
 
 
 def assert_same_run(graphed, eager):
     (parts_g, out_g), (parts_e, out_e) = graphed, eager
     timing = "perf/it_per_s"
-    assert {k: v for k, v in out_g.values.items() if k != timing} == {k: v for k, v in out_e.values.items()
-                                                                       if k != timing}  # logged means, bit for bit
+    assert {k: v for k, v in out_g.values.items() if k != timing} == {
+        k: v for k, v in out_e.values.items() if k != timing
+    }  # logged means, bit for bit
     assert_close(state_of(parts_g), state_of(parts_e), rtol=0, atol=0)

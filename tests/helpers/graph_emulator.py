@@ -18,12 +18,14 @@ from torch.utils._pytree import tree_flatten
 
 aten = torch.ops.aten
 # Operations a CUDA capture refuses or cannot record: they wait for the device or copy host memory in.
-NOT_CAPTURABLE = {aten._local_scalar_dense.default: "reads a value on the host (.item(), bool(), float())",
-                  aten.is_nonzero.default: "reads a value on the host (bool of a tensor)",
-                  aten.nonzero.default: "has a data-dependent shape",
-                  aten.masked_select.default: "has a data-dependent shape",
-                  aten.equal.default: "reads a value on the host",
-                  aten.lift_fresh.default: "copies host data in (torch.tensor(...))"}
+NOT_CAPTURABLE = {
+    aten._local_scalar_dense.default: "reads a value on the host (.item(), bool(), float())",
+    aten.is_nonzero.default: "reads a value on the host (bool of a tensor)",
+    aten.nonzero.default: "has a data-dependent shape",
+    aten.masked_select.default: "has a data-dependent shape",
+    aten.equal.default: "reads a value on the host",
+    aten.lift_fresh.default: "copies host data in (torch.tensor(...))",
+}
 
 
 def _tensors(value) -> list[torch.Tensor]:
@@ -83,7 +85,7 @@ class EmulatedGraph:
 def _returns(value, aliases: list) -> list:
     """An operation's results, one per return of its schema."""
     if len(aliases) <= 1:
-        return [value][:len(aliases)]
+        return [value][: len(aliases)]
     return list(value)
 
 

@@ -12,5 +12,13 @@ def make_parts(loss) -> Parts:
     torch.manual_seed(0)
     generator, critic = dcgan28.build(28, 1, z_dim=8, hidden=4)
     images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
-    return Parts(generator, critic, torch.optim.Adam(generator.parameters()), torch.optim.Adam(critic.parameters()),
-                 loss, Regularizer(), DeviceBatches(ImageSet(images), "cpu", 0), torch.randn(4, 8))
+    return Parts(
+        generator,
+        critic,
+        torch.optim.Adam(generator.parameters()),
+        torch.optim.Adam(critic.parameters()),
+        loss,
+        Regularizer(),
+        DeviceBatches(ImageSet(images), "cpu", 0),
+        torch.randn(4, 8),
+    )

@@ -26,33 +26,91 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
 # The data: tiny_data's 64-image MNIST (idx, gz) and its 240-image CIFAR-10 (pickles), made the same everywhere.
-TINY = ["model.z_dim=16", "train.batch_size=8", "log.num_samples=4", "metrics.names=[]", "train.steps=6",
-        "log.every=3", "log.images_every=3", "ckpt.every=3", "seed=5", "train.deterministic=true"]
+TINY = [
+    "model.z_dim=16",
+    "train.batch_size=8",
+    "log.num_samples=4",
+    "metrics.names=[]",
+    "train.steps=6",
+    "log.every=3",
+    "log.images_every=3",
+    "ckpt.every=3",
+    "seed=5",
+    "train.deterministic=true",
+]
 MNIST = ["dataset=mnist", "dataset.download=false"]
 CIFAR = ["dataset=cifar10_horse", "dataset.download=false", "dataset.classes=null"]
 # name -> (data set, overrides): the losses, models, regularizers, augmentations and a conditional model.
 CONFIGS: dict[str, tuple[str, list[str]]] = {
     "wgan_gp_dcgan28": ("mnist", ["model=dcgan28", "model.hidden=8", "loss=wgan_gp", "train.n_critic=2"]),
     "bce_dcgan": ("mnist", ["model=dcgan", "model.width=8", "loss=bce"]),
-    "wgan_clip_rmsprop": ("mnist", ["model=dcgan28", "model.hidden=8", "loss=wgan", "train.n_critic=2",
-                                    "optim.generator.name=rmsprop", "optim.critic.name=rmsprop", "train.ema=0"]),
+    "wgan_clip_rmsprop": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=wgan",
+            "train.n_critic=2",
+            "optim.generator.name=rmsprop",
+            "optim.critic.name=rmsprop",
+            "train.ema=0",
+        ],
+    ),
     "wgan_div": ("mnist", ["model=dcgan28", "model.hidden=8", "loss=wgan_div", "train.n_critic=2"]),
-    "hinge_sn_diffaugment": ("mnist", ["model=dcgan", "model.width=8", "loss=hinge", "regularizer=spectral_norm",
-                                       "augment=diffaugment"]),
-    "lsgan_lazy_r1": ("mnist", ["model=dcgan", "model.width=8", "loss=lsgan", "regularizer=r1",
-                                "regularizer.every=2", "model.critic_norm=layer"]),
-    "hinge_adaptive_lecam": ("mnist", ["model=dcgan28", "model.hidden=8", "loss=hinge", "augment=adaptive",
-                                       "augment.interval=1", "augment.speed_kimg=0.05", "regularizer=lecam"]),
+    "hinge_sn_diffaugment": (
+        "mnist",
+        ["model=dcgan", "model.width=8", "loss=hinge", "regularizer=spectral_norm", "augment=diffaugment"],
+    ),
+    "lsgan_lazy_r1": (
+        "mnist",
+        [
+            "model=dcgan",
+            "model.width=8",
+            "loss=lsgan",
+            "regularizer=r1",
+            "regularizer.every=2",
+            "model.critic_norm=layer",
+        ],
+    ),
+    "hinge_adaptive_lecam": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=hinge",
+            "augment=adaptive",
+            "augment.interval=1",
+            "augment.speed_kimg=0.05",
+            "regularizer=lecam",
+        ],
+    ),
     "conditional_hinge": ("mnist", ["model=dcgan28", "model.hidden=8", "loss=hinge", "model.conditional=true"]),
     "resnet_wgan_gp": ("cifar", ["model=resnet", "model.width=16", "loss=wgan_gp", "train.n_critic=2"]),
     # no EMA: re-estimating its batch norms (4,096 samples of seed 003's wide net) at every checkpoint takes a minute
     "upsample_bce": ("cifar", ["model=upsample", "loss=bce", "train.ema=0"]),
 }
 # What decides a run's future: everything in a checkpoint but its config, best score and overrides.
-HASHED = ("step", "generator", "critic", "opt_g", "opt_d", "ema", "data", "fixed_noise", "augment", "regularizer",
-          "rng")
-PORTABLE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "default",
-            "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41", "CUDA_VISIBLE_DEVICES": ""}
+HASHED = (
+    "step",
+    "generator",
+    "critic",
+    "opt_g",
+    "opt_d",
+    "ema",
+    "data",
+    "fixed_noise",
+    "augment",
+    "regularizer",
+    "rng",
+)
+PORTABLE = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "CUDA_VISIBLE_DEVICES": "",
+}
 
 
 def digest(value, hasher) -> None:
@@ -91,8 +149,9 @@ def train(name: str, data: dict[str, Path], folder: Path) -> str:
     base = MNIST if which == "mnist" else CIFAR
     args = [*base, f"dataset.root={data[which]}", *TINY, *overrides, f"hydra.run.dir={folder / name}"]
     env = {**os.environ, **PORTABLE, "GANRUN_CACHE": str(folder / "cache")}
-    result = subprocess.run([sys.executable, "-m", "ganrun", *args], cwd=folder, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "ganrun", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
     return state_hash(folder / name / "checkpoints" / "last.pt")

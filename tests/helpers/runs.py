@@ -13,8 +13,18 @@ from helpers.cli import FAST, REPO, ganrun
 
 
 def train(tmp_path, tiny_mnist, *extra, run="run"):
-    args = ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST,
-            "train.steps=4", "log.every=2", "log.images_every=2", "ckpt.every=2", f"hydra.run.dir={run}", *extra]
+    args = [
+        "dataset=mnist",
+        f"dataset.root={tiny_mnist}",
+        "dataset.download=false",
+        *FAST,
+        "train.steps=4",
+        "log.every=2",
+        "log.images_every=2",
+        "ckpt.every=2",
+        f"hydra.run.dir={run}",
+        *extra,
+    ]
     result = ganrun(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path / run
@@ -23,8 +33,13 @@ def train(tmp_path, tiny_mnist, *extra, run="run"):
 def differences(a, b, where: str = "") -> list[str]:
     """The paths at which two nested checkpoint structures differ, tensors compared bit for bit."""
     if torch.is_tensor(a) or torch.is_tensor(b):
-        same = torch.is_tensor(a) and torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape and \
-            torch.equal(a, b)
+        same = (
+            torch.is_tensor(a)
+            and torch.is_tensor(b)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(a, b)
+        )
         return [] if same else [where]
     if isinstance(a, dict) and isinstance(b, dict):
         if a.keys() != b.keys():
@@ -61,6 +76,10 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "GANRUN_CACHE": str(cwd / ".cache"),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

@@ -18,5 +18,12 @@ def make_job(sweep: Path, name: str, overrides: list[str], status: dict | str | 
 
 
 def status(state, step, steps, wall, final=None, error=None) -> dict:
-    return {"status": state, "error": error, "step": step, "steps": steps, "wall_time_s": wall,
-            "started": "2025-01-01T12:00:00", "final": final}
+    return {
+        "status": state,
+        "error": error,
+        "step": step,
+        "steps": steps,
+        "wall_time_s": wall,
+        "started": "2025-01-01T12:00:00",
+        "final": final,
+    }

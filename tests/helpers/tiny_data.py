@@ -1,4 +1,5 @@
 """Write tiny data sets in the exact on-disk formats the real ones use (idx, CIFAR-10 pickles, image folders)."""
+
 from __future__ import annotations
 
 import gzip
@@ -19,7 +20,7 @@ def pattern(n: int, size: int, channels: int = 1, seed: int = 0) -> np.ndarray:
         for c in range(channels):
             image = ramp[None, :] * (1 + c) / channels + ramp[:, None] * rng.random()
             y, x = rng.integers(0, size // 2, 2)
-            image[y:y + size // 3, x:x + size // 3] = rng.integers(128, 256)
+            image[y : y + size // 3, x : x + size // 3] = rng.integers(128, 256)
             images[i, c] = image.clip(0, 255)
     return images
 
@@ -36,7 +37,9 @@ def write_idx_images(folder: Path, n: int = 64, size: int = 28, gz: bool = True,
     images = pattern(n, size, seed=n)[:, 0]
     labels = np.arange(n, dtype=np.uint8) % 10
     _write(folder / f"{prefix}-labels-idx1-ubyte", struct.pack(">II", 0x801, n) + labels.tobytes(), gz)
-    return _write(folder / f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 0x803, n, size, size) + images.tobytes(), gz)
+    return _write(
+        folder / f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 0x803, n, size, size) + images.tobytes(), gz
+    )
 
 
 def write_mnist(root: Path, n: int = 64, gz: bool = True, folder_name: str = "MNIST") -> Path:
@@ -68,19 +71,26 @@ def write_cifar10(root: Path, per_class: int = 4) -> Path:
     images, labels = cifar_images(per_class)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name, batch_images, batch_labels in zip(names, np.split(images, 6), np.split(labels, 6)):
-        batch = {b"batch_label": name.encode(), b"labels": batch_labels.tolist(),
-                 b"data": batch_images.reshape(len(batch_images), 3072),  # each row: 1024 R, 1024 G, 1024 B
-                 b"filenames": [f"{name}_{i}.png".encode() for i in range(len(batch_images))]}
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": batch_labels.tolist(),
+            b"data": batch_images.reshape(len(batch_images), 3072),  # each row: 1024 R, 1024 G, 1024 B
+            b"filenames": [f"{name}_{i}.png".encode() for i in range(len(batch_images))],
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {b"num_cases_per_batch": 10 * per_class, b"num_vis": 3072,
-            b"label_names": [s.encode() for s in ("airplane automobile bird cat deer dog frog horse ship truck").split()]}
+    meta = {
+        b"num_cases_per_batch": 10 * per_class,
+        b"num_vis": 3072,
+        b"label_names": [s.encode() for s in ("airplane automobile bird cat deer dog frog horse ship truck").split()],
+    }
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return root
 
 
 def write_image_folder(root: Path, n: int = 6, size: int = 40, broken: int = 1) -> Path:
     """Nested folders of n images: even ones size×size lossless PNG (pattern(n, size, 3), some with an upper-case
-    extension), odd ones wider JPEGs; plus `broken` garbage files with an image extension and a notes.txt; returns root."""
+    extension), odd ones wider JPEGs; plus `broken` garbage files with an image extension and a notes.txt; returns
+    root."""
     images = pattern(n, size, channels=3).transpose(0, 2, 3, 1)
     for i in range(n):
         folder = root / ("a" if i % 3 == 0 else "b/c")
@@ -102,7 +112,7 @@ def separable(n: int, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.nda
     labels = np.arange(n) % 10
     images = rng.integers(0, 40, (n, 1, size, size)).astype(np.uint8)
     for i, c in enumerate(labels):
-        images[i, 0, 2 * c + 4:2 * c + 6] = 230
+        images[i, 0, 2 * c + 4 : 2 * c + 6] = 230
     return images, labels
 
 
@@ -112,6 +122,10 @@ def write_separable_mnist(root: Path, n: int = 200, folder_name: str = "MNIST") 
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, count, seed in (("train", n, 0), ("t10k", n // 2, 1)):
         images, labels = separable(count, seed=seed)
-        _write(raw / f"{prefix}-labels-idx1-ubyte", struct.pack(">II", 0x801, count) + labels.astype(np.uint8).tobytes(), True)
+        _write(
+            raw / f"{prefix}-labels-idx1-ubyte",
+            struct.pack(">II", 0x801, count) + labels.astype(np.uint8).tobytes(),
+            True,
+        )
         _write(raw / f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 0x803, count, 28, 28) + images.tobytes(), True)
     return root

@@ -80,7 +80,7 @@ class CSVLogger:
         finally:
             tmp.unlink(missing_ok=True)
         filled = 1 if self.row is not None else 0  # the row being filled is rewritten in place by the next call
-        self.row_start = len("".join(text[:len(text) - filled]).encode())
+        self.row_start = len("".join(text[: len(text) - filled]).encode())
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         self.step = step

@@ -1,7 +1,7 @@
 """The run's loggers as one: what the loop and the app call goes to each, and a tracker that fails is dropped."""
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ganrun.errors import UsageError
 from ganrun.runstate.loggers.run import RunInfo
@@ -20,9 +20,9 @@ def first_line(exc: BaseException) -> str:
 
 
 class Loggers:
-    """The loop's logger (scalars, images, texts, flush) and the app's `close`, for every chosen logger. A local logger's
-    failed write (TensorBoard, CSV) stops the run with its one-line StorageError; a tracker that fails (a tracking
-    server that went away) is warned about once and dropped, and training goes on."""
+    """The loop's logger (scalars, images, texts, flush) and the app's `close`, for every chosen logger. A local
+    logger's failed write (TensorBoard, CSV) stops the run with its one-line StorageError; a tracker that fails (a
+    tracking server that went away) is warned about once and dropped, and training goes on."""
 
     def __init__(self, loggers: dict[str, object]):
         self.loggers = dict(loggers)
@@ -45,8 +45,11 @@ class Loggers:
 
     def drop(self, name: str, exc: Exception, when: str) -> None:
         self.loggers.pop(name, None)
-        kept = (f"what it misses is in {', '.join(self.local)}" if self.local
-                else "no local logger (tensorboard, csv) is on to keep what it misses")
+        kept = (
+            f"what it misses is in {', '.join(self.local)}"
+            if self.local
+            else "no local logger (tensorboard, csv) is on to keep what it misses"
+        )
         log.warning("logger %s %s (%s); training goes on without it: %s", name, when, first_line(exc), kept)
 
     def _each(self, method: str, *args, step: int | None = None) -> None:

@@ -10,8 +10,12 @@ from pathlib import Path
 
 # A tracking server that goes away must cost training seconds, not the minutes of MLflow's default retries; the
 # retries' jitter would draw from Python's global random stream, which training uses. A user's own settings win.
-for _name, _value in [("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
-                      ("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")]:
+for _name, _value in [
+    ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+    ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+    ("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0"),
+    ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+]:
     os.environ.setdefault(_name, _value)
 
 from mlflow.entities import Metric, Param  # noqa: E402  (after the settings above)
@@ -65,8 +69,9 @@ def sweep_parent(client: MlflowClient, uri: str, experiment: str, run: RunInfo) 
     shared = read_shared(run.sweep_dir, "mlflow")
     if shared and shared.get("tracking_uri") == uri:
         return shared["run_id"]
-    parent = client.create_run(experiment, run_name=run.sweep_name,
-                               tags={"ganrun.sweep_dir": str(Path(run.sweep_dir).absolute())})
+    parent = client.create_run(
+        experiment, run_name=run.sweep_name, tags={"ganrun.sweep_dir": str(Path(run.sweep_dir).absolute())}
+    )
     write_shared(run.sweep_dir, "mlflow", {"tracking_uri": uri, "run_id": parent.info.run_id})
     return parent.info.run_id
 
@@ -101,8 +106,11 @@ class MLflowLogger:
 
     def _create(self, run: RunInfo, experiment: str, parent: str | None) -> str:
         folder = str(Path(run.run_dir).absolute())
-        tags = {"ganrun.run_dir": folder, "ganrun.host": socket.gethostname(),
-                "mlflow.note.content": f"ganrun run folder: {folder}"}
+        tags = {
+            "ganrun.run_dir": folder,
+            "ganrun.host": socket.gethostname(),
+            "mlflow.note.content": f"ganrun run folder: {folder}",
+        }
         if parent:
             tags["mlflow.parentRunId"] = parent
         return self.client.create_run(experiment, run_name=run.name, tags=tags).info.run_id
@@ -113,7 +121,7 @@ class MLflowLogger:
         known = self.client.get_run(self.run_id).data.params
         new = [Param(key, value) for key, value in params.items() if key not in known]
         for start in range(0, len(new), BATCH):
-            self.client.log_batch(self.run_id, params=new[start:start + BATCH])
+            self.client.log_batch(self.run_id, params=new[start : start + BATCH])
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if unsent := self.record.unsent(values, step):

@@ -15,8 +15,13 @@ from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.storage import write_failure
 
 # The HParams dashboard's metric columns; their values come from the scalars of the same tags.
-HPARAM_METRICS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty",
-                  *(f"metrics/{name}" for name in METRIC_NAMES)]
+HPARAM_METRICS = [
+    "loss/critic",
+    "loss/generator",
+    "critic/wasserstein",
+    "critic/penalty",
+    *(f"metrics/{name}" for name in METRIC_NAMES),
+]
 
 
 def _quiet_writer_threads() -> None:
@@ -112,5 +117,6 @@ class TensorBoardLogger:
         except OSError as exc:
             if not (outcome == "failed" or self.failed):
                 self.writer = writer
-                raise write_failure("TensorBoard events under", Path(writer.get_logdir()), exc,
-                                    step=self.step) from None
+                raise write_failure(
+                    "TensorBoard events under", Path(writer.get_logdir()), exc, step=self.step
+                ) from None

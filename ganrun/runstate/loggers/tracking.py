@@ -62,5 +62,10 @@ class TrackerRecord:
         self._write()
 
     def _write(self) -> None:
-        write_entry(self.path, self.tracker, {**self.fields, "sent": self.sent}, "the tracker record",
-                    step=max(self.sent.values(), default=None))
+        write_entry(
+            self.path,
+            self.tracker,
+            {**self.fields, "sent": self.sent},
+            "the tracker record",
+            step=max(self.sent.values(), default=None),
+        )

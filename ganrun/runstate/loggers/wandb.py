@@ -36,24 +36,47 @@ def choose_mode(mode: str | None) -> str:
 class WandbLogger:
     tracker = True  # a failure warns once and training goes on (many.py)
 
-    def __init__(self, run: RunInfo, project: str = "ganrun", entity: str | None = None, group: str | None = None,
-                 tags=(), mode: str | None = None):
+    def __init__(
+        self,
+        run: RunInfo,
+        project: str = "ganrun",
+        entity: str | None = None,
+        group: str | None = None,
+        tags=(),
+        mode: str | None = None,
+    ):
         mode = choose_mode(mode)
         self.record = TrackerRecord(run.run_dir, "wandb")
         run_id = self.record.fields.get("id") or new_run_id()
         self.run = wandb.init(
-            project=project, entity=entity, group=group or run.sweep_name, tags=list(tags), mode=mode, id=run_id,
-            resume="allow", dir=str(run.run_dir), name=run.name, notes=f"ganrun run folder: {run.run_dir}",
+            project=project,
+            entity=entity,
+            group=group or run.sweep_name,
+            tags=list(tags),
+            mode=mode,
+            id=run_id,
+            resume="allow",
+            dir=str(run.run_dir),
+            name=run.name,
+            notes=f"ganrun run folder: {run.run_dir}",
             # W&B's own lines (and its copy of the console) would repeat ganrun's log; the one line below says where.
-            settings=wandb.Settings(console="off", silent=True))
+            settings=wandb.Settings(console="off", silent=True),
+        )
         # Changed values on resume (more train.steps) replace the old ones rather than failing.
-        self.run.config.update({**run.config, "hparams": run.hparams, "run_dir": str(run.run_dir)},
-                               allow_val_change=True)
+        self.run.config.update(
+            {**run.config, "hparams": run.hparams, "run_dir": str(run.run_dir)}, allow_val_change=True
+        )
         self.record.start(id=run_id, project=project, entity=entity)
         if mode == "offline":
             runs = Path(run.run_dir) / "wandb"
-            log.info("W&B is offline (logger.wandb.mode=online logs live): run %s is kept in %s; upload it with "
-                     "`wandb sync %s/offline-run-*-%s`", run_id, runs, runs, run_id)
+            log.info(
+                "W&B is offline (logger.wandb.mode=online logs live): run %s is kept in %s; upload it with "
+                "`wandb sync %s/offline-run-*-%s`",
+                run_id,
+                runs,
+                runs,
+                run_id,
+            )
         elif mode == "online":
             log.info("W&B run %s: %s", run.name, self.run.url)
 
