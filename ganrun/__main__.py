@@ -12,7 +12,7 @@ def cli() -> None:
     from ganrun.app import hydra_errors
     from ganrun.app.main import main
     from ganrun.app.resume import quote_resume_path
-    from ganrun.errors import UsageError, exit_with
+    from ganrun.base.errors import UsageError, exit_with
     from ganrun.training import distributed
 
     try:

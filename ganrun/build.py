@@ -11,8 +11,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from ganrun.base.errors import UsageError
+from ganrun.base.weights import load_weights
 from ganrun.data.files import STORAGE_KEYS, ImageSet, take_subset
-from ganrun.errors import UsageError
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
 from ganrun.training.ema import recalibrate_batchnorm
@@ -124,8 +125,8 @@ def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn
     state = checkpoint.load(path)
     generator, _, _ = build_gan(OmegaConf.create(state["config"]))
     if use_ema and state.get("ema") is not None:
-        checkpoint.load_weights(generator, state["ema"], "EMA generator")
+        load_weights(generator, state["ema"], "EMA generator")
         # Checkpoints written before ganrun re-estimated them hold the live generator's batch-norm statistics.
         return recalibrate_batchnorm(generator.to(device))
-    checkpoint.load_weights(generator, state["generator"], "generator")
+    load_weights(generator, state["generator"], "generator")
     return generator.to(device).eval()

@@ -16,9 +16,9 @@ import json
 import logging
 from pathlib import Path
 
+from ganrun.base.errors import UsageError, exit_with
 from ganrun.build import build_dataset, load_generator
 from ganrun.data.labelled import LABELLED, labelled_source
-from ganrun.errors import UsageError, exit_with
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.quality.names import NAMES
 from ganrun.quality.protocol import describe_all

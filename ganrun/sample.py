@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganrun.base.errors import UsageError, exit_with
+from ganrun.base.pixels import to_uint8
 from ganrun.build import build_dataset, load_generator
-from ganrun.errors import UsageError, exit_with
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.files import MOVIES, write_rows
 from ganrun.runstate import checkpoint
@@ -72,7 +73,7 @@ def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.dev
         images, columns = grid_samples(
             generator, normal_noise(args.num, generator.z_dim, rng, args.truncation).to(device)
         )  # one row per class
-        return ((images.float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), None, columns
+        return to_uint8(images.cpu()), None, columns
     images, labels = generate_labelled(
         generator, args.num, args.seed, device, label=args.label, truncation=args.truncation
     )

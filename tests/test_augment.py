@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.objectives import augment
 from ganrun.objectives.augment import Adaptive, Augment, Augmented, DiffAugment, augmented
 

@@ -9,8 +9,8 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.utils import create_feature_extractor
 
+from ganrun.base.errors import UsageError
 from ganrun.data.labelled import labelled_source
-from ganrun.errors import UsageError
 from ganrun.quality import classifier, metrics
 from ganrun.quality.metrics import QualityMetrics
 from helpers.tiny_data import separable, write_mnist, write_separable_mnist

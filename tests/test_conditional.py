@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import dcgan, dcgan28, resnet
 from ganrun.models.conditional import ConditionalBatchNorm2d, ProjectionCritic, random_labels, trained_classes
 from ganrun.objectives import losses, regularizers

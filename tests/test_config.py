@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from ganrun.app import resolvers, schema
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.training.devices import pick_device
 from helpers.cli import REPO, assert_user_error, ganrun
 from helpers.configs import compose_with

@@ -16,9 +16,9 @@ import torch
 from torch.testing import assert_close
 
 from ganrun.app.parts import build_parts
+from ganrun.base.errors import UsageError
 from ganrun.bench.timing import _Nothing
 from ganrun.build import name_of
-from ganrun.errors import UsageError
 from ganrun.objectives.regularizers import LeCam
 from ganrun.training import graphs
 from ganrun.training.divergence import UpdateGuard

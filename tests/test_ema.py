@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.training.ema import BN_BATCH_SIZE, BN_BATCHES, BN_SEED, EMA, recalibrate_batchnorm
 
 

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganrun.app import launchers, resolvers, schema
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from helpers.cli import FAST, REPO, ganrun
 
 # Everything but the missing-launcher hint needs the optional extra (CI: pip install -e ".[dev,slurm]").

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.objectives import losses
 from ganrun.objectives.regularizers import LeCam
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.objectives import losses, penalties, regularizers
 
 

@@ -17,7 +17,7 @@ import torch_fidelity.feature_extractor_inceptionv3 as inception
 import torch_fidelity.utils
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.quality import metrics
 from ganrun.quality.metrics import QualityMetrics, frechet_distance, hub_weights_path
 from helpers.checkpoints import write_checkpoint

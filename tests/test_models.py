@@ -5,7 +5,7 @@ import importlib
 import pytest
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import dcgan, dcgan28
 
 

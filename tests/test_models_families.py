@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import resnet, upsample
 from ganrun.objectives.losses import WGANGP
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.quality.reference import held_out_split, reference_images, reference_name, seeded_subset
 from helpers.tiny_data import cifar_images, write_cifar10
 

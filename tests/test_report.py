@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
 from ganrun import report
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from helpers.cli import assert_user_error, ganrun
 from helpers.events import write_events
 from helpers.sweeps import make_job, status

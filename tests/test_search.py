@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ganrun.app import launchers, resolvers, schema, search
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from helpers.cli import FAST, REPO, assert_user_error, ganrun
 
 OPTUNA = all(launchers.is_installed(m) for m in launchers.OPTUNA_MODULES)

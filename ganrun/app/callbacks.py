@@ -9,8 +9,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from ganrun.app.search import check_objective, is_optuna
+from ganrun.base.errors import UsageError, exit_with
 from ganrun.build import logger_factories
-from ganrun.errors import UsageError, exit_with
 from ganrun.report import collect, job_dirs, write_summary
 from ganrun.report.reading import read_status
 from ganrun.runstate.loggers.sweep import read_shared

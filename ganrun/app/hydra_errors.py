@@ -6,7 +6,7 @@ import sys
 from hydra._internal import utils as hydra_utils
 from hydra.errors import CompactHydraException
 
-from ganrun.errors import UsageError, exit_with
+from ganrun.base.errors import UsageError, exit_with
 from ganrun.runstate.storage import REASONS
 
 

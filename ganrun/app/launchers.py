@@ -3,7 +3,7 @@
 import importlib.util
 import sys
 
-from ganrun.errors import UsageError, exit_with
+from ganrun.base.errors import UsageError, exit_with
 from ganrun.runstate.overrides import split_override
 
 # hydra/launcher options that need hydra-submitit-launcher: ganrun's presets (conf/hydra/launcher/)

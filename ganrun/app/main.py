@@ -13,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from ganrun.app import resolvers, schema, search
 from ganrun.app.parts import build_parts, make_evaluate
 from ganrun.app.resume import resolve_resume
+from ganrun.base.errors import UsageError, exit_with
+from ganrun.base.streams import own_streams
 from ganrun.build import logger_factories, name_of
-from ganrun.errors import UsageError, exit_with
 from ganrun.runstate import checkpoint
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.lock import RunFolderInUse, RunLock
@@ -24,7 +25,6 @@ from ganrun.runstate.overrides import split_override
 from ganrun.runstate.preemption import StopRequest
 from ganrun.runstate.status import RunStatus
 from ganrun.runstate.storage import StorageError
-from ganrun.streams import own_streams
 from ganrun.training import distributed, graphs
 from ganrun.training.devices import pick_device
 from ganrun.training.loop import Outcome, fit

@@ -8,13 +8,13 @@ import torch
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
+from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.pack import before_packing
 from ganrun.data.source import TIERS, BatchSource
 from ganrun.data.tiers import check_storage, choose_tier
-from ganrun.errors import UsageError
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
 from ganrun.training.parts import Parts

@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.runstate import checkpoint
 from ganrun.runstate.overrides import split_override
 

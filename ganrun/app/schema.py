@@ -7,7 +7,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 
 class OptimizerName(str, Enum):

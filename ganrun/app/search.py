@@ -10,8 +10,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from ganrun.base.errors import UsageError
 from ganrun.data.labelled import labelled_source
-from ganrun.errors import UsageError
 from ganrun.quality.names import CLASSIFIER, INCEPTION, best_metric, higher_is_better
 from ganrun.training.step import CRITIC_TAGS, REGULARIZER_TAGS
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.errors import UsageError
 from ganrun.data import image_folder
 from ganrun.data.source import TIERS
-from ganrun.errors import UsageError
 
 
 def gib(size: float) -> str:

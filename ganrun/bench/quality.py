@@ -31,11 +31,11 @@ from pathlib import Path
 import torch
 
 from ganrun import data
+from ganrun.base.errors import UsageError
 from ganrun.bench import textbook
 from ganrun.bench.speed import device_name
 from ganrun.build import load_generator
 from ganrun.data.labelled import labelled_source
-from ganrun.errors import UsageError
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.training.sampling import generate
 

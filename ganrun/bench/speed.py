@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.errors import UsageError
 from ganrun.bench.textbook import BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, MODELS, N_CRITIC, Z_DIM
 from ganrun.bench.timing import OPTIONS, parse_variant, synthetic_images, time_ganrun, time_textbook
-from ganrun.errors import UsageError
 from ganrun.training.devices import pick_device
 
 

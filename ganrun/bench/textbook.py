@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from ganrun import data
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import dcgan, dcgan28, resnet
 
 # ganrun's defaults (conf/train.yaml, conf/loss/*.yaml, conf/model/dcgan28.yaml); tests/test_bench.py checks them.

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 import torchvision.transforms.functional as TF
 
+from ganrun.base.errors import UsageError
 from ganrun.data.imageset import ImageSet
-from ganrun.errors import UsageError
 
 FIXES = "set dataset.download=true on a machine with network, or dataset.root=<folder holding a local copy>"
 SUBSET_KEYS = ("limit", "limit_seed")  # dataset keys that pick a subset of what the loader reads

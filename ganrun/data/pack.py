@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganrun.base.files import cache_root
 from ganrun.data.files import DatasetError
 
 log = logging.getLogger("ganrun")
@@ -45,13 +46,9 @@ def before_packing(check: Callable[[int, int], None]) -> Iterator[None]:
         _BEFORE_PACKING.reset(token)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANRUN_CACHE") or Path.home() / ".cache" / "ganrun")
-
-
 def pack_path(name: str, key) -> Path:
     """Where the pack of `key` (the files it is read from and the transform) lives."""
-    return cache_dir() / f"{name}-{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.npy"
+    return cache_root() / f"{name}-{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.npy"
 
 
 def npy_header(shape: tuple[int, ...]) -> bytes:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from ganrun.base.pixels import to_unit_range
 from ganrun.data.imageset import ImageSet
 from ganrun.data.order import EpochOrder
 
@@ -53,7 +54,7 @@ class BatchSource:
     def next_labelled_batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next batch as float32 in [-1, 1] on the device, with its labels (None when the set has none)."""
         indices = self.order.next_indices(batch_size)
-        return self._images(indices).float() / 127.5 - 1, self._labels(indices)
+        return to_unit_range(self._images(indices)), self._labels(indices)
 
     def next_batch(self, batch_size: int) -> torch.Tensor:
         return self.next_labelled_batch(batch_size)[0]
@@ -183,7 +184,7 @@ class StreamedBatches(BatchSource):
             self._on_device = self._copy(*self._next_read(batch_size))  # copied while this batch trains
         if not torch.equal(indices, expected):
             raise RuntimeError("the stream tier's readers drew another order than training")
-        return self.data.deliver(images).float() / 127.5 - 1, self._labels(indices)
+        return to_unit_range(self.data.deliver(images)), self._labels(indices)
 
     def _copy(self, indices: torch.Tensor, host: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.cuda.stream(self.copies):

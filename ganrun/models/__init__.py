@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 
 def init_dcgan_weights(module: nn.Module) -> None:

@@ -12,11 +12,6 @@ import torch
 from torch import nn
 
 
-def call(net, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """net(x), or net(x, labels) for a class-conditional network."""
-    return net(x) if labels is None else net(x, labels)
-
-
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm whose gain and bias come from the class: BN(x)·γ[y] + β[y] (statistics shared by all classes)."""
 

@@ -3,7 +3,7 @@ num_classes > 0 (conditional batch norm in G, a projection critic)."""
 
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import check_conditional, check_sizes, critic_norm_layer, init_dcgan_weights
 from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 

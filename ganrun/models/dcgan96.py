@@ -9,7 +9,7 @@ BCE on logits, the same math computed stably (log σ(s) as −softplus(−s), ne
 
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import check_sizes, critic_norm_layer
 
 

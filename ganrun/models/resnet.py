@@ -4,7 +4,7 @@ import math
 
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import check_conditional, check_sizes, critic_norm_layer
 from ganrun.models.conditional import Chain, LabelledGenerator, ProjectionCritic, generator_norm
 

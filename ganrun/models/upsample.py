@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.models import check_sizes, critic_norm_layer
 
 # Keras defaults the tutorial relies on, in PyTorch's terms.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from ganrun.errors import UsageError
-from ganrun.training.speed import eager
+from ganrun.base.errors import UsageError
+from ganrun.base.modules import eager
 
 # The paper's parameters: translation by up to 1/8 of the image, a cutout square of half its side.
 TRANSLATION_RATIO, CUTOUT_RATIO = 0.125, 0.5

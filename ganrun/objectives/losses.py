@@ -10,10 +10,9 @@ drawn with the real batch's labels. `generator_loss(fake_scores)` returns what t
 import torch
 import torch.nn.functional as F
 
-from ganrun.errors import UsageError
-from ganrun.models.conditional import call
+from ganrun.base.errors import UsageError
+from ganrun.base.modules import call, eager
 from ganrun.objectives import penalties
-from ganrun.training.speed import eager
 
 
 def _require(ok: bool, key: str, allowed: str, value) -> None:

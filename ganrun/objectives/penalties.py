@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ganrun.models.conditional import call
-from ganrun.training.speed import eager
+from ganrun.base.modules import call, eager
 
 WGAN_DIV_INTERPOLATED = ("interpolate", "interpolate_within", "interpolate_mixed")
 WGAN_DIV_BATCHES = ("real_fake", "fake", "real")  # r(x) is the batches themselves: handled by the loss

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganrun.errors import UsageError
-from ganrun.models.conditional import call
+from ganrun.base.errors import UsageError
+from ganrun.base.modules import call
 from ganrun.objectives.penalties import input_grad_norm
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 PAD, GAP = 2, 8  # pixels between tiles, and the wider gap after a marked column (a sample | its neighbours)
 BACKGROUND = 255  # white padding: it sets tiles of dark-backgrounded images (MNIST) apart

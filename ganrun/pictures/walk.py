@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
+from ganrun.base.pixels import to_uint8
 from ganrun.models.conditional import ConditionalBatchNorm2d, trained_classes
 from ganrun.training.sampling import normal_noise, samples
 
@@ -59,7 +60,7 @@ def _draw(generator, noise: torch.Tensor, labels: torch.Tensor | None, device, b
         )
         for i in range(0, len(noise), batch)
     ]
-    return ((torch.cat(chunks).float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return to_uint8(torch.cat(chunks).cpu())
 
 
 def walk_points(generator: torch.nn.Module, points: int, seed: int, truncation: float | None = None) -> torch.Tensor:

@@ -13,7 +13,6 @@ import datetime
 import fcntl
 import hashlib
 import logging
-import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +24,11 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor
 
+from ganrun.base import files
+from ganrun.base.errors import UsageError
+from ganrun.base.files import save_atomic
+from ganrun.base.pixels import to_unit_range
 from ganrun.data.labelled import LABELLED, LabelledSource
-from ganrun.errors import UsageError
-from ganrun.runstate.checkpoint import save_atomic
 
 log = logging.getLogger("ganrun")
 
@@ -65,16 +66,11 @@ class Classifier(nn.Module):
         return features, self.head(features)
 
 
-def to_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images → the classifier's input range [-1, 1] (the GAN's own range)."""
-    return images.float() / 127.5 - 1
-
-
 @torch.no_grad()
 def accuracy(net: Classifier, images: torch.Tensor, labels: torch.Tensor, device, batch: int = 1000) -> float:
     net.eval()
     right = sum(
-        (net(to_input(x.to(device)))[1].argmax(1).cpu() == y).sum().item()
+        (net(to_unit_range(x.to(device)))[1].argmax(1).cpu() == y).sum().item()
         for x, y in zip(images.split(batch), labels.split(batch))
     )
     return right / len(labels)
@@ -93,7 +89,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
         for _ in range(recipe["epochs"]):
             order = torch.randperm(len(images))
             for pick in order[: per_epoch * batch].view(per_epoch, batch):
-                loss = F.cross_entropy(net(to_input(images[pick]).to(device))[1], labels[pick].to(device))
+                loss = F.cross_entropy(net(to_unit_range(images[pick]).to(device))[1], labels[pick].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -105,7 +101,8 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("GANRUN_CACHE") or Path.home() / ".cache" / "ganrun") / "classifiers"
+    """$GANRUN_CACHE/classifiers: the trained classifiers, one file per data set's files and recipe."""
+    return files.cache_root() / "classifiers"
 
 
 def cache_path(source: LabelledSource, recipe: dict = RECIPE) -> Path:
@@ -223,7 +220,7 @@ class ClassifierFeatures(FeatureExtractorBase):
         return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor):
-        x = to_input(x)
+        x = to_unit_range(x)
         # torch-fidelity hands over 3 channels (gray images are replicated): back to the classifier's channels.
         x = x.mean(1, keepdim=True) if self.channels == 1 else x
         if x.shape[-1] != self.image_size:  # e.g. MNIST trained at 32×32: scored at the classifier's own size

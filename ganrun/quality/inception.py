@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.errors import UsageError
+from ganrun.base.streams import own_streams
 from ganrun.data.files import STORAGE_KEYS, SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
-from ganrun.errors import UsageError
 from ganrun.quality import classifier, inception
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
 from ganrun.quality.names import CLASSIFIER, MEASURES, NAMES
@@ -34,7 +35,6 @@ from ganrun.quality.spaces import (
     settings,
     writable,
 )
-from ganrun.streams import own_streams
 
 __all__ = ["QualityMetrics", "dataset_cache_key", "frechet_distance", "cache_root", "FEATURES", "Images"]
 

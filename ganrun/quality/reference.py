@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import torch
 
+from ganrun.base.errors import UsageError
 from ganrun.data.files import ImageSet, check_classes, select_classes, to_shape
 from ganrun.data.labelled import LABELLED, labelled_source
-from ganrun.errors import UsageError
 
 SPLITS = ("train", "test")
 TRAIN_SPLIT_IS_TRAINED_ON = ("mnist", "fashion_mnist")  # their loaders read exactly the train split's files

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.report.summary import FILES, write_report
 
 

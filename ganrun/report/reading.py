@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import yaml
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.quality.protocol import TEXT_TAG, by_metric
 from ganrun.runstate.loggers import csv as metrics_csv
 from ganrun.runstate.overrides import split_override

@@ -4,7 +4,7 @@ import csv
 import math
 from pathlib import Path
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.quality import names as metric_names
 from ganrun.quality.names import higher_is_better as names_higher_is_better
 from ganrun.report.protocols import base_tag

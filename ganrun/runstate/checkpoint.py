@@ -1,32 +1,16 @@
 """Checkpoints: atomic writes, weights_only loading, and the RNG states a run needs to continue."""
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
+from ganrun.base.files import save_atomic
 from ganrun.runstate.storage import write_failure
 
 PERIODIC = re.compile(r"step_(\d{7,})\.pt$")
-
-
-def save_atomic(state: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync it, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path, map_location="cpu") -> dict:
@@ -45,25 +29,6 @@ def load(path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise UsageError(f"checkpoint {path} is not a ganrun checkpoint (no generator weights or config in it)")
     return state
-
-
-def load_weights(module: torch.nn.Module, weights: dict, what: str) -> None:
-    """load_state_dict with a one-line UsageError listing the keys that do not match."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(weights))
-    unexpected = sorted(set(weights) - set(own))
-    reshaped = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
-    if missing or unexpected or reshaped:
-        listed = "; ".join(
-            f"{label}: {', '.join(keys[:4])}{' …' if len(keys) > 4 else ''}"
-            for label, keys in [("missing", missing), ("unexpected", unexpected), ("different shape", reshaped)]
-            if keys
-        )
-        raise UsageError(
-            f"the checkpoint's {what} does not match this model config ({listed}); "
-            "resume with the settings the checkpoint was trained with"
-        )
-    module.load_state_dict(weights)
 
 
 def rng_state() -> dict:

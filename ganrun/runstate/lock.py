@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 log = logging.getLogger("ganrun")
 

@@ -7,7 +7,7 @@ import errno
 import shutil
 from pathlib import Path
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 REASONS = {
     errno.ENOSPC: "no space left on the device",

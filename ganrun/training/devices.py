@@ -2,7 +2,7 @@
 
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 
 def pick_device(name: str) -> torch.device:

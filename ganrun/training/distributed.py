@@ -7,7 +7,7 @@ from datetime import datetime
 import torch
 import torch.distributed as dist
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 
 
 def launched_by_torchrun() -> bool:

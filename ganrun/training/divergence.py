@@ -2,7 +2,7 @@
 
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.training.devices import capturing
 
 

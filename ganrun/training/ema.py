@@ -16,10 +16,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ganrun.errors import UsageError
-from ganrun.models.conditional import call, random_labels
-from ganrun.runstate.checkpoint import load_weights
-from ganrun.streams import own_streams
+from ganrun.base.errors import UsageError
+from ganrun.base.modules import call
+from ganrun.base.streams import own_streams
+from ganrun.base.weights import load_weights
+from ganrun.models.conditional import random_labels
 
 BN_BATCHES, BN_BATCH_SIZE = 16, 256  # 4,096 samples re-estimate the batch-norm statistics (precise BN)
 # Their noise: the same every time, so sampling is reproducible and never touches the run's RNG; not seed 0,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.training.step import next_batches, train_step
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ import torch
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ganrun.base.streams import own_streams
 from ganrun.quality.names import best_metric, is_better
 from ganrun.quality.protocol import TEXT_TAG, protocols_at, to_text
-from ganrun.streams import own_streams
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts

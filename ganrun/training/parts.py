@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ganrun.base.weights import load_weights
 from ganrun.objectives.augment import Augment
-from ganrun.runstate.checkpoint import load_weights
 
 
 @dataclass

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from ganrun.models.conditional import call, random_labels, trained_classes
+from ganrun.base.modules import call
+from ganrun.base.pixels import to_uint8
+from ganrun.models.conditional import random_labels, trained_classes
 
 
 @torch.no_grad()
@@ -62,8 +64,7 @@ def generate_labelled(
         )
         for i in range(0, num, batch)
     ]
-    images = torch.cat(chunks).float().cpu()
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8), labels
+    return to_uint8(torch.cat(chunks).cpu()), labels
 
 
 def generate(

@@ -4,7 +4,7 @@ import contextlib
 
 import torch
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.training.devices import capturing
 
 
@@ -40,11 +40,3 @@ def prepare(generator, critic, precision: str, channels_last: bool, compile_mode
     if compile_models:
         generator, critic = torch.compile(generator), torch.compile(critic)
     return generator, critic
-
-
-def eager(module):
-    """The uncompiled module behind a torch.compile wrapper (for double backward), or the module itself;
-    a wrapper of ganrun's own (the augmented critic D∘T) gives its eager form itself."""
-    if hasattr(module, "eager"):
-        return module.eager()
-    return getattr(module, "_orig_mod", module)

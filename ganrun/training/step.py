@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ganrun.models.conditional import call
+from ganrun.base.modules import call, eager
 from ganrun.objectives.augment import augmented
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import Parts
 from ganrun.training.settings import Settings
-from ganrun.training.speed import autocast, eager
+from ganrun.training.speed import autocast
 from ganrun.training.stats import RunningMeans
 
 # What each loss/regularizer term is logged as (TensorBoard tag).

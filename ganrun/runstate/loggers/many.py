@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Callable
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.runstate.loggers.run import RunInfo
 
 log = logging.getLogger("ganrun")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import wandb
 
-from ganrun.errors import UsageError
+from ganrun.base.errors import UsageError
 from ganrun.runstate.loggers.grids import grid_pixels
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tracking import TrackerRecord
