@@ -10,15 +10,15 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from ganrun.base import reported
 from ganrun.base.errors import UsageError
 from ganrun.data.labelled import labelled_source
 from ganrun.quality.names import CLASSIFIER, INCEPTION, best_metric, higher_is_better
-from ganrun.training.step import CRITIC_TAGS, REGULARIZER_TAGS
 
 log = logging.getLogger("ganrun")
 
 # Final values a run logs besides metrics/<name>: what search.objective may name.
-SCALARS = ("loss/critic", "loss/generator", *CRITIC_TAGS.values(), *REGULARIZER_TAGS.values(), "perf/it_per_s")
+SCALARS = reported.SEARCHABLE
 OFFLINE = "metrics.names=[classifier_fd] search.objective=metrics/classifier_fd"
 
 

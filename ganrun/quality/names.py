@@ -1,6 +1,7 @@
 """The quality metrics' names, what each measures, which way each is better, and which one best.pt follows (no
 heavy imports)."""
 
+from ganrun.base import reported
 from ganrun.quality.protocol import comparable
 
 # In torch-fidelity's Inception features (weights downloaded once): name → what it measures.
@@ -32,7 +33,7 @@ BEST = ("fid", "classifier_fd", "kid", "classifier_kid", "isc")  # what best.pt 
 def higher_is_better(tag: str) -> bool:
     """Whether a larger value of a logged tag is better: IS, precision, recall, density, coverage, and speed
     (perf/it_per_s); for every other metric and loss lower is better."""
-    return tag in {f"metrics/{name}" for name in HIGHER_IS_BETTER} or tag == "perf/it_per_s"
+    return tag in {reported.metric(name) for name in HIGHER_IS_BETTER} or tag == reported.IT_PER_S
 
 
 def best_metric(values: dict, chosen: str | None = None) -> str | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-TEXT_TAG = "protocol/"  # TensorBoard: protocol/<name>, one text per evaluation
+from ganrun.base import reported
+
+TEXT_TAG = reported.PROTOCOL  # TensorBoard: protocol/<name>, one text per evaluation
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@ import csv
 import math
 from pathlib import Path
 
+from ganrun.base import reported
 from ganrun.base.errors import UsageError
 from ganrun.quality import names as metric_names
 from ganrun.quality.names import higher_is_better as names_higher_is_better
 from ganrun.report.protocols import base_tag
 
-LOSS_TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty"]
+LOSS_TAGS = list(reported.HPARAM_COLUMNS)  # the losses and the W-losses' estimate and penalty
 
 
 def swept_keys(records: list[dict]) -> list[str]:

@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ganrun.base import reported
 from ganrun.base.streams import own_streams
 from ganrun.quality.names import best_metric, is_better
 from ganrun.quality.protocol import TEXT_TAG, protocols_at, to_text
@@ -57,7 +58,7 @@ def fit(
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
     if start_step == 0:
-        logger.images("real", parts.data.preview(parts.fixed_noise.shape[0]), 0)  # does not advance the sampler
+        logger.images(reported.REAL, parts.data.preview(parts.fixed_noise.shape[0]), 0)  # does not advance the sampler
     step, values, last_good, preempted = start_step, {}, start_step or None, False
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(
@@ -79,7 +80,7 @@ def fit(
             if stepper.run(step) and parts.ema is not None:
                 parts.ema.update(parts.generator, step + 1)
             for name, value in parts.augment.log_values().items():
-                means.add(f"augment/{name}", torch.as_tensor(value, dtype=torch.float32, device=device))
+                means.add(reported.augment(name), torch.as_tensor(value, dtype=torch.float32, device=device))
             step += 1
             bar.update(1)
             preempted = should_stop is not None and should_stop(step)
@@ -89,9 +90,9 @@ def fit(
                 values = means.read()  # the only host sync of the loop, once per log interval
                 guard.check(step, last_good, parts.generator, parts.critic)
                 now = time.perf_counter()
-                values["perf/it_per_s"] = (step - clock_step) / max(now - clock, 1e-9)
+                values[reported.IT_PER_S] = (step - clock_step) / max(now - clock, 1e-9)
                 if guard.policy == "skip":
-                    values["train/skipped_updates"] = guard.skipped
+                    values[reported.SKIPPED_UPDATES] = guard.skipped
                 clock, clock_step = now, step
                 logger.scalars(values, step)
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
@@ -101,7 +102,7 @@ def fit(
             if step % settings.images_every == 0 or last:
                 with own_streams():
                     grid, row_length = grid_samples(parts.sampler, parts.fixed_noise)
-                logger.images("samples", grid, step, nrow=row_length)
+                logger.images(reported.SAMPLES, grid, step, nrow=row_length)
             improved = False
             if evaluate is not None and (
                 (settings.metrics_every and step % settings.metrics_every == 0) or step == settings.steps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ganrun.base import reported
 from ganrun.base.modules import call, eager
 from ganrun.objectives.augment import augmented
 from ganrun.training.divergence import UpdateGuard
@@ -11,15 +12,6 @@ from ganrun.training.parts import Parts
 from ganrun.training.settings import Settings
 from ganrun.training.speed import autocast
 from ganrun.training.stats import RunningMeans
-
-# What each loss/regularizer term is logged as (TensorBoard tag).
-CRITIC_TAGS = {"wasserstein": "critic/wasserstein", "penalty": "critic/penalty", "grad_norm": "critic/grad_norm"}
-REGULARIZER_TAGS = {
-    "penalty": "regularizer/penalty",
-    "r1_grad_norm": "regularizer/r1_grad_norm",
-    "lecam_alpha_real": "regularizer/lecam_alpha_real",
-    "lecam_alpha_fake": "regularizer/lecam_alpha_fake",
-}
 
 
 def critic_step(
@@ -44,19 +36,19 @@ def critic_step(
         if extra:
             total = total + extra["penalty"]
     parts.opt_d.zero_grad(set_to_none=True)
-    if not guard.allows("loss/critic", total):
+    if not guard.allows(reported.LOSS_CRITIC, total):
         return
     total.backward()
     parts.opt_d.step()
     parts.loss.after_critic_step(parts.critic)
-    means.add("loss/critic", total)
-    means.add_all(CRITIC_TAGS, terms)
-    means.add_all(REGULARIZER_TAGS, extra)
+    means.add(reported.LOSS_CRITIC, total)
+    means.add_all(reported.CRITIC_TERMS, terms)
+    means.add_all(reported.REGULARIZER_TERMS, extra)
     if parts.loss.decision_boundary is not None:
         # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
         signs = torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary)
         parts.augment.observe(signs)
-        means.add("augment/rt", signs.mean())
+        means.add(reported.AUGMENT_RT, signs.mean())
 
 
 def generator_step(
@@ -75,11 +67,11 @@ def generator_step(
         fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
         loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
     parts.opt_g.zero_grad(set_to_none=True)
-    applied = guard.allows("loss/generator", loss)
+    applied = guard.allows(reported.LOSS_GENERATOR, loss)
     if applied:
         loss.backward()
         parts.opt_g.step()
-        means.add("loss/generator", loss)
+        means.add(reported.LOSS_GENERATOR, loss)
     D.requires_grad_(True)
     return applied
 

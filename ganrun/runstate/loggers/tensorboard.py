@@ -9,19 +9,14 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from ganrun.base import reported
 from ganrun.quality.names import NAMES as METRIC_NAMES
 from ganrun.runstate.loggers.grids import image_grid
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.storage import write_failure
 
 # The HParams dashboard's metric columns; their values come from the scalars of the same tags.
-HPARAM_METRICS = [
-    "loss/critic",
-    "loss/generator",
-    "critic/wasserstein",
-    "critic/penalty",
-    *(f"metrics/{name}" for name in METRIC_NAMES),
-]
+HPARAM_METRICS = [*reported.HPARAM_COLUMNS, *(reported.metric(name) for name in METRIC_NAMES)]
 
 
 def _quiet_writer_threads() -> None:
