@@ -132,6 +132,21 @@ def test_weight_clipping_bounds_every_critic_parameter():
         assert p.abs().max().item() <= 0.01
 
 
+@pytest.mark.parametrize(
+    "loss", [losses.Wasserstein(), losses.WGANGP(), losses.WGANDiv()], ids=["base", "wgan_gp", "wgan_div"]
+)
+def test_only_weight_clipping_clips(loss):
+    """A W-loss is kept Lipschitz by what its name says: the base and the penalized ones leave weights alone."""
+    critic = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.mul_(100)
+    before = [p.clone() for p in critic.parameters()]
+    loss.after_critic_step(critic)
+    for p, q in zip(critic.parameters(), before):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
 def test_spectral_norm_makes_top_singular_value_one():
     torch.manual_seed(0)
     critic = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))

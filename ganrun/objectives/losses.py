@@ -85,14 +85,11 @@ class LSGAN(Loss):
         return 0.5 * (fake_scores - 1).pow(2).mean()
 
 
-class WGAN(Loss):
-    """Wasserstein critic E[D(G(z))] − E[D(x)], Lipschitz by clipping every weight to [−clip, clip]."""
+class Wasserstein(Loss):
+    """The Wasserstein critic's objective, E[D(G(z))] − E[D(x)], with its estimate E[D(x)] − E[D(G(z))] logged; how
+    the critic is kept Lipschitz is the subclass's (clipping, or a penalty): this base constrains nothing."""
 
-    decision_boundary = None
-
-    def __init__(self, clip: float = 0.01):
-        _require(clip > 0, "loss.clip", "> 0", clip)
-        self.clip = clip
+    decision_boundary = None  # a Wasserstein critic's scores are defined up to a constant: no origin
 
     def adversarial(self, real_scores, fake_scores):
         return fake_scores.mean() - real_scores.mean()
@@ -106,13 +103,21 @@ class WGAN(Loss):
     def generator_loss(self, fake_scores):
         return -fake_scores.mean()
 
+
+class WGAN(Wasserstein):
+    """WGAN (Arjovsky et al. 2017): Lipschitz by clipping every weight of the critic to [−clip, clip]."""
+
+    def __init__(self, clip: float = 0.01):
+        _require(clip > 0, "loss.clip", "> 0", clip)
+        self.clip = clip
+
     @torch.no_grad()
     def after_critic_step(self, critic):
         for param in critic.parameters():
             param.clamp_(-self.clip, self.clip)
 
 
-class WGANGP(WGAN):
+class WGANGP(Wasserstein):
     """WGAN with the gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] (one-sided: max(0, ‖∇D(x̂)‖ − 1)²), no clipping."""
 
     penalized = True
@@ -129,11 +134,8 @@ class WGANGP(WGAN):
         terms["grad_norm"] = norms.mean().detach()
         return terms
 
-    def after_critic_step(self, critic):
-        """The penalty replaces clipping."""
 
-
-class WGANDiv(WGAN):
+class WGANDiv(Wasserstein):
     """WGAN-div: the penalty k·E_{x~r}[‖∇D(x)‖^p], with r(x) chosen by `points`."""
 
     penalized = True
@@ -180,6 +182,3 @@ class WGANDiv(WGAN):
         norms = [penalties.grad_norm_at(scores, x) for x, scores in sets]
         penalty = torch.stack([n.pow(self.p).mean() for n in norms]).mean()
         return terms, penalty, torch.cat(norms)
-
-    def after_critic_step(self, critic):
-        """The penalty replaces clipping."""
