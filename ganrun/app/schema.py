@@ -55,7 +55,7 @@ class TrainConfig:
     precision: Precision = Precision.fp32  # bf16: autocast forward passes; penalties and reductions stay fp32
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
-    cuda_graphs: bool = False  # replay each training step from a CUDA graph (GPU only; README, "Speed")
+    cuda_graphs: bool = False  # replay each training step from a CUDA graph (GPU only; docs/scaling.md: CUDA graphs)
 
 
 @dataclass

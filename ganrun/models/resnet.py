@@ -150,5 +150,5 @@ def build(
         )
     classes = check_conditional("resnet", conditional, num_classes)
     # The paper's critic has no normalization (the gradient penalty is per-sample); critic_norm
-    # is there for comparisons, and train.py refuses batch norm with a penalty unless told otherwise.
+    # is there for comparisons, and app/assemble.py refuses batch norm with a penalty unless told otherwise.
     return Generator(z_dim, channels, width, classes), Critic(channels, width, critic_norm, classes)
