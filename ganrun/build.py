@@ -4,6 +4,7 @@ The app builds a run with these, and the tools rebuild a checkpoint's generator 
 stored in it; neither builds anything itself.
 """
 
+import inspect
 from collections.abc import Callable
 
 import hydra
@@ -99,17 +100,29 @@ def build_augment(cfg) -> Augment:
     return instantiate(cfg.augment) if cfg.get("augment") is not None else Augment()
 
 
-def build_dataset(dataset_cfg, subset: bool = True) -> ImageSet:
+def build_dataset(dataset_cfg, subset: bool = True, before_packing: Callable | None = None) -> ImageSet:
     """The data set's uint8 N×C×H×W images and their labels (None: unlabelled) by its loader: `dataset.limit` of
-    them (seeded by `dataset.limit_seed`) unless `subset` is False (the metrics' real images: all of them)."""
+    them (seeded by `dataset.limit_seed`) unless `subset` is False (the metrics' real images: all of them).
+    `before_packing(rows, row_bytes)` goes to a loader that takes it (data.open.open_source's check)."""
     node = plain(dataset_cfg)
     limit, limit_seed = node.pop("limit", None), node.pop("limit_seed", 0)
-    for key in STORAGE_KEYS:  # where the images are kept (app/parts.py), not how they are read
+    for key in STORAGE_KEYS:  # where the images are kept (data.open_source), not how they are read
         node.pop(key, None)
-    data = instantiate(node)
+    extra = {}
+    if before_packing is not None and "before_packing" in signature_of(node.get("_target_")).parameters:
+        extra["before_packing"] = before_packing
+    data = instantiate(node, **extra)
     if not isinstance(data, ImageSet):  # a loader of one's own may return just images, or (images, labels)
         data = ImageSet(*data) if isinstance(data, tuple) else ImageSet(data)
     return take_subset(data, limit, limit_seed) if subset else data
+
+
+def signature_of(target) -> inspect.Signature:
+    """The call signature of a config's `_target_` (an empty one when it cannot be located)."""
+    try:
+        return inspect.signature(hydra.utils.get_object(str(target)))
+    except (ImportError, ValueError, TypeError, AttributeError):
+        return inspect.Signature()
 
 
 def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganrun.app.parts import build_parts
+from ganrun.app.assemble import build_parts
 from ganrun.base.errors import UsageError
 from ganrun.bench.timing import _Nothing
 from ganrun.build import name_of
@@ -140,7 +140,12 @@ def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, t
 def test_torchrun_and_the_cpu_are_refused(tiny_mnist):
     parts = build_parts(compose_run([], tiny_mnist), CPU)
     with pytest.raises(UsageError, match="does not run under torchrun yet"):
-        refuse_unsupported(torch.device("cuda"), Settings(1, 8, 1, 1, 1, 1), parts, world=2)
+        refuse_unsupported(
+            torch.device("cuda"),
+            Settings(steps=1, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1),
+            parts,
+            world=2,
+        )
     with pytest.raises(UsageError, match="needs a CUDA GPU and this run is on cpu"):
         graphs.CudaGraphs(CPU)
 

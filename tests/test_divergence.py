@@ -8,9 +8,9 @@ from ganrun.objectives.losses import WGANGP
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
+from ganrun.runstate.state import capture
 from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.training.loop import fit
-from ganrun.training.parts import snapshot
 from ganrun.training.settings import Settings
 from helpers.parts import make_parts
 
@@ -41,7 +41,7 @@ def train(tmp_path, parts, policy, steps=6):
             settings,
             logger,
             Checkpointer(tmp_path / "checkpoints", 1),
-            lambda step: snapshot(parts, step, {}, {}),
+            lambda step: capture(parts, step),
         )
     finally:
         logger.close()

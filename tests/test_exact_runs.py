@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import open_dict
 
-from ganrun.app import main, resolvers, schema
-from ganrun.runstate.status import RunStatus
+from ganrun.app import resolvers, schema
+from ganrun.app.run import train as train_in_process
+from ganrun.runstate.session import RunSession
 from helpers.cli import FAST, REPO, ganrun
 from helpers.runs import differences
 
@@ -108,7 +109,8 @@ def overrides_for(data, variant: str, cadences: dict, run_dir, steps: int) -> li
 
 
 def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: StopAt | None = None):
-    """One `python -m ganrun ... resume=auto` in this process: compose, then the app's run()."""
+    """One `python -m ganrun ... resume=auto` in this process: compose, then the app's train() in the run's
+    session, whose stop request is `stop`."""
     schema.register()
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -120,7 +122,9 @@ def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: Sto
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]  # as @hydra.main hands it to the task
-    main.run(cfg, run_dir, RunStatus(run_dir, steps), stop or StopAt(0))
+    session = RunSession(run_dir, steps)
+    session.stop = stop or StopAt(0)
+    train_in_process(cfg, run_dir, session)
 
 
 def step_on_disk(run_dir) -> int:

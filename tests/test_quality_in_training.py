@@ -11,9 +11,9 @@ from ganrun.report.reading import read_events
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
+from ganrun.runstate.state import capture
 from ganrun.training.ema import EMA
 from ganrun.training.loop import fit
-from ganrun.training.parts import snapshot
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, ganrun
 from helpers.events import read_scalars
@@ -32,7 +32,7 @@ def test_best_pt_follows_the_minimum_fid(tmp_path):
         settings,
         logger,
         Checkpointer(tmp_path / "checkpoints", 100),
-        lambda step: snapshot(parts, step, {}, {}),
+        lambda step: capture(parts, step),
         evaluate=lambda: {"metrics/fid": next(scripted)},
     )
     logger.close()
@@ -74,7 +74,7 @@ def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
         settings,
         logger,
         Checkpointer(tmp_path / "checkpoints", 100),
-        lambda step: snapshot(parts, step, {}, {}),
+        lambda step: capture(parts, step),
         evaluate=evaluate,
     )
     logger.close()
@@ -86,7 +86,7 @@ def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
     parts.ema = EMA(parts.generator, 0.5)
     settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1)
     logger = TensorBoardLogger(RunInfo(tmp_path))
-    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1), lambda step: snapshot(parts, step, {}, {}))
+    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1), lambda step: capture(parts, step))
     logger.close()
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     torch.testing.assert_close(state["ema"], parts.ema.state_dict())

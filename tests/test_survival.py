@@ -239,7 +239,7 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
 
 
 def test_a_job_folder_path_with_its_equals_sign_is_quoted_for_hydra():
-    from ganrun.app.resume import quote_resume_path
+    from ganrun.runstate.overrides import quote_resume_path
 
     argv = ["resume=outputs/multirun/x/3_lambda_gp=10", "resume=runs/a", "resume='q/1_k=2'", "loss.k=1", "resume=auto"]
     assert quote_resume_path(argv) == [

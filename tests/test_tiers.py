@@ -3,6 +3,8 @@ at most half of the memory (the device's, then the host's), else streams them; t
 of MemAvailable and what this process's cgroup limit leaves (v1 and v2, the tightest of its ancestors), read from
 /proc and /sys/fs/cgroup (fake ones here); a forced tier that cannot hold the data is one line."""
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -124,8 +126,9 @@ def test_a_forced_tier_is_refused_before_a_folder_is_packed(tmp_path, monkeypatc
     are compared with the memory before the pack is written, and nothing is written."""
     from omegaconf import OmegaConf
 
-    from ganrun.app.parts import make_source
+    from ganrun.build import build_dataset
     from ganrun.data import tiers
+    from ganrun.data.open import open_source
     from helpers.tiny_data import write_image_folder
 
     folder = write_image_folder(tmp_path / "faces", n=6, size=40, broken=0)
@@ -148,13 +151,17 @@ def test_a_forced_tier_is_refused_before_a_folder_is_packed(tmp_path, monkeypatc
             },
         }
     )
+
+    def make_source():
+        return open_source(partial(build_dataset, cfg.dataset), device=CPU, seed=0, storage="device", limit=limit)
+
     if refused:
         with pytest.raises(
             DatasetError,
             match=r"^dataset.storage=device cannot hold the data: the packed set "
             r"\(4 KB\) is more than the host's 2 KB \(cgroup limit",
         ):
-            make_source(cfg, object(), CPU)
+            make_source()
         assert not list((tmp_path / "cache").rglob("*.npy*"))  # nothing was decoded or written
     else:
-        assert len(make_source(cfg, object(), CPU).data) == 2
+        assert len(make_source().data) == 2

@@ -1,4 +1,5 @@
-"""The run's parts built from its config: networks, optimizers, loss, data, EMA, speed options, DDP, metrics."""
+"""The run's parts assembled from its config (ganrun/build.py instantiates each): networks, optimizers, loss,
+data, EMA, speed options, DDP, and the metrics' evaluate()."""
 
 import logging
 import random
@@ -12,9 +13,7 @@ from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
-from ganrun.data.pack import before_packing
-from ganrun.data.source import TIERS, BatchSource
-from ganrun.data.tiers import check_storage, choose_tier
+from ganrun.data.open import open_source
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
 from ganrun.training.parts import Parts
@@ -58,48 +57,6 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
         )
 
 
-def refuse_forced_tier(storage: str, limit: int | None, device: torch.device, rows: int, row_bytes: int) -> None:
-    """Before a pack is written: a forced device or host tier must hold the rows the run will train on (the
-    files found, or dataset.limit of them), or the run stops here in one line, not after the packing."""
-    if storage in ("device", "host"):
-        choose_tier(storage, min(rows, limit or rows) * row_bytes, device)
-
-
-def make_source(cfg: DictConfig, generator, device: torch.device) -> BatchSource:
-    """The training images in the storage tier `dataset.storage` asks for (auto: the one they fit in), with their
-    labels for a class-conditional generator, whose class prior becomes the data's class frequencies. Under
-    torchrun every rank draws its share of one global order."""
-    storage, readers = name_of(cfg.dataset.get("storage", "auto")), cfg.dataset.get("readers", 2)
-    check_storage(storage, readers)
-    with before_packing(partial(refuse_forced_tier, storage, cfg.dataset.get("limit"), device)):
-        data = build_dataset(cfg.dataset)
-    conditional = bool(getattr(generator, "num_classes", 0))
-    if conditional and data.labels is None:
-        raise UsageError(
-            "model.conditional=true needs the data set's labels, and none were found beside its images "
-            "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there"
-        )
-    if conditional and int(data.labels.max()) >= generator.num_classes:
-        raise UsageError(
-            f"model.num_classes={generator.num_classes} but the data set has label "
-            f"{int(data.labels.max())}; set model.num_classes=null (the data set's number of classes)"
-        )
-    choice = choose_tier(storage, data.nbytes, device)
-    log.info(
-        "data: %d images of %s in storage tier %s: %s",
-        len(data),
-        "×".join(map(str, data.shape[1:])),
-        choice.tier,
-        choice.reason,
-    )
-    rank, world = distributed.rank_and_world()
-    options = {"workers": readers} if choice.tier == "stream" else {}
-    source = TIERS[choice.tier](data, device, cfg.seed, rank, world, labelled=conditional, **options)
-    if conditional:
-        generator.class_prior.copy_(source.class_frequencies(generator.num_classes))
-    return source
-
-
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal); fills in
     model.num_classes of a class-conditional model. Under torchrun every rank builds the same networks, wraps
@@ -113,7 +70,19 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
-    data = make_source(cfg, generator, device)  # before the EMA copies the generator's class prior
+    data = open_source(
+        partial(build_dataset, cfg.dataset),
+        device=device,
+        seed=cfg.seed,
+        storage=name_of(cfg.dataset.get("storage", "auto")),
+        readers=cfg.dataset.get("readers", 2),
+        limit=cfg.dataset.get("limit"),
+        rank=rank,
+        world=world,
+        num_classes=getattr(generator, "num_classes", 0),
+    )
+    if data.labels is not None:  # a conditional generator samples its classes as often as the data hold them
+        generator.class_prior.copy_(data.class_frequencies(generator.num_classes))
     parts = Parts(
         generator=generator,
         critic=critic,

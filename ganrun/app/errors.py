@@ -1,9 +1,17 @@
-"""Hydra's own config errors (an unknown key, option or value) as one line and exit code 2, as ganrun's are."""
+"""How the command line ends on an error: Hydra's config errors (an unknown key, option or value) and a folder it
+cannot write as one line and exit code 2, as ganrun's own errors are; a sweep that ended early in one line and
+exit code 1; anything else (a bug) with its traceback.
 
+Hydra's documented switch HYDRA_FULL_ERROR=1 makes Hydra raise its errors instead of printing them; `reporting`
+sets it around the app and reports them itself. A user's own HYDRA_FULL_ERROR=1 still gets Python's whole report
+(GANRUN_USER_FULL_ERROR carries the user's choice into the jobs, which inherit the environment).
+"""
+
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
-from hydra._internal import utils as hydra_utils
 from hydra.errors import CompactHydraException
 
 from ganrun.base.errors import UsageError, exit_with
@@ -59,32 +67,30 @@ def unwritable_folder(exc: OSError) -> str | None:
     )
 
 
-def _raise(exc: BaseException):
-    raise exc
-
-
-def install() -> None:
-    """Make Hydra report its composition errors through ganrun's `exit_with`, and a sweep that ended early (an
-    Optuna search in which no trial completed, a submitit job killed) in one line and exit code 1; every other
-    error, and all of them under HYDRA_FULL_ERROR=1, as Hydra does."""
-    report = hydra_utils.run_and_report
-
-    def run_and_report(func):
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            return report(func)
-        try:
-            return func()
-        except CompactHydraException as exc:
-            exit_with(UsageError(one_line(exc)))
-        except OSError as exc:
-            if (line := unwritable_folder(exc)) is None:
-                raise
-            exit_with(UsageError(line))
-        except Exception as exc:  # handed to Hydra's own report, as without ganrun, unless a sweep ended early
-            if (line := sweep_failure(exc)) is not None:
-                print(f"Error: {line}", file=sys.stderr)
-                sys.exit(1)
-            failure = exc
-        return report(lambda: _raise(failure))
-
-    hydra_utils.run_and_report = run_and_report
+@contextlib.contextmanager
+def reporting() -> Iterator[None]:
+    """Run the Hydra app inside: its errors end the command as the module docstring says."""
+    user = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["GANRUN_USER_FULL_ERROR"] = "1" if user == "1" else "0"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    except CompactHydraException as exc:
+        if user == "1":
+            raise
+        exit_with(UsageError(one_line(exc)))
+    except OSError as exc:
+        if user == "1" or (line := unwritable_folder(exc)) is None:
+            raise
+        exit_with(UsageError(line))
+    except Exception as exc:
+        if user == "1" or (line := sweep_failure(exc)) is None:
+            raise
+        print(f"Error: {line}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if user is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = user
+        os.environ.pop("GANRUN_USER_FULL_ERROR", None)

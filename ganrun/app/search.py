@@ -12,7 +12,6 @@ from omegaconf import OmegaConf
 
 from ganrun.base import reported
 from ganrun.base.errors import UsageError
-from ganrun.data.labelled import labelled_source
 from ganrun.quality.names import CLASSIFIER, INCEPTION, best_metric, higher_is_better
 
 log = logging.getLogger("ganrun")
@@ -34,7 +33,7 @@ def objective_name(objective: str | None, metric_names, best: str | None) -> str
 
 def direction(objective: str | None, metric_names, best: str | None) -> str:
     """Optuna's direction for the objective: maximize for IS, classifier precision and recall, else minimize.
-    The `ganrun_direction` resolver of conf/hydra/sweeper/optuna.yaml."""
+    The `ganrun_direction` resolver, in ganrun's defaults of the Optuna sweeper (register_sweeper_defaults)."""
     name = objective_name(objective, list(metric_names or []), best)
     return "maximize" if name and higher_is_better(name) else "minimize"
 
@@ -72,6 +71,8 @@ def check_objective(cfg) -> str:
             raise UsageError(
                 f"search.objective={name} cannot be computed: {exc}; or search with the offline yardstick: {OFFLINE}"
             ) from None
+    from ganrun.data.labelled import labelled_source  # torch: only when a search starts
+
     if metric in CLASSIFIER and labelled_source(OmegaConf.to_container(cfg.dataset, resolve=True)) is None:
         raise UsageError(
             f"search.objective={name} needs a data set with class labels (mnist, fashion_mnist, "

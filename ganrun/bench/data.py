@@ -53,14 +53,14 @@ def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers
     source = TIERS[tier](data, "cpu", 0, labelled=False, **options)
     adam = type("Adam", (), {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9]})
     parts = Parts(
-        generator,
-        critic,
-        make_optimizer(generator.parameters(), adam, torch.device("cpu")),
-        make_optimizer(critic.parameters(), adam, torch.device("cpu")),
-        WGANGP(),
-        Regularizer(),
-        source,
-        torch.randn(4, 64),
+        generator=generator,
+        critic=critic,
+        opt_g=make_optimizer(generator.parameters(), adam, torch.device("cpu")),
+        opt_d=make_optimizer(critic.parameters(), adam, torch.device("cpu")),
+        loss=WGANGP(),
+        regularizer=Regularizer(),
+        data=source,
+        fixed_noise=torch.randn(4, 64),
     )
     started = {}
 

@@ -112,7 +112,7 @@ def ganrun_parts(
     ema: float = 0.0,
     model: str = "dcgan28",
 ) -> Parts:
-    """Parts as app.parts.build_parts makes them for `model`, regularizer=none, without Hydra."""
+    """Parts as app.assemble.build_parts makes them for `model`, regularizer=none, without Hydra."""
     G, D = build_models(device, seed, model)
     adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
     parts = Parts(

@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -31,11 +32,16 @@ SERIAL_BELOW = 2 * CHUNK  # a folder this small decodes faster than worker proce
 
 
 def image_folder(
-    root: str, image_size: int = 64, channels: int = 3, download: bool = False, workers: int | None = None
+    root: str,
+    image_size: int = 64,
+    channels: int = 3,
+    download: bool = False,
+    workers: int | None = None,
+    before_packing: Callable[[int, int], None] | None = None,
 ) -> ImageSet:
     """Every JPG/PNG/BMP/WebP image under `root` (recursively, sorted by path), resized and center-cropped, from
     the packed cache (packed on first use with `workers` decoders, default: one per CPU); a folder of images has no
-    class labels."""
+    class labels. `before_packing(rows, row_bytes)` is called before a pack is written (it raises to stop)."""
     if download:
         raise DatasetError(
             "an image folder has no automatic download (set dataset.download=false); "
@@ -68,7 +74,13 @@ def image_folder(
         path=pack_path("image_folder", key),
     )
     images, _ = packed(
-        "image_folder", key, row_shape, fill, count=len(files), in_memory_ok=size < host_available()[0] // 4
+        "image_folder",
+        key,
+        row_shape,
+        fill,
+        count=len(files),
+        in_memory_ok=size < host_available()[0] // 4,
+        before_writing=before_packing,
     )
     if len(images) == 0:
         raise DatasetError(

@@ -16,7 +16,6 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +27,6 @@ log = logging.getLogger("ganrun")
 
 HEADER = 4096  # bytes before the first row: the .npy header, padded so that rows are page-aligned
 MAGIC = b"\x93NUMPY\x01\x00"
-
-
-# What the run checks before a pack is written: the storage tier it was forced to must hold the rows it will train
-# on (app/parts.py), so that a forced tier that cannot is refused before hours of decoding, not after.
-_BEFORE_PACKING: ContextVar[Callable[[int, int], None] | None] = ContextVar("before_packing", default=None)
-
-
-@contextmanager
-def before_packing(check: Callable[[int, int], None]) -> Iterator[None]:
-    """Within it, `check(rows, row_bytes)` is called before any pack is written (rows: how many it will hold, as
-    far as known before decoding); it raises to stop."""
-    token = _BEFORE_PACKING.set(check)
-    try:
-        yield
-    finally:
-        _BEFORE_PACKING.reset(token)
 
 
 def pack_path(name: str, key) -> Path:
@@ -194,6 +177,7 @@ def packed(
     labelled: bool = False,
     in_memory_ok: bool = True,
     count: int | None = None,
+    before_writing: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The memory-mapped pack of `key` and its int64 labels (None unless `labelled`): read when they exist, else
     written by `fill(writer)` (which appends every row and returns the labels) and then read. Where the cache
@@ -202,8 +186,8 @@ def packed(
     path = pack_path(name, key)
     if (found := _open_with_labels(path, labelled)) is not None:
         return found
-    if count is not None and (check := _BEFORE_PACKING.get()) is not None:
-        check(count, int(np.prod(row_shape)))
+    if count is not None and before_writing is not None:
+        before_writing(count, int(np.prod(row_shape)))  # e.g. a forced storage tier that cannot hold the rows
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path):

@@ -1,6 +1,5 @@
 """Checkpoints: atomic writes, weights_only loading, and the RNG states a run needs to continue."""
 
-import random
 import re
 from pathlib import Path
 
@@ -29,23 +28,6 @@ def load(path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise UsageError(f"checkpoint {path} is not a ganrun checkpoint (no generator weights or config in it)")
     return state
-
-
-def rng_state() -> dict:
-    """Every RNG a run draws from: torch CPU and CUDA, and Python's `random` (as plain containers)."""
-    version, internal, gauss = random.getstate()
-    state = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def tensor_bytes(state) -> int:

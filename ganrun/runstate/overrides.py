@@ -15,3 +15,15 @@ def short_value(value: str) -> str:
     except (TypeError, ValueError):
         return value
     return f"{number:.4g}" if "." in value and len(value) > 8 else value
+
+
+def quote_resume_path(argv: list[str]) -> list[str]:
+    """argv with a `resume=PATH` whose path holds a `=` (a sweep job's folder, 3_lambda_gp=10) quoted for Hydra's
+    override grammar, so that the path works as typed."""
+    quoted = []
+    for arg in argv:
+        key, value = split_override(arg)
+        if key == "resume" and value and "=" in value and not set("'\"\\") & set(value):
+            arg = f"{arg[: len(arg) - len(value)]}'{value}'"
+        quoted.append(arg)
+    return quoted

@@ -1,5 +1,7 @@
 """Which device a run (or a tool) uses: auto picks the first CUDA GPU; a named GPU must exist."""
 
+import os
+
 import torch
 
 from ganrun.base.errors import UsageError
@@ -27,3 +29,27 @@ def pick_device(name: str) -> torch.device:
 def capturing() -> bool:
     """Whether the current CUDA stream is being captured into a CUDA graph (work is recorded, not run)."""
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Deterministic kernels for bit-exact reruns (cuBLAS needs its workspace setting before first use)."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def training_device(name: str, batch_size: int, world: int, deterministic: bool) -> torch.device:
+    """This process's device (`device=`, each rank its own GPU under torchrun), checked against what the run asks
+    of it before any data are loaded, with determinism set as train.deterministic says."""
+    from ganrun.training import distributed
+
+    if batch_size % world:
+        raise UsageError(
+            f"train.batch_size={batch_size} does not split over {world} processes; use a multiple of {world}"
+        )
+    device = distributed.device_for_rank(pick_device(name))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    set_deterministic(deterministic)
+    return device

@@ -1,7 +1,10 @@
 """One run on several processes (DDP), started by torchrun or as the tasks of one submitit job (SLURM). Rank 0
 alone writes the run folder."""
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from datetime import datetime
 
 import torch
@@ -70,6 +73,23 @@ def join_submitit_tasks() -> bool:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     return True
+
+
+@contextlib.contextmanager
+def submitit_job_group() -> Iterator[None]:
+    """Within it, the tasks of a submitit job with several (hydra.launcher.nodes × tasks_per_node) are one DDP run;
+    its ranks other than 0 write no ganrun.log of their own (torchrun's get no file handler)."""
+    joined = join_submitit_tasks()
+    if joined and rank_and_world()[0] != 0:
+        for handler in list(logging.getLogger().handlers):
+            if isinstance(handler, logging.FileHandler):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+    try:
+        yield
+    finally:
+        if joined:
+            teardown()
 
 
 def device_for_rank(device: torch.device) -> torch.device:

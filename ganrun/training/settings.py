@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Settings:
-    """The loop's knobs, read from the config at the edge."""
+    """The loop's knobs, read from the config at the edge (app/run.py); keyword-only, as their names say what
+    each number is."""
 
     steps: int  # generator updates in the whole run
     batch_size: int

@@ -7,11 +7,11 @@ import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 
 from ganrun.app import resolvers, schema
-from ganrun.app.parts import build_parts
+from ganrun.app.assemble import build_parts
 from ganrun.data.order import EpochOrder
+from ganrun.runstate.state import capture
 from ganrun.training import distributed
 from ganrun.training.loop import fit
-from ganrun.training.parts import snapshot
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, REPO
 
@@ -31,7 +31,7 @@ def main(mnist_root: str) -> None:
     parts = build_parts(cfg, torch.device("cpu"))
     first_batch = parts.data.next_batch(4)
     settings = Settings(steps=3, batch_size=8 // world, n_critic=2, log_every=100, images_every=100, ckpt_every=100)
-    fit(parts, settings, Quiet(), Quiet(), lambda step: snapshot(parts, step, {}, {}))
+    fit(parts, settings, Quiet(), Quiet(), lambda step: capture(parts, step))
     weights = torch.cat([p.detach().flatten() for m in (parts.generator, parts.critic) for p in m.parameters()])
     gathered, batches = distributed.gather(weights), distributed.gather(first_batch)
     if rank == 0:

@@ -11,12 +11,11 @@ from hydra import compose, initialize_config_dir
 from torch.testing import assert_close
 
 from ganrun.app import resolvers, schema
-from ganrun.app.parts import build_parts
+from ganrun.app.assemble import build_parts
 from ganrun.bench.timing import _Nothing
 from ganrun.build import name_of
-from ganrun.runstate import checkpoint
+from ganrun.runstate.state import capture, restore
 from ganrun.training.loop import fit
-from ganrun.training.parts import restore, snapshot
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, REPO
 
@@ -108,13 +107,11 @@ def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints
     torch.manual_seed(cfg.seed)
     start_step = 0
     if start is not None:
-        restore(parts, start)
-        checkpoint.set_rng_state(start["rng"])
-        start_step = start["step"]
+        start_step = restore(parts, start)
     settings = settings_for(cfg, steps, cuda_graphs=graphed, ckpt_every=ckpt_every)
 
     def save_state(step):
-        return snapshot(parts, step, {}, checkpoint.rng_state())
+        return capture(parts, step)
 
     outcome = fit(
         parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step, graph_backend=backend

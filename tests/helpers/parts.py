@@ -13,12 +13,12 @@ def make_parts(loss) -> Parts:
     generator, critic = dcgan28.build(28, 1, z_dim=8, hidden=4)
     images = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
     return Parts(
-        generator,
-        critic,
-        torch.optim.Adam(generator.parameters()),
-        torch.optim.Adam(critic.parameters()),
-        loss,
-        Regularizer(),
-        DeviceBatches(ImageSet(images), "cpu", 0),
-        torch.randn(4, 8),
+        generator=generator,
+        critic=critic,
+        opt_g=torch.optim.Adam(generator.parameters()),
+        opt_d=torch.optim.Adam(critic.parameters()),
+        loss=loss,
+        regularizer=Regularizer(),
+        data=DeviceBatches(ImageSet(images), "cpu", 0),
+        fixed_noise=torch.randn(4, 8),
     )
