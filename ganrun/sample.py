@@ -25,7 +25,7 @@ from ganrun.build import build_dataset, load_generator
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.files import MOVIES, write_rows
 from ganrun.runstate import checkpoint
-from ganrun.runstate.loggers.grids import grid_pixels
+from ganrun.runstate.loggers.grids import save_grid
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate_labelled, grid_samples, normal_noise
 
@@ -38,8 +38,7 @@ def write(images: torch.Tensor, out: Path, labels: torch.Tensor | None = None, n
     out.parent.mkdir(parents=True, exist_ok=True)
     hwc = images.permute(0, 2, 3, 1).numpy()
     if out.suffix.lower() == ".png":
-        grid = grid_pixels(images, nrow)
-        Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(out)
+        save_grid(images, out, nrow)
     elif out.suffix.lower() == ".npz":
         np.savez(out, hwc, **({} if labels is None else {"labels": labels.numpy()}))  # images stored as arr_0
     else:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of train.cuda_graphs and the GPU speed table (docs/benchmarks.md, "On a GPU"), as one script
+# The GPU checks of train.cuda_graphs and the GPU speed table (docs/benchmarks.md, "GPU results"), as one script
 # for one call on a lent GPU machine whose image has PyTorch but not ganrun's other packages.
 #
 #   bash scripts/gpu_check.sh --prepare       here, with network: wheels and Fashion-MNIST into .gpu/ (git-ignored)

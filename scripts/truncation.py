@@ -1,6 +1,6 @@
 """`python scripts/truncation.py CKPT --out docs/quality/truncation`: the truncation trade-off of a checkpoint in the
 offline metrics: `ganrun.evaluate` at each ψ (and without truncation, with --real for the held-out test split's
-floor), written as OUT.json and plotted as OUT.png (docs/quality.md).
+floor), written as OUT.json and plotted as OUT.png (docs/reports/quality.md).
 
 `--samples truncation_samples.png` also (or, without --out, only) writes the picture of it: one row of
 `--samples-num` samples per ψ in 0.25, 0.5, 1, 1.5, 2 and none, all from the same `--seed` (ganrun.sample's noise,

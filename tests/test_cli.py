@@ -50,6 +50,13 @@ def test_status_json_says_completed(trained):
     assert set(status["final"]) >= {"loss/critic", "loss/generator"}
 
 
+def test_the_run_ends_saying_where_its_results_are_and_the_newest_grid_is_a_png(trained):
+    last = (trained / "ganrun.log").read_text().strip().splitlines()[-1]
+    assert f"finished at step 4; results in {trained}: samples.png (the newest grid), checkpoints/last.pt" in last
+    with Image.open(trained / "samples.png") as grid:  # FAST draws 4 samples: 2×2 tiles of 28 px, 2 px padding
+        assert grid.size == (2 + 2 * 30, 2 + 2 * 30)
+
+
 def test_hydra_records_the_config(trained):
     assert (trained / ".hydra" / "config.yaml").is_file()
     assert "train.steps=4" in (trained / ".hydra" / "overrides.yaml").read_text()

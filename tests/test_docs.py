@@ -35,3 +35,12 @@ def test_ci_installs_and_tests_only_as_the_readme_says():
     for line in ci_lines():
         if line.startswith(("pip install -e", "pytest", "python -m ganrun ")):
             assert line in commands, f".ci/run runs `{line}`, which the README does not show"
+
+
+def test_the_logging_guides_tag_table_is_the_registry_of_what_is_reported():
+    from ganrun.base.reported import REPORTED
+
+    guide = (REPO / "docs" / "logging.md").read_text()
+    table = guide.split("## Scalars and images", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| (\w+) \|", table, re.M)
+    assert rows == [(r.name, r.kind) for r in REPORTED]

@@ -114,6 +114,26 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     return parts
 
 
+def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -> None:
+    """Say at the start what a first run does once at its first evaluation: train the data set's classifier for the
+    classifier_* metrics (minutes on a CPU), so that a newcomer is not surprised by it at the end."""
+    from ganrun.quality import classifier
+    from ganrun.quality.names import CLASSIFIER
+
+    source = labelled_source(dataset_cfg)
+    if source is None or not any(name in CLASSIFIER for name in names) or classifier.is_trained(source):
+        return
+    when = f"at step {every}" if every else "at the end of this run"
+    log.info(
+        "metrics: the first evaluation (%s) trains the %s classifier for %s, once: about three minutes on a "
+        "2-core CPU; cached in %s for every later run",
+        when,
+        source.name,
+        ", ".join(name for name in names if name in CLASSIFIER),
+        classifier.cache_root(),
+    )
+
+
 def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torch.device):
     """The loop's `evaluate()`: torch-fidelity scores of the sampling generator with their protocols, or None when
     metrics are off."""
@@ -122,6 +142,7 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
     from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
     from ganrun.quality.reference import reference_images, reference_name
 
+    announce_first_classifier(list(cfg.metrics.names), dataset_cfg, cfg.metrics.every)
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
     split = name_of(cfg.metrics.reference)

@@ -81,7 +81,8 @@ def train(cfg: DictConfig, run_dir: Path, session: RunSession) -> Outcome:
         sweep_dir_of(run_dir),
     )
     with own_streams():  # a tracker's client may draw random numbers as it starts, never from training's streams
-        logger = Loggers.open(loggers if rank == 0 else {}, info)  # under torchrun only rank 0 logs
+        # Under torchrun only rank 0 logs; samples.png is the newest grid, for a look without TensorBoard.
+        logger = Loggers.open(loggers if rank == 0 else {}, info, run_dir / "samples.png" if rank == 0 else None)
     try:
         outcome = fit(
             parts,

@@ -1,5 +1,5 @@
 """Data benchmark (issue 20): the storage tiers' speed, packing, start-up time and memory, measured on a folder of
-JPEG images (scripts/make_folder.py makes a synthetic one). Results in docs/data.md.
+JPEG images (scripts/make_folder.py makes a synthetic one). Results in docs/reports/data.md.
 
     python -m ganrun.bench --data tiers   --folder F64 --size 64   # it/s: stream against in-memory, interleaved
     python -m ganrun.bench --data pack    --folder F10k            # images/s and peak RSS, 1 and 2 decoders

@@ -27,7 +27,7 @@ log = logging.getLogger("ganrun")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CHUNK = 256  # images decoded per worker between two writes: bounds the RAM a packing holds
 # Processes decode: on 2 cores they packed 2.0x as fast as one decoder, threads 1.25x (PIL holds the GIL for part
-# of each image; docs/data.md). Forked, so a worker starts at once; threads where no process can be forked.
+# of each image; docs/reports/data.md). Forked, so a worker starts at once; threads where no process can be forked.
 SERIAL_BELOW = 2 * CHUNK  # a folder this small decodes faster than worker processes start
 
 

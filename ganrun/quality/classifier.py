@@ -165,6 +165,11 @@ def _train_and_save(source: LabelledSource, path: Path, device, recipe: dict) ->
     return record
 
 
+def is_trained(source: LabelledSource, recipe: dict = RECIPE) -> bool:
+    """Whether the classifier of `source` is in the cache already (else the first evaluation trains it)."""
+    return _load(cache_path(source, recipe)) is not None
+
+
 def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE) -> tuple[Path, dict]:
     """The cached classifier of `source` (trained first if there is none): its file and its record."""
     if source is None:

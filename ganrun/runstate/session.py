@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ganrun.base import reported
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.lock import RunFolderInUse, RunLock
@@ -91,7 +92,22 @@ class RunSession:
         status = "preempted" if outcome.preempted else "completed"
         self.status.update(status=status, step=outcome.step, final=outcome.values)
         self.outcome = outcome
+        if self.rank == 0:
+            log.info("%s", self.where_results_are(outcome))
         return outcome
+
+    def where_results_are(self, outcome: Outcome) -> str:
+        """The run's last line: where its results are (folder, newest grid, checkpoint, TensorBoard) and its scores."""
+        scores = ", ".join(
+            f"{tag} {value:.4g}" for tag, value in outcome.values.items() if tag.startswith(reported.METRICS)
+        )
+        files = f"{self.run_dir}: samples.png (the newest grid), checkpoints/last.pt"
+        if outcome.preempted:
+            return f"stopped at step {outcome.step}; so far in {files}; continue with resume={self.run_dir}"
+        return (
+            f"finished at step {outcome.step}; results in {files}, status.json"
+            f"{'; scores ' + scores if scores else ''}; watch it with tensorboard --logdir {self.run_dir}"
+        )
 
     def already_trained(self, step: int, steps: int, objective: str | None) -> Outcome:
         """A resumed run (a requeued or repeated job) with nothing left to train: one line, the folder as it was,

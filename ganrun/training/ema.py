@@ -5,7 +5,7 @@ Two things keep the average from ever looking worse than the generator it follow
   is at most `rampup`·t steps (StyleGAN2-ADA's ramp, counted in steps) and hardly anything of the random
   initialization survives (after the first step, 0.5^100 of it with rampup 0.01). While the generator still
   improves every step, any average lags behind it; rampup 0.01 keeps that lag to ~1.4 % of the steps done
-  (docs/quality.md has the measurements);
+  (docs/reports/quality.md has the measurements);
 - batch-norm statistics of its own: running statistics copied from the live generator belong to other weights,
   so before the average is used its batch-norm statistics are re-estimated on a few batches of fresh noise.
 """

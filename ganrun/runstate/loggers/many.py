@@ -2,9 +2,13 @@
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
+from ganrun.base import reported
 from ganrun.base.errors import UsageError
+from ganrun.runstate.loggers.grids import save_grid
 from ganrun.runstate.loggers.run import RunInfo
+from ganrun.runstate.storage import write_failure
 
 log = logging.getLogger("ganrun")
 
@@ -26,12 +30,15 @@ class Loggers:
 
     def __init__(self, loggers: dict[str, object]):
         self.loggers = dict(loggers)
+        self.grid_file: Path | None = None
         self.local = [name for name, logger in self.loggers.items() if not is_tracker(logger)]
 
     @classmethod
-    def open(cls, factories: dict[str, Callable], run: RunInfo) -> "Loggers":
-        """Each logger made by its factory (`logger=` options, ganrun/build.py) for `run`."""
+    def open(cls, factories: dict[str, Callable], run: RunInfo, grid_file: Path | None = None) -> "Loggers":
+        """Each logger made by its factory (`logger=` options, ganrun/build.py) for `run`; with `grid_file`, the
+        newest `samples` grid is also that PNG file, whatever the loggers."""
         opened = cls({})
+        opened.grid_file = grid_file
         opened.local = [name for name, make in factories.items() if not is_tracker(make)]
         for name, make in factories.items():
             try:
@@ -66,6 +73,11 @@ class Loggers:
 
     def images(self, tag: str, images, step: int, nrow: int | None = None) -> None:
         self._each("images", tag, images, step, nrow, step=step)
+        if tag == reported.SAMPLES and self.grid_file is not None:
+            try:
+                save_grid(images, self.grid_file, nrow)
+            except OSError as exc:
+                raise write_failure("the newest sample grid", self.grid_file, exc, step=step) from None
 
     def text(self, tag: str, text: str, step: int) -> None:
         self._each("text", tag, text, step, step=step)
