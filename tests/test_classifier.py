@@ -158,7 +158,8 @@ def test_precision_and_recall_of_the_same_set_and_of_a_far_one(first_pixels):
 
 
 def test_density_and_coverage_in_classifier_features_are_the_reference_implementations(first_pixels, capsys):
-    prdc = pytest.importorskip("prdc")
+    import prdc
+
     rng = torch.Generator().manual_seed(3)
     real_rows, fake_rows = torch.randint(0, 200, (40, 2), generator=rng), torch.randint(40, 256, (30, 2), generator=rng)
     quality = QualityMetrics(

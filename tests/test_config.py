@@ -19,15 +19,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def needs_plugin(group: str, option: str):
-    """The search presets select hydra-optuna-sweeper's sweeper, an optional extra."""
-    from ganrun.app import launchers
-
-    missing = option.startswith("search_") and not all(map(launchers.is_installed, launchers.OPTUNA_MODULES))
-    return pytest.param(group, option, marks=pytest.mark.skipif(missing, reason='pip install -e ".[search]"'))
-
-
-@pytest.mark.parametrize("group,option", [needs_plugin(g, o) for g in GROUPS for o in options(g)])
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(group, option):
     cfg = compose_with(f"{group}={option}")
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves

@@ -13,20 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganrun.app import launchers, resolvers, schema
 from ganrun.base.errors import UsageError
 from helpers.cli import FAST, REPO, ganrun
-
-# Everything but the missing-launcher hint needs the optional extra (CI: pip install -e ".[dev,slurm]").
-PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and launchers.is_installed("submitit")
-needs_plugin = pytest.mark.skipif(not PLUGIN, reason='no hydra-submitit-launcher: pip install -e ".[slurm]"')
-if PLUGIN:
-    from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
-else:
-    LocalQueueConf = SlurmQueueConf = None
 
 # One torch thread per job: the jobs of a local sweep run side by side on a CPU with few cores.
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -54,7 +47,6 @@ def hydra_config(*overrides: str):
 
 
 @pytest.mark.slow
-@needs_plugin
 def test_slurm_preset_via_cli_shows_plugin_target_ganrun_values_and_user_override(tmp_path):
     result = ganrun("--cfg", "hydra", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -67,7 +59,6 @@ def test_slurm_preset_via_cli_shows_plugin_target_ganrun_values_and_user_overrid
     assert not (tmp_path / "outputs").exists()
 
 
-@needs_plugin
 def test_slurm_preset_changes_only_ganrun_keys_of_the_plugin_schema():
     plugin = OmegaConf.to_container(OmegaConf.structured(SlurmQueueConf))
     ours = OmegaConf.to_container(hydra_config("hydra/launcher=slurm").hydra.launcher)
@@ -81,7 +72,6 @@ def test_slurm_preset_changes_only_ganrun_keys_of_the_plugin_schema():
         hydra_config("hydra/launcher=slurm", "hydra.launcher.partitionn=gpu")
 
 
-@needs_plugin
 @pytest.mark.parametrize("name,schema", [("submitit_slurm", SlurmQueueConf), ("submitit_local", LocalQueueConf)])
 def test_plugin_names_compose_unchanged(name, schema):
     launcher = hydra_config(f"hydra/launcher={name}").hydra.launcher
@@ -112,7 +102,6 @@ def executor_built_by_the_plugin(cfg, monkeypatch):
     return built[0]
 
 
-@needs_plugin
 def test_slurm_preset_becomes_this_sbatch_script(monkeypatch, tmp_path):
     cfg = hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}")
     executor = executor_built_by_the_plugin(cfg, monkeypatch)
@@ -133,7 +122,6 @@ def test_slurm_preset_becomes_this_sbatch_script(monkeypatch, tmp_path):
     assert "export SUBMITIT_EXECUTOR=slurm" in script  # what makes ganrun resume from the job's own last.pt
 
 
-@needs_plugin
 def test_local_preset_has_the_plugin_keys_and_hands_max_num_timeout_to_submitit(monkeypatch, tmp_path):
     cfg = hydra_config("hydra/launcher=local", "hydra.launcher.max_num_timeout=5", f"hydra.sweep.dir={tmp_path}")
     plugin = OmegaConf.to_container(OmegaConf.structured(LocalQueueConf))
@@ -150,7 +138,6 @@ def test_local_preset_has_the_plugin_keys_and_hands_max_num_timeout_to_submitit(
 
 
 @pytest.mark.slow
-@needs_plugin
 @pytest.mark.parametrize("launcher", ["submitit_local", "local"])
 def test_two_job_sweep_runs_each_job_in_its_own_process_and_folder(tmp_path, tiny_mnist, launcher):
     result = ganrun(
@@ -221,7 +208,6 @@ SIGNAL_SEQUENCES = {"usr2": [signal.SIGUSR2], "slurm-preemption": [signal.SIGTER
 
 @pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 @pytest.mark.slow
-@needs_plugin
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the submitit task through Linux /proc")
 @pytest.mark.parametrize("signals", SIGNAL_SEQUENCES.values(), ids=SIGNAL_SEQUENCES.keys())
 def test_preempted_job_is_requeued_into_its_folder_and_resumes_from_its_checkpoint(tmp_path, tiny_mnist, signals):
@@ -328,7 +314,6 @@ def test_no_submitit_launcher_asked_for_passes_without_the_plugin(plugin_hidden,
     launchers.check_launcher_installed(argv)
 
 
-@needs_plugin
 def test_installed_launcher_passes():
     launchers.check_launcher_installed(["-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
 

@@ -4,6 +4,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,13 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from mlflow.tracking import MlflowClient
 
 from helpers.cli import FAST, assert_user_error, ganrun
 from helpers.events import read_image_tags, read_scalars
 
-pytest.importorskip("wandb", reason='pip install -e ".[loggers]"')
-pytest.importorskip("mlflow", reason='pip install -e ".[loggers]"')
-from mlflow.tracking import MlflowClient  # noqa: E402
+# Real trackers and a real MLflow server: slow, and on one xdist worker, so that one server serves the module.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("loggers")]
 
 EVERY = ["loss/critic", "loss/generator", "critic/wasserstein", "critic/penalty", "critic/grad_norm", "perf/it_per_s"]
 
@@ -38,12 +39,6 @@ def common(data) -> list[str]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     from helpers.tiny_data import write_mnist
@@ -53,36 +48,28 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """A real MLflow tracking server on 127.0.0.1 with a SQLite backend, killed (with its workers) after the module."""
+    """A real MLflow tracking server on 127.0.0.1 with a SQLite backend, killed (with its workers) after the module.
+    It binds a port of the kernel's choosing (--port 0) and the fixture reads which from the server's own log."""
     folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    with open(folder / "server.log", "w") as server_log:
+    log = folder / "server.log"
+    with open(log, "w") as server_log:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{folder}/store.db",
-                "--default-artifact-root",
-                str(folder / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/store.db",
+             "--default-artifact-root", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", "0",
+             "--workers", "1"],
             stdout=server_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
-    uri = f"http://127.0.0.1:{port}"
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
+        while not (bound := re.search(r"running on (http://127\.0\.0\.1:\d+)", log.read_text())):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the MLflow server did not bind a port in 240 s"
+            time.sleep(0.2)
+        uri = bound.group(1)
         while True:
-            assert server.poll() is None, (folder / "server.log").read_text()
+            assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the MLflow server did not answer in 240 s"
             try:
                 with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
@@ -135,7 +122,6 @@ def resumed(tmp_path_factory, data, mlflow_server):
     return folder / "run", first, second
 
 
-@pytest.mark.slow
 def test_mlflow_has_every_scalar_at_its_steps_once_params_grids_and_the_run_folder(resumed, mlflow_server):
     run_dir, _, _ = resumed
     client = MlflowClient(mlflow_server)
@@ -193,7 +179,6 @@ def test_tensorboard_is_unchanged_beside_the_others(resumed):
     assert {"samples", "real"} <= set(read_image_tags(run_dir))
 
 
-@pytest.mark.slow
 def test_what_is_logged_never_changes_what_is_trained(resumed, data, tmp_path):
     run_dir, _, _ = resumed
     plain = ganrun(*common(data), "train.steps=8", "hydra.run.dir=plain", cwd=tmp_path)  # TensorBoard alone
@@ -218,7 +203,6 @@ def missing_line(package: str) -> str:
     return f'Error: logger={package} needs the package {package}, which is not installed: pip install -e ".[loggers]"\n'
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("package", ["wandb", "mlflow"])
 def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_path, data, package):
     result = ganrun(
@@ -235,7 +219,6 @@ def test_a_logger_whose_package_is_missing_is_one_line_before_any_training(tmp_p
     assert not list(run_dir.glob("events.out.tfevents.*")) and not (run_dir / "checkpoints").exists()
 
 
-@pytest.mark.slow
 def test_a_sweep_with_a_missing_logger_package_stops_before_its_first_job(tmp_path, data):
     result = ganrun(
         "-m",
@@ -297,7 +280,6 @@ class Proxy:
             connection.close()
 
 
-@pytest.mark.slow
 def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_completes(tmp_path, data, mlflow_server):
     proxy = Proxy(int(mlflow_server.rsplit(":", 1)[1]))
     process = subprocess.Popen(
@@ -348,7 +330,6 @@ def test_a_tracking_server_that_goes_away_mid_run_is_one_warning_and_training_co
     assert steps[:2] == [1, 2] and steps[-1] < 16  # what MLflow got before the server went away
 
 
-@pytest.mark.slow
 def test_a_sweep_is_one_wandb_group_and_an_mlflow_parent_with_a_child_per_job(tmp_path, data):
     result = ganrun(
         "-m",

@@ -146,7 +146,8 @@ def test_a_gif_plays_the_columns_forward_and_back(tmp_path):
 
 
 def test_an_mp4_has_the_frames_of_the_gif(tmp_path):
-    av = pytest.importorskip("av")
+    import av
+
     files.write_rows(rows_of(steps=4, channels=3), tmp_path / "walk.mp4")
     with av.open(str(tmp_path / "walk.mp4")) as video:
         frames = list(video.decode(video=0))

@@ -17,8 +17,6 @@ from ganrun.app import launchers, resolvers, schema, search
 from ganrun.base.errors import UsageError
 from helpers.cli import FAST, REPO, assert_user_error, ganrun
 
-OPTUNA = all(launchers.is_installed(m) for m in launchers.OPTUNA_MODULES)
-needs_optuna = pytest.mark.skipif(not OPTUNA, reason='no hydra-optuna-sweeper: pip install -e ".[search]"')
 # Each search preset → the seed tutorial's preset it searches around.
 PRESETS = {
     "search_wgan_gp": "wgan_gp_mnist",
@@ -63,7 +61,6 @@ def statuses(sweep) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-@needs_optuna
 def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
     result = study(
         tmp_path,
@@ -99,7 +96,6 @@ def test_three_trials_each_return_their_final_objective(tmp_path, tiny_mnist):
 
 
 @pytest.mark.slow
-@needs_optuna
 def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tiny_mnist):
     # ckpt.every=0 is out of range, so that trial fails; TPE's first (random) draws with seed 0 are 0, then 1.
     result = study(
@@ -126,7 +122,6 @@ def test_a_failed_trial_is_counted_as_failed_and_the_study_goes_on(tmp_path, tin
 
 
 @pytest.mark.slow
-@needs_optuna
 def test_a_study_in_which_every_trial_failed_ends_with_one_line(tmp_path, tiny_mnist):
     result = study(
         tmp_path, tiny_mnist, "hydra.sweeper.n_trials=2", "ckpt.every=choice(0,-1)", "search.objective=loss/generator"
@@ -146,7 +141,6 @@ def no_network(tmp_path) -> dict:
 
 
 @pytest.mark.slow
-@needs_optuna
 def test_fid_without_weights_or_network_stops_before_any_trial(tmp_path, tiny_mnist):
     result = study(
         tmp_path, tiny_mnist, "metrics.names=[fid]", "loss.lambda_gp=interval(1,10)", env=no_network(tmp_path)
@@ -196,7 +190,6 @@ def test_direction_follows_the_objective(objective, names, direction):
     assert search.direction(objective, names, None) == direction
 
 
-@needs_optuna
 def test_sweeper_is_the_plugins_with_ganrun_defaults_and_the_direction_resolved():
     from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
@@ -259,7 +252,6 @@ def test_only_a_search_is_warned_about_a_missing_objective(caplog):
 # ---------------------------------------------------------------- presets and the missing plugin
 
 
-@needs_optuna
 @pytest.mark.parametrize("preset,tutorial", PRESETS.items())
 def test_search_presets_are_seeded_tpe_studies_of_their_tutorial(preset, tutorial):
     cfg = hydra_config(f"experiment={preset}")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ganrun.app import launchers
 from helpers.cli import FAST
 from helpers.events import read_scalars
 from helpers.runs import ENV, assert_same_training, differences, final_state, torchrun, wait_for_step
@@ -36,11 +35,9 @@ def cluster_partition() -> str | None:
 
 
 PARTITION = cluster_partition()
-PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and launchers.is_installed("submitit")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("slurm"),  # one small cluster: its jobs queue behind each other's
-    pytest.mark.skipif(not PLUGIN, reason='no hydra-submitit-launcher: pip install -e ".[slurm]"'),
     pytest.mark.skipif(
         PARTITION is None,
         reason="no SLURM cluster with accounting here (sbatch, sinfo, sacct); .ci/slurm-up starts a one-node one",

@@ -14,14 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ganrun.app import launchers
 from ganrun.runstate import lock as run_lock
 from ganrun.runstate.lock import RunFolderInUse, RunLock
 from helpers.cli import FAST, assert_user_error, ganrun
 from helpers.events import read_scalars
 from helpers.runs import ENV, assert_same_training, final_state, wait_for_step
-
-PLUGIN = launchers.is_installed("hydra_plugins.hydra_submitit_launcher") and launchers.is_installed("submitit")
 
 
 def holder_file(folder: Path, **fields) -> Path:
@@ -180,7 +177,6 @@ def test_a_second_process_on_a_run_folder_stops_and_changes_nothing(tmp_path, ti
 
 @pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 @pytest.mark.slow
-@pytest.mark.skipif(not PLUGIN, reason='no hydra-submitit-launcher: pip install -e ".[slurm]"')
 def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identical(tmp_path, tiny_mnist):
     """Two jobs that train alike (they differ only in how often they draw samples); job 0 gets SIGKILL at a random
     step, after which the launcher reports it in one line; continued with resume=<its folder>, as a requeue does,
