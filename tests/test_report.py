@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from torch.utils.tensorboard import SummaryWriter
 
 from ganrun import report
 from ganrun.base.errors import UsageError
 from helpers.cli import assert_user_error, ganrun
-from helpers.events import write_events
+from helpers.events import RunEvents, write_events
 from helpers.sweeps import make_job, status
 
 
@@ -253,13 +252,13 @@ def test_a_resumed_job_shows_what_tensorboard_shows(tmp_path):
     """Logged 2, 4, 6, then resumed from the step-4 checkpoint (purge_step 5) and killed before logging again:
     TensorBoard drops step 6, so the job's last value is step 4's, not the step 6 of the run that died."""
     job = tmp_path / "job"
-    writer = SummaryWriter(str(job))
+    writer = RunEvents(job)
     for step, value in [(2, 1.0), (4, 2.0), (6, 3.0)]:
         writer.add_scalar("loss/critic", value, step)
     writer.close()
-    SummaryWriter(str(job), purge_step=5).close()
+    RunEvents(job, purge_step=5).close()
     assert report.last_scalars(job) == ({"loss/critic": 2.0}, 4)
-    writer = SummaryWriter(str(job), purge_step=5)  # resumed again, and this time it logged step 6
+    writer = RunEvents(job, purge_step=5)  # resumed again, and this time it logged step 6
     writer.add_scalar("loss/critic", 7.0, 6)
     writer.close()
     assert report.last_scalars(job) == ({"loss/critic": 7.0}, 6)
@@ -344,3 +343,13 @@ def test_cli_bad_folders(tmp_path):
             assert result.returncode == 2
             assert result.stderr.splitlines() == [message]
     assert report.main([str(tmp_path / "missing")]) == 2
+
+
+def test_event_files_sort_in_the_order_they_were_written(tmp_path):
+    """TensorBoard reads a folder's event files in name order, so a resume's file (which purges) must sort after the
+    files before it, also past the tenth file a process writes in one second."""
+    files = [RunEvents(tmp_path) for _ in range(12)]
+    for events in files:
+        events.close()
+    written = [events.file.path for events in files]
+    assert sorted(written) == written

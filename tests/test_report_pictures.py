@@ -11,6 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ganrun import report
 from ganrun.report import pictures
+from helpers.events import RunEvents
 from helpers.sweeps import make_job, status
 
 TAGS = ["loss/critic", "loss/generator", "critic/wasserstein", "metrics/fid"]
@@ -118,11 +119,11 @@ def test_seeds_of_one_setting_share_a_colour(tmp_path):
 def test_newest_grid_is_the_one_tensorboard_shows_after_a_resume(tmp_path):
     """Grids at steps 2 and 4, then a resume from step 3 (purge_step 3) that has not logged a grid yet: step 2's."""
     job = tmp_path / "job"
-    writer = SummaryWriter(str(job))
+    writer = RunEvents(job)
     writer.add_image("samples", grid(2), 2)
     writer.add_image("samples", grid(4), 4)
     writer.close()
-    SummaryWriter(str(job), purge_step=3).close()
+    RunEvents(job, purge_step=3).close()
     step, png = report.read_events(job).samples
     assert step == 2
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), grid(2).transpose(1, 2, 0))

@@ -4,6 +4,9 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import image, scalar
+
+from ganrun.runstate.loggers.events import EventFile
 
 
 def read_scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
@@ -29,3 +32,20 @@ def write_events(job: Path, steps, value=lambda step: step * 0.25, tags=W_TAGS) 
         for tag in tags:
             writer.add_scalar(tag, value(step), step)
     writer.close()
+
+
+class RunEvents:
+    """An event file as a ganrun run writes it (so a resume's file sorts after the files it purges, which two
+    SummaryWriters made in one second do not promise), with the two SummaryWriter calls the tests use."""
+
+    def __init__(self, job: Path, purge_step: int | None = None):
+        self.file = EventFile(job, purge_step)
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.file.add_summary(scalar(tag, value), step)
+
+    def add_image(self, tag: str, picture, step: int) -> None:
+        self.file.add_summary(image(tag, picture, dataformats="CHW"), step)
+
+    def close(self) -> None:
+        self.file.close()

@@ -13,7 +13,9 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.record_writer import RecordWriter
 
-_NUMBERS = itertools.count()  # tells apart the files of one process made in one second
+# Tells apart the files of one process made in one second; zero-padded because TensorBoard reads a folder's files
+# in name order, and a resume must come after what it purges ("…10" sorts before "…9").
+_NUMBERS = itertools.count()
 
 
 class EventFile:
@@ -23,7 +25,7 @@ class EventFile:
     def __init__(self, folder: Path, purge_step: int | None = None):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_NUMBERS)}"
+        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_NUMBERS):06d}"
         self.folder, self.path = folder, folder / name
         self._records = RecordWriter(open(self.path, "wb"))  # noqa: SIM115 (closed by close())
         self.add_event(Event(file_version="brain.Event:2"))
