@@ -1,9 +1,14 @@
 """Checkpoints written before the EMA warm-up and the classifier metrics still sample, evaluate and resume."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
+from PIL import Image
 
 from helpers.cli import ganrun
+from helpers.pinned_runs import resume, write_data
 from helpers.runs import train
 
 pytestmark = pytest.mark.slow
@@ -56,3 +61,29 @@ def test_an_old_checkpoint_resumes(tmp_path, tiny_mnist):
     assert result.returncode == 0, result.stderr
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 6 and state["best"] == {"step": 4, "fid": 123.0}  # metrics off (FAST): kept as it was
+
+
+# Checkpoints at step 3 of two pinned configurations (tests/helpers/pinned_runs.py), written by ganrun as it was
+# before its architecture moved (commit 8560866): what a checkpoint holds then had no single owner.
+BEFORE_REFACTOR = Path(__file__).parent / "data" / "before-refactor"
+# Their pinned hashes at step 6 (tests/test_pinned_weights.py): what an uninterrupted run trains.
+UNINTERRUPTED = {"hinge_adaptive_lecam": "feee4c74e3f43ebd", "conditional_hinge": "23eed1f5c90a11dd"}
+
+
+@pytest.mark.parametrize("name", sorted(UNINTERRUPTED))
+def test_a_checkpoint_from_before_the_refactor_resumes_to_the_weights_of_an_uninterrupted_run(name, tmp_path):
+    """Augmentation p, LeCam's averages, class labels, RNG and data order all come back from the old file."""
+    checkpoint = tmp_path / name / "checkpoints" / "step_0000003.pt"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copy(BEFORE_REFACTOR / f"{name}-step3.pt", checkpoint)
+    assert resume(name, checkpoint, write_data(tmp_path / "data"), tmp_path) == UNINTERRUPTED[name]
+
+
+def test_a_conditional_checkpoint_from_before_the_refactor_samples_one_class(tmp_path):
+    out = tmp_path / "sevens.png"
+    result = ganrun(
+        str(BEFORE_REFACTOR / "conditional_hinge-step3.pt"), "--num", "4", "--class", "7", "--out", str(out),
+        cwd=tmp_path, module="ganrun.sample",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size[0] > 0

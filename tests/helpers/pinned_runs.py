@@ -143,18 +143,30 @@ def write_data(folder: Path) -> dict[str, Path]:
     return {"mnist": write_mnist(folder / "mnist"), "cifar": write_cifar10(folder / "cifar", per_class=4)}
 
 
-def train(name: str, data: dict[str, Path], folder: Path) -> str:
-    """Train configuration `name` through the CLI in `folder`; the hash of its last checkpoint."""
-    which, overrides = CONFIGS[name]
-    base = MNIST if which == "mnist" else CIFAR
-    args = [*base, f"dataset.root={data[which]}", *TINY, *overrides, f"hydra.run.dir={folder / name}"]
+def run_cli(args: list[str], folder: Path) -> None:
+    """`python -m ganrun ARGS` in `folder` with portable numerics and a cache of its own."""
     env = {**os.environ, **PORTABLE, "GANRUN_CACHE": str(folder / "cache")}
     result = subprocess.run(
         [sys.executable, "-m", "ganrun", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"python -m ganrun {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+
+
+def train(name: str, data: dict[str, Path], folder: Path) -> str:
+    """Train configuration `name` through the CLI in `folder`; the hash of its last checkpoint."""
+    which, overrides = CONFIGS[name]
+    base = MNIST if which == "mnist" else CIFAR
+    run_cli([*base, f"dataset.root={data[which]}", *TINY, *overrides, f"hydra.run.dir={folder / name}"], folder)
     return state_hash(folder / name / "checkpoints" / "last.pt")
+
+
+def resume(name: str, checkpoint: Path, data: dict[str, Path], folder: Path) -> str:
+    """Resume configuration `name` from `checkpoint` to its last step (its data at `data`); the hash of the
+    checkpoint it ends with."""
+    which, _ = CONFIGS[name]
+    run_cli([f"resume={checkpoint}", f"dataset.root={data[which]}"], folder)
+    return state_hash(checkpoint.parent / "last.pt")
 
 
 if __name__ == "__main__":
