@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.cli import assert_user_error, ganrun, on_tiny_mnist
 from helpers.events import read_image_tags, read_scalars
 from helpers.runs import train
 
@@ -112,10 +112,7 @@ def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
 @pytest.mark.slow
 def test_batchnorm_critic_with_penalty_is_refused(tmp_path, tiny_mnist):
     result = ganrun(
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "model.critic_norm=batch",
         "loss=wgan_gp",
         "hydra.run.dir=run",

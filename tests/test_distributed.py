@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers.cli import FAST, REPO
+from helpers.cli import REPO, on_tiny_mnist
 from helpers.runs import torchrun
 
 pytestmark = pytest.mark.slow
@@ -14,10 +14,7 @@ def test_two_ranks_write_one_run_folder(tmp_path, tiny_mnist):
     result = torchrun(
         "-m",
         "ganrun",
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.batch_size=16",
         "train.steps=4",
         "log.every=2",
@@ -48,10 +45,7 @@ def test_a_batch_that_does_not_split_is_refused(tmp_path, tiny_mnist):
     result = torchrun(
         "-m",
         "ganrun",
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.batch_size=9",
         "hydra.run.dir=run",
         cwd=tmp_path,

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from ganrun.app import launchers, resolvers, schema
 from ganrun.base.errors import UsageError
-from helpers.cli import FAST, REPO, ganrun
+from helpers.cli import REPO, ganrun, on_tiny_mnist
 
 # One torch thread per job: the jobs of a local sweep run side by side on a CPU with few cores.
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -27,7 +27,7 @@ HINT = 'needs the submitit launcher: pip install -e ".[slurm]"'
 
 
 def data_args(tiny_mnist) -> list[str]:
-    return ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST]
+    return on_tiny_mnist(tiny_mnist)
 
 
 def job_folders(sweep: Path) -> list[Path]:

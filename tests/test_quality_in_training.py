@@ -15,7 +15,7 @@ from ganrun.runstate.state import capture
 from ganrun.training.ema import EMA
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
-from helpers.cli import FAST, ganrun
+from helpers.cli import FAST, ganrun, on_tiny_mnist
 from helpers.events import read_scalars
 from helpers.parts import make_parts
 
@@ -100,10 +100,7 @@ def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
 @pytest.mark.slow
 def test_metrics_in_a_cli_run(tmp_path, tiny_mnist, random_weights):  # noqa: F811
     result = ganrun(
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "metrics.names=[fid,kid]",
         "metrics.every=0",
         "metrics.num_samples=48",

@@ -11,23 +11,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.cli import assert_user_error, ganrun
 from helpers.events import read_scalars
+from helpers.runs import logged_every_step
 
 pytestmark = pytest.mark.slow
-
-
-def args_for(tiny_mnist, run, *extra):
-    return [
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
-        "train.deterministic=true",
-        "log.every=1",
-        f"hydra.run.dir={run}",
-        *extra,
-    ]
 
 
 def start(cwd, *args) -> subprocess.Popen:
@@ -58,16 +46,16 @@ def weights(run_dir):
 @pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
     steps = ["train.steps=16", "ckpt.every=4"]
-    assert ganrun(*args_for(tiny_mnist, "whole", *steps), cwd=tmp_path).returncode == 0
+    assert ganrun(*logged_every_step(tiny_mnist, "whole", *steps), cwd=tmp_path).returncode == 0
 
-    killed = start(tmp_path, *args_for(tiny_mnist, "killed", *steps))
+    killed = start(tmp_path, *logged_every_step(tiny_mnist, "killed", *steps))
     wait_for(tmp_path / "killed" / "checkpoints" / "step_0000004.pt", killed)
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
     saved = [torch.load(p, weights_only=True)["step"] for p in (tmp_path / "killed" / "checkpoints").glob("*.pt")]
     assert 4 <= max(saved) < 16  # the kill landed mid-run (maybe between step_*.pt and last.pt): work is left
 
-    result = ganrun(*args_for(tiny_mnist, "killed", *steps, "resume=auto"), cwd=tmp_path)
+    result = ganrun(*logged_every_step(tiny_mnist, "killed", *steps, "resume=auto"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     step, generator, critic = weights(tmp_path / "killed")
     whole_step, whole_generator, whole_critic = weights(tmp_path / "whole")
@@ -84,7 +72,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, tiny_mnist):
 
 @pytest.mark.xdist_group("signals")  # timed by signals: kept on one worker
 def test_sigterm_checkpoints_at_a_step_boundary_and_exits_0(tmp_path, tiny_mnist):
-    process = start(tmp_path, *args_for(tiny_mnist, "run", "train.steps=100000", "ckpt.every=2"))
+    process = start(tmp_path, *logged_every_step(tiny_mnist, "run", "train.steps=100000", "ckpt.every=2"))
     wait_for(tmp_path / "run" / "checkpoints" / "step_0000002.pt", process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -95,7 +83,7 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_exits_0(tmp_path, tiny_mnist
     assert "Traceback" not in stderr
 
     result = ganrun(
-        *args_for(tiny_mnist, "run", f"train.steps={step + 2}", "ckpt.every=2", "resume=auto"), cwd=tmp_path
+        *logged_every_step(tiny_mnist, "run", f"train.steps={step + 2}", "ckpt.every=2", "resume=auto"), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert weights(tmp_path / "run")[0] == step + 2
@@ -103,7 +91,7 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_exits_0(tmp_path, tiny_mnist
 
 
 def test_corrupt_checkpoints(tmp_path, tiny_mnist):
-    assert ganrun(*args_for(tiny_mnist, "run", "train.steps=4", "ckpt.every=2"), cwd=tmp_path).returncode == 0
+    assert ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=4", "ckpt.every=2"), cwd=tmp_path).returncode == 0
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:100])  # truncated, as by a crash mid-write without the rename
     # An explicit path: one line naming the file.
@@ -111,7 +99,7 @@ def test_corrupt_checkpoints(tmp_path, tiny_mnist):
     assert_user_error(result, f"checkpoint {last} is unreadable")
     assert len(result.stderr.strip().splitlines()) == 1
     # auto: skip it with a warning and take the newest periodic checkpoint.
-    result = ganrun(*args_for(tiny_mnist, "run", "train.steps=6", "ckpt.every=2", "resume=auto"), cwd=tmp_path)
+    result = ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=6", "ckpt.every=2", "resume=auto"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     logged = result.stdout + result.stderr
     assert "resume=auto skips last.pt" in logged and "step_0000004.pt at step 4" in logged
@@ -119,21 +107,19 @@ def test_corrupt_checkpoints(tmp_path, tiny_mnist):
 
 
 def test_ckpt_keep_bounds_the_periodic_checkpoints(tmp_path, tiny_mnist):
-    assert (
-        ganrun(*args_for(tiny_mnist, "run", "train.steps=6", "ckpt.every=1", "ckpt.keep=2"), cwd=tmp_path).returncode
-        == 0
-    )
+    result = ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=6", "ckpt.every=1", "ckpt.keep=2"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["last.pt", "step_0000005.pt", "step_0000006.pt"]
 
 
 def test_no_temp_files_are_left_behind(tmp_path, tiny_mnist):
-    assert ganrun(*args_for(tiny_mnist, "run", "train.steps=2", "ckpt.every=1"), cwd=tmp_path).returncode == 0
+    assert ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=2", "ckpt.every=1"), cwd=tmp_path).returncode == 0
     assert not list((tmp_path / "run" / "checkpoints").glob(".*"))
 
 
 def test_checkpoint_from_another_model_config_lists_mismatched_keys(tmp_path, tiny_mnist):
-    assert ganrun(*args_for(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path).returncode == 0
+    assert ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path).returncode == 0
     # The checkpoint was trained with model=dcgan28 model.hidden=8; give the group with the key to change it.
     result = ganrun(
         f"resume={tmp_path}/run/checkpoints/last.pt", "model=dcgan28", "model.hidden=16", "train.steps=4", cwd=tmp_path
@@ -146,9 +132,9 @@ def test_checkpoint_from_another_model_config_lists_mismatched_keys(tmp_path, ti
 
 
 def test_a_run_folder_with_checkpoints_is_not_overwritten(tmp_path, tiny_mnist):
-    assert ganrun(*args_for(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path).returncode == 0
+    assert ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path).returncode == 0
     before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
-    result = ganrun(*args_for(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path)
+    result = ganrun(*logged_every_step(tiny_mnist, "run", "train.steps=2"), cwd=tmp_path)
     assert_user_error(result, "already holds checkpoints", "resume=auto")
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
 
@@ -167,7 +153,7 @@ def test_a_run_folder_with_checkpoints_is_not_overwritten(tmp_path, tiny_mnist):
     ],
 )
 def test_bad_values_stop_before_any_compute(tmp_path, tiny_mnist, extra, message):
-    result = ganrun(*args_for(tiny_mnist, "run", *extra), cwd=tmp_path)
+    result = ganrun(*logged_every_step(tiny_mnist, "run", *extra), cwd=tmp_path)
     assert_user_error(result, message)
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -182,5 +168,5 @@ def test_an_image_less_folder_is_refused(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
 def test_device_cuda_without_a_gpu_is_refused(tmp_path, tiny_mnist):
-    result = ganrun(*args_for(tiny_mnist, "run", "device=cuda"), cwd=tmp_path)
+    result = ganrun(*logged_every_step(tiny_mnist, "run", "device=cuda"), cwd=tmp_path)
     assert_user_error(result, "device=cuda but no CUDA GPU is visible")

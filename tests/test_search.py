@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from ganrun.app import launchers, resolvers, schema, search
 from ganrun.base.errors import UsageError
-from helpers.cli import FAST, REPO, assert_user_error, ganrun
+from helpers.cli import REPO, assert_user_error, ganrun, on_tiny_mnist
 
 # Each search preset → the seed tutorial's preset it searches around.
 PRESETS = {
@@ -40,10 +40,7 @@ def study(tmp_path, tiny_mnist, *args, env=None):
     return ganrun(
         "-m",
         "hydra/sweeper=optuna",
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.steps=2",
         "log.every=1",
         "hydra.sweep.dir=sweep",

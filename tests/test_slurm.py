@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.cli import FAST
+from helpers.cli import on_tiny_mnist
 from helpers.events import read_scalars
 from helpers.runs import ENV, assert_same_training, differences, final_state, torchrun, wait_for_step
 
@@ -55,10 +55,7 @@ SLURM = [
 
 def train_args(tiny_mnist) -> list[str]:
     return [
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.deterministic=true",
         "log.every=1",
         "ckpt.every=5",

@@ -16,9 +16,9 @@ import pytest
 
 from ganrun.runstate import lock as run_lock
 from ganrun.runstate.lock import RunFolderInUse, RunLock
-from helpers.cli import FAST, assert_user_error, ganrun
+from helpers.cli import assert_user_error, ganrun, on_tiny_mnist
 from helpers.events import read_scalars
-from helpers.runs import ENV, assert_same_training, final_state, wait_for_step
+from helpers.runs import ENV, assert_same_training, final_state, logged_every_step, wait_for_step
 
 
 def holder_file(folder: Path, **fields) -> Path:
@@ -114,19 +114,6 @@ def test_the_holder_keeps_its_lock_fresh(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- two processes on one run folder (a double requeue)
 
 
-def run_args(tiny_mnist, run, *extra):
-    return [
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
-        "train.deterministic=true",
-        "log.every=1",
-        f"hydra.run.dir={run}",
-        *extra,
-    ]
-
-
 def start(cwd: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache"), **ENV}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -145,7 +132,7 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_a_second_process_on_a_run_folder_stops_and_changes_nothing(tmp_path, tiny_mnist):
     """The first run trains on until the second has been refused, then is stopped by SIGTERM (a checkpoint)."""
-    args = run_args(tiny_mnist, "run", "train.steps=100000", "ckpt.every=5")
+    args = logged_every_step(tiny_mnist, "run", "train.steps=100000", "ckpt.every=5")
     first = start(tmp_path, *args)
     try:
         wait_for_step(tmp_path / "run" / "ganrun.log", 2, first)
@@ -187,10 +174,7 @@ def test_a_local_sweep_job_killed_at_a_random_step_and_requeued_ends_bit_identic
         "-m",
         "hydra/launcher=local",
         "log.images_every=1000,1001",
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.deterministic=true",
         "log.every=1",
         "train.steps=30",

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from ganrun.report import pictures
-from helpers.cli import FAST, ganrun
+from helpers.cli import ganrun, on_tiny_mnist
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,7 @@ REGULARIZERS = ["none", "spectral_norm", "r1"]
 def sweep(tmp_path, tiny_mnist, *args):
     return ganrun(
         "-m",
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.steps=2",
         "log.every=1",
         "hydra.sweep.dir=sweep",

@@ -18,6 +18,11 @@ FAST = [
 ]
 
 
+def on_tiny_mnist(root, *extra: str) -> list[str]:
+    """The overrides of a FAST run on tiny_data's MNIST at `root` (the tiny_mnist fixture), then `extra`."""
+    return ["dataset=mnist", f"dataset.root={root}", "dataset.download=false", *FAST, *extra]
+
+
 def ganrun(*args: str, cwd: Path, module: str = "ganrun", timeout: int = 300, env: dict | None = None):
     """Run `python -m <module> ARGS` in `cwd` with a private data cache; returns the CompletedProcess."""
     full_env = {**os.environ, "GANRUN_CACHE": str(cwd / ".cache")}

@@ -9,15 +9,12 @@ from pathlib import Path
 import torch
 from torch.testing import assert_close
 
-from helpers.cli import FAST, REPO, ganrun
+from helpers.cli import REPO, ganrun, on_tiny_mnist
 
 
 def train(tmp_path, tiny_mnist, *extra, run="run"):
     args = [
-        "dataset=mnist",
-        f"dataset.root={tiny_mnist}",
-        "dataset.download=false",
-        *FAST,
+        *on_tiny_mnist(tiny_mnist),
         "train.steps=4",
         "log.every=2",
         "log.images_every=2",
@@ -28,6 +25,11 @@ def train(tmp_path, tiny_mnist, *extra, run="run"):
     result = ganrun(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return tmp_path / run
+
+
+def logged_every_step(tiny_mnist, run, *extra: str) -> list[str]:
+    """A deterministic FAST run in folder `run` that logs every step (what the stop and resume tests watch)."""
+    return [*on_tiny_mnist(tiny_mnist), "train.deterministic=true", "log.every=1", f"hydra.run.dir={run}", *extra]
 
 
 def differences(a, b, where: str = "") -> list[str]:
