@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganrun.base.errors import UsageError
 from ganrun.base.weights import load_weights
-from ganrun.data.files import STORAGE_KEYS, ImageSet, take_subset
+from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
 from ganrun.training.ema import recalibrate_batchnorm
@@ -106,7 +106,7 @@ def build_dataset(dataset_cfg, subset: bool = True, before_packing: Callable | N
     `before_packing(rows, row_bytes)` goes to a loader that takes it (data.open.open_source's check)."""
     node = plain(dataset_cfg)
     limit, limit_seed = node.pop("limit", None), node.pop("limit_seed", 0)
-    for key in STORAGE_KEYS:  # where the images are kept (data.open_source), not how they are read
+    for key in (*STORAGE_KEYS, *DRAWING_KEYS):  # where the images are kept and how batches are drawn (open_source)
         node.pop(key, None)
     extra = {}
     if before_packing is not None and "before_packing" in signature_of(node.get("_target_")).parameters:
@@ -135,7 +135,11 @@ def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimiz
 def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
     """The generator of a checkpoint (its moving average unless use_ema is False), rebuilt from the
     config stored in it, in eval mode on `device`."""
-    state = checkpoint.load(path)
+    return generator_of(checkpoint.load(path), device, use_ema)
+
+
+def generator_of(state: dict, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
+    """load_generator of a loaded checkpoint."""
     generator, _, _ = build_gan(OmegaConf.create(state["config"]))
     if use_ema and state.get("ema") is not None:
         load_weights(generator, state["ema"], "EMA generator")

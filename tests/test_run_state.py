@@ -23,6 +23,7 @@ HELD = {
     "best",
     "augment",
     "regularizer",
+    "classes",
     "rng",
     "config",
     "overrides",

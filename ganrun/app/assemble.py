@@ -13,6 +13,7 @@ from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
+from ganrun.data.listing import folder_class_names
 from ganrun.data.open import open_source
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
@@ -33,18 +34,31 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
         )
 
 
+def data_classes(dataset_cfg) -> int | None:
+    """How many classes the data set's labels name (read from names alone, before any image), or None: no labels
+    known (a loader of one's own: model.num_classes then says)."""
+    if labelled_source(dataset_cfg) is not None:
+        return NUM_CLASSES
+    if dataset_cfg.get("labels") is not None:  # a folder: subfolders or a labels file
+        names = folder_class_names(dataset_cfg.get("root"), dataset_cfg.get("labels"))
+        return None if names is None else len(names)
+    return None
+
+
 def resolve_classes(cfg: DictConfig) -> None:
     """A class-conditional model needs a labelled data set: stop in one line before anything is built when there
     is none, and fill in model.num_classes (null: the data set's), so that the stored config rebuilds the nets."""
     if not cfg.model.get("conditional", False):
         return
-    if labelled_source(cfg.dataset) is None:
+    classes = data_classes(cfg.dataset)
+    if classes is None and cfg.model.get("num_classes") is None:
         raise UsageError(
             f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
-            f"none; train on a labelled one ({', '.join(LABELLED)}) or set model.conditional=false"
+            f"none; train on a labelled one ({', '.join(LABELLED)}, or a folder with dataset.labels=folders or "
+            "a labels file) or set model.conditional=false"
         )
     if cfg.model.num_classes is None:
-        cfg.model.num_classes = NUM_CLASSES
+        cfg.model.num_classes = classes
 
 
 def refuse_adaptive_without_boundary(augment, loss) -> None:
@@ -80,6 +94,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         rank=rank,
         world=world,
         num_classes=getattr(generator, "num_classes", 0),
+        xflip=bool(cfg.dataset.get("xflip", False)),
     )
     if data.labels is not None:  # a conditional generator samples its classes as often as the data hold them
         generator.class_prior.copy_(data.class_frequencies(generator.num_classes))

@@ -14,7 +14,7 @@ import torch
 
 from ganrun.base.errors import UsageError
 from ganrun.base.streams import own_streams
-from ganrun.data.files import STORAGE_KEYS, SUBSET_KEYS
+from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
 from ganrun.quality import classifier, inception
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
@@ -43,9 +43,11 @@ log = logging.getLogger("ganrun")
 
 def dataset_cache_key(dataset_cfg: dict) -> str:
     """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, how it is
-    packed and stored (`workers`, `storage`, `readers`), and
-    `limit`: the real images of the metrics are the whole data set, whatever subset a run trains on)."""
-    keys = {k: v for k, v in dict(dataset_cfg).items() if k not in ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS)}
+    packed and stored (`workers`, `storage`, `readers`), how batches are drawn (`xflip`: the reference is the
+    images unflipped), and `limit`: the real images of the metrics are the whole data set, whatever subset a run
+    trains on)."""
+    ignored = ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS, *DRAWING_KEYS)
+    keys = {k: v for k, v in dict(dataset_cfg).items() if k not in ignored}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{str(keys.get('_target_', 'data')).rsplit('.', 1)[-1]}-{digest}"
 

@@ -4,8 +4,8 @@ continues a run from it. Adding something to the run state is one entry in each,
 
 A checkpoint is plain containers and tensors (it loads with torch.load(weights_only=True)): both networks, both
 optimizers, the generator's EMA, the step, every RNG state, the data order, the fixed noise, the best score so far,
-the augmentation's state (adaptive p), the regularizer's (LeCam's moving averages), the resolved config and the
-command line's overrides (which `resume=PATH` composes the config from again).
+the augmentation's state (adaptive p), the regularizer's (LeCam's moving averages), the names of the classes, the
+resolved config and the command line's overrides (which `resume=PATH` composes the config from again).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def capture(parts: Parts, step: int, config: dict | None = None, overrides: list
         "best": dict(parts.best),
         "augment": parts.augment.state_dict(),  # the adaptive p and its counters
         "regularizer": parts.regularizer.state_dict(),  # LeCam's moving averages
+        "classes": parts.data.class_names,  # what each label means: grids, ganrun.sample --class NAME
         "rng": rng_state(),
         "config": config if config is not None else {},
         "overrides": list(overrides or []),
