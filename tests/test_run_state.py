@@ -24,6 +24,7 @@ HELD = {
     "augment",
     "regularizer",
     "classes",
+    "init",
     "rng",
     "config",
     "overrides",

@@ -9,14 +9,17 @@ import torch
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
+from ganrun.app.init import check_init_fits, start_from_init
 from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.listing import folder_class_names
 from ganrun.data.open import open_source
+from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
+from ganrun.training.freeze import freeze_critic_blocks
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
 
@@ -71,10 +74,11 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
         )
 
 
-def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
+def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None) -> Parts:
     """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal); fills in
-    model.num_classes of a class-conditional model. Under torchrun every rank builds the same networks, wraps
-    them in DDP, and draws its own data and noise."""
+    model.num_classes of a class-conditional model. With `init` (app/init.py's load_init) the networks, EMA and,
+    if asked, optimizers start from its weights. Under torchrun every rank builds the same networks, wraps them in
+    DDP, and draws its own data and noise."""
     rank, world = distributed.rank_and_world()
     resolve_classes(cfg)
     torch.manual_seed(cfg.seed)
@@ -84,6 +88,10 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
+    if init is not None:  # layers that do not fit stop the run here, before any data are read
+        check_init_fits(cfg, init, generator, critic)
+    if frozen := freeze_critic_blocks(critic, cfg.train.freeze_critic):
+        log.info("train.freeze_critic=%d: the critic's %s stay fixed", cfg.train.freeze_critic, ", ".join(frozen))
     data = open_source(
         partial(build_dataset, cfg.dataset),
         device=device,
@@ -110,6 +118,8 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
         augment=augment,
     )
+    if init is not None:
+        start_from_init(cfg, parts, init)
     ddp = (
         partial(
             DistributedDataParallel,
@@ -176,6 +186,7 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
         labelled=labelled_source(dataset_cfg),
         split=split,
         reference=reference_name(dataset_cfg, real),
+        init=origin_text(parts.origin),
     )
     sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.

@@ -76,6 +76,7 @@ class QualityMetrics:
         labelled: the labelled data set the classifier learns from (None: the data have no labels).
         split: which split `real_images` is (train or test), keyed apart in the cache and named in the protocol.
         reference: the data set as the protocol names it (default: the cache key).
+        init: where the scored generator's run started (protocol.origin_text), named in every protocol.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class QualityMetrics:
         labelled: LabelledSource | None = None,
         split: str = "train",
         reference: str | None = None,
+        init: str | None = None,
     ):
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n) for n in names]
         unknown = sorted(set(names) - set(NAMES))
@@ -101,7 +103,7 @@ class QualityMetrics:
         self.names = list(dict.fromkeys(names))
         self.num_samples, self.batch_size, self.device = num_samples, batch_size, torch.device(device)
         self.inception_weights = Path(inception_weights).expanduser() if inception_weights else None
-        self.option, self.labelled = option, labelled
+        self.option, self.labelled, self.init = option, labelled, init
         self.classifier_record, self.classifier_path = None, None  # set when the classifier is loaded
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
@@ -222,6 +224,7 @@ class QualityMetrics:
             weights=str(space.weights_id),
             resize=self._resize(space, fake),
             settings=settings(MEASURES[name], options),
+            init=self.init if generator in ("ema", "raw") else None,  # held-out real images started nowhere
         ).to_dict()
 
     def _resize(self, space: Space, fake: torch.Tensor) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from ganrun.base import reported
@@ -51,6 +54,20 @@ def critic_step(
         means.add(reported.AUGMENT_RT, signs.mean())
 
 
+@contextmanager
+def weights_fixed(module: torch.nn.Module) -> Iterator[None]:
+    """The module's parameters take no gradient inside the block; after it, those that took one take it again (a
+    frozen block of train.freeze_critic stays frozen)."""
+    trained = [p for p in module.parameters() if p.requires_grad]
+    for p in trained:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trained:
+            p.requires_grad_(True)
+
+
 def generator_step(
     parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, precision: str = "fp32"
 ) -> bool:
@@ -61,18 +78,17 @@ def generator_step(
     # runs this forward (a DDP forward would wait for a critic backward that never comes).
     if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
         D = eager(D).module
-    D.requires_grad_(False)
     labels = parts.data.random_labels(batch_size) if parts.conditional else None
-    with autocast(device, precision):
-        fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
-        loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
-    parts.opt_g.zero_grad(set_to_none=True)
-    applied = guard.allows(reported.LOSS_GENERATOR, loss)
-    if applied:
-        loss.backward()
-        parts.opt_g.step()
-        means.add(reported.LOSS_GENERATOR, loss)
-    D.requires_grad_(True)
+    with weights_fixed(D):
+        with autocast(device, precision):
+            fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
+            loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # through T
+        parts.opt_g.zero_grad(set_to_none=True)
+        applied = guard.allows(reported.LOSS_GENERATOR, loss)
+        if applied:
+            loss.backward()
+            parts.opt_g.step()
+            means.add(reported.LOSS_GENERATOR, loss)
     return applied
 
 
