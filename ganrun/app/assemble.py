@@ -18,6 +18,7 @@ from ganrun.data.listing import folder_class_names
 from ganrun.data.open import open_source
 from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
+from ganrun.training.accumulation import check_accumulation, has_batchnorm
 from ganrun.training.ema import EMA
 from ganrun.training.freeze import freeze_critic_blocks
 from ganrun.training.parts import Parts
@@ -30,7 +31,7 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
     """Batch norm mixes samples, so the per-sample input gradient a penalty needs is wrong."""
     if cfg.model.get("allow_batchnorm_with_penalty", False) or not (loss.penalized or regularizer.penalized):
         return
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+    if has_batchnorm(critic):
         raise UsageError(
             "the critic has batch norm, which makes a gradient penalty wrong; use model.critic_norm=layer "
             "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway"
@@ -88,6 +89,7 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
+    check_accumulation(cfg.train.accumulate, cfg.train.batch_size // world, generator, critic)
     if init is not None:  # layers that do not fit stop the run here, before any data are read
         check_init_fits(cfg, init, generator, critic)
     if frozen := freeze_critic_blocks(critic, cfg.train.freeze_critic):

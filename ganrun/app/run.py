@@ -123,6 +123,7 @@ def settings_from(cfg: DictConfig, rank: int, world: int) -> Settings:
         progress=rank == 0,
         best_metric=cfg.metrics.best,
         cuda_graphs=cfg.train.cuda_graphs,
+        accumulate=cfg.train.accumulate,
     )
 
 

@@ -56,6 +56,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
     cuda_graphs: bool = False  # replay each training step from a CUDA graph (GPU only; docs/scaling.md: CUDA graphs)
+    accumulate: int = 1  # each update sums the gradients of this many chunks of the batch (docs/own_data.md)
     freeze_critic: int = 0  # FreezeD: the critic's first K blocks stay fixed (docs/own_data.md)
 
 
@@ -132,6 +133,7 @@ def check_ranges(cfg) -> None:
         ("train.steps", cfg.train.steps >= 1, ">= 1"),
         ("train.batch_size", cfg.train.batch_size >= 1, ">= 1"),
         ("train.n_critic", cfg.train.n_critic >= 1, ">= 1"),
+        ("train.accumulate", cfg.train.accumulate >= 1, ">= 1"),
         ("train.freeze_critic", cfg.train.freeze_critic >= 0, ">= 0 (0: none frozen)"),
         ("log.every", cfg.log.every >= 1, ">= 1"),
         ("log.images_every", cfg.log.images_every >= 1, ">= 1"),
