@@ -17,6 +17,7 @@ from ganrun.base.weights import load_weights
 from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
+from ganrun.training import contract
 from ganrun.training.ema import recalibrate_batchnorm
 
 # Keys of the model config that configure ganrun itself rather than the model's build function.
@@ -83,16 +84,32 @@ def logger_factories(logger_cfg) -> dict[str, Callable]:
 
 
 def build_gan(cfg) -> tuple[torch.nn.Module, torch.nn.Module, object]:
-    """The generator, the critic and the regularizer, with the regularizer applied to both networks."""
+    """The generator, the critic and the regularizer, with the regularizer applied to both networks; each checked
+    against the interface training expects (training/contract.py: a part of one's own stops in one line naming what
+    it lacks)."""
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS}
-    generator, critic = instantiate(model_cfg)
+    generator, critic = contract.check_pair(instantiate(model_cfg), model_cfg.get("_target_"))
+    contract.check_generator(generator, bool(model_cfg.get("conditional", False)))
     regularizer = instantiate(cfg.regularizer)
+    contract.check_regularizer(regularizer)
     regularizer.apply(generator, critic)
+    contract.check_networks(generator, critic, image_shape(cfg.get("dataset")))
     return generator, critic, regularizer
 
 
+def image_shape(dataset_cfg) -> tuple[int, int, int] | None:
+    """(channels, size, size) of the data set's images as its config says, or None where it does not say."""
+    if not dataset_cfg or dataset_cfg.get("image_size") is None or dataset_cfg.get("channels") is None:
+        return None
+    size = int(dataset_cfg.get("image_size"))
+    return int(dataset_cfg.get("channels")), size, size
+
+
 def build_loss(cfg):
-    return instantiate(cfg.loss)
+    """The loss, checked against the interface training expects (training/contract.py)."""
+    loss = instantiate(cfg.loss)
+    contract.check_loss(loss)
+    return loss
 
 
 def build_augment(cfg) -> Augment:

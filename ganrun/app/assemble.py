@@ -19,6 +19,7 @@ from ganrun.data.open import open_source
 from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
 from ganrun.training.accumulation import check_accumulation, has_batchnorm
+from ganrun.training.contract import check_loss_terms
 from ganrun.training.ema import EMA
 from ganrun.training.freeze import freeze_critic_blocks
 from ganrun.training.parts import Parts
@@ -87,6 +88,7 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
     generator, critic, regularizer = build_gan(cfg)
     generator, critic = generator.to(device), critic.to(device)
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
+    check_loss_terms(loss, generator, critic)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
     check_accumulation(cfg.train.accumulate, cfg.train.batch_size // world, generator, critic)
