@@ -1,8 +1,9 @@
 """Spec of a researcher's own image folder (ganrun.data.image_folder with data/listing.py and data/decode.py): labels
 from first-level subfolders (torchvision's ImageFolder) or from a labels file (StyleGAN2-ADA's dataset.json), each
 packed row with its file's label and the class names beside the pack; classes picked by name or index; every bad
-labelling one line before anything is packed; non-square images center-cropped or padded whole, the enlarged ones
-counted; a cache that cannot be written (a full disk) said once in the log, with nothing half-written left."""
+labelling (and one class for a conditional model) one line before anything is packed; non-square images
+center-cropped or padded whole, the enlarged ones counted; a cache that cannot be written (a full disk) said once in
+the log, with nothing half-written left."""
 
 import errno
 import json
@@ -15,9 +16,12 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.testing import assert_close
 
+from ganrun.app.assemble import resolve_classes
+from ganrun.base.errors import UsageError
 from ganrun.data import DatasetError, folder, image_folder
 from ganrun.data.listing import folder_class_names
 from ganrun.data.writers import PackWriter
+from helpers.configs import compose_with
 from helpers.tiny_data import CLASSES, labelled_pattern, write_image_folder, write_labelled_folder
 
 
@@ -82,6 +86,17 @@ def test_an_unknown_class_is_one_line_that_lists_the_classes(tmp_path):
     with pytest.raises(DatasetError) as error:
         image_folder(root=str(write_image_folder(tmp_path / "plain", broken=0)), image_size=32, classes=[1])
     assert_one_line(error, "dataset.classes=[1] needs class labels", "dataset.labels=folders")
+
+
+@pytest.mark.parametrize("per_class, picked, named", [((3,), None, "cat"), ((2, 2, 2), "[dog]", "dog")])
+def test_a_conditional_model_on_one_class_is_one_line_before_anything_is_read(tmp_path, per_class, picked, named):
+    root = write_labelled_folder(tmp_path / "pets", per_class=per_class)
+    options = [f"dataset.root={root}", "dataset.labels=folders", f"dataset.classes={picked or 'null'}"]
+    cfg = compose_with("dataset=folder", *options, "model.conditional=true")
+    with pytest.raises(UsageError) as error:
+        resolve_classes(cfg)
+    assert_one_line(error, f"model.conditional=true needs two classes or more, and the data hold one ({named})")
+    assert not (tmp_path / "cache").exists()
 
 
 def bad_json(root):

@@ -14,7 +14,7 @@ from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
-from ganrun.data.listing import folder_class_names
+from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.open import open_source
 from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
@@ -46,8 +46,21 @@ def data_classes(dataset_cfg) -> int | None:
         return NUM_CLASSES
     if dataset_cfg.get("labels") is not None:  # a folder: subfolders or a labels file
         names = folder_class_names(dataset_cfg.get("root"), dataset_cfg.get("labels"))
+        if names is not None:
+            refuse_one_class(dataset_cfg, names)
         return None if names is None else len(names)
     return None
+
+
+def refuse_one_class(dataset_cfg, names: list[str]) -> None:
+    """A class-conditional model learns what tells classes apart: a folder of one class (or one picked) has nothing."""
+    picked = pick_classes(dataset_cfg.get("classes"), names, dataset_cfg.get("root"))
+    trained = names if picked is None else [names[i] for i in picked]
+    if len(trained) < 2:
+        raise UsageError(
+            f"model.conditional=true needs two classes or more, and the data hold one ({trained[0]}); add class "
+            "folders (or labels), pick more with dataset.classes, or set model.conditional=false"
+        )
 
 
 def resolve_classes(cfg: DictConfig) -> None:
