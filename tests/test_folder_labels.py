@@ -22,6 +22,7 @@ from ganrun.data import DatasetError, folder, image_folder
 from ganrun.data.listing import folder_class_names
 from ganrun.data.writers import PackWriter
 from helpers.configs import compose_with
+from helpers.packing import DyingDecoder, Killed
 from helpers.tiny_data import CLASSES, labelled_pattern, write_image_folder, write_labelled_folder
 
 
@@ -161,10 +162,6 @@ def test_unreadable_files_keep_the_labels_aligned_and_a_class_with_none_readable
     assert_one_line(error, "the class 'dog'", "has no readable image")
 
 
-class Killed(BaseException):
-    """The process died here."""
-
-
 def test_a_labelled_packing_killed_half_way_continues_with_its_labels(tmp_path, monkeypatch, cache_dir):
     root = write_labelled_folder(tmp_path / "pets", per_class=(7, 6, 9))
     (root / "dog" / "aaa-broken.png").write_bytes(b"not a PNG")
@@ -172,20 +169,11 @@ def test_a_labelled_packing_killed_half_way_continues_with_its_labels(tmp_path, 
         whole = image_folder(root=str(root), image_size=16, labels="folders", workers=1)
     for p in cache_dir.iterdir():
         p.unlink()
-    monkeypatch.setattr(folder, "CHUNK", 4)
-    decode, decoded = folder._decode_chunk, []
-
-    def dying(paths, **kwargs):
-        if len(decoded) == 3:
-            raise Killed
-        decoded.append(len(paths))
-        return decode(paths, **kwargs)
-
-    monkeypatch.setattr(folder, "_decode_chunk", dying)
+    decoder = DyingDecoder(monkeypatch, after=3)
     with pytest.raises(Killed):
         image_folder(root=str(root), image_size=16, labels="folders", workers=1)
     assert len(list(cache_dir.glob("*.partial-labels"))) == 1
-    monkeypatch.setattr(folder, "_decode_chunk", decode)
+    decoder.revive()
     with pytest.warns(UserWarning):
         again = image_folder(root=str(root), image_size=16, labels="folders", workers=1)
     assert_close(again.images, whole.images)

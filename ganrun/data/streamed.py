@@ -29,12 +29,11 @@ class StreamedBatches(BatchSource):
         seed: int,
         rank: int = 0,
         world: int = 1,
-        labelled: bool = True,
-        xflip: bool = False,
         workers: int = 2,
         prefetch: int = PREFETCH,
+        **options,
     ):
-        super().__init__(data, device, seed, rank, world, labelled, xflip)
+        super().__init__(data, device, seed, rank, world, **options)
         self.cuda = self.device.type == "cuda"
         self.workers, self.prefetch = max(1, workers), max(1, prefetch)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ganrun-reader")
