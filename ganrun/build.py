@@ -14,9 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganrun.base.errors import UsageError
 from ganrun.base.weights import load_weights
-from ganrun.data.files import STORAGE_KEYS, ImageSet, take_subset
+from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
+from ganrun.training import contract
 from ganrun.training.ema import recalibrate_batchnorm
 
 # Keys of the model config that configure ganrun itself rather than the model's build function.
@@ -83,16 +84,32 @@ def logger_factories(logger_cfg) -> dict[str, Callable]:
 
 
 def build_gan(cfg) -> tuple[torch.nn.Module, torch.nn.Module, object]:
-    """The generator, the critic and the regularizer, with the regularizer applied to both networks."""
+    """The generator, the critic and the regularizer, with the regularizer applied to both networks; each checked
+    against the interface training expects (training/contract.py: a part of one's own stops in one line naming what
+    it lacks)."""
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in MODEL_META_KEYS}
-    generator, critic = instantiate(model_cfg)
+    generator, critic = contract.check_pair(instantiate(model_cfg), model_cfg.get("_target_"))
+    contract.check_generator(generator, bool(model_cfg.get("conditional", False)))
     regularizer = instantiate(cfg.regularizer)
+    contract.check_regularizer(regularizer)
     regularizer.apply(generator, critic)
+    contract.check_networks(generator, critic, image_shape(cfg.get("dataset")))
     return generator, critic, regularizer
 
 
+def image_shape(dataset_cfg) -> tuple[int, int, int] | None:
+    """(channels, size, size) of the data set's images as its config says, or None where it does not say."""
+    if not dataset_cfg or dataset_cfg.get("image_size") is None or dataset_cfg.get("channels") is None:
+        return None
+    size = int(dataset_cfg.get("image_size"))
+    return int(dataset_cfg.get("channels")), size, size
+
+
 def build_loss(cfg):
-    return instantiate(cfg.loss)
+    """The loss, checked against the interface training expects (training/contract.py)."""
+    loss = instantiate(cfg.loss)
+    contract.check_loss(loss)
+    return loss
 
 
 def build_augment(cfg) -> Augment:
@@ -106,7 +123,7 @@ def build_dataset(dataset_cfg, subset: bool = True, before_packing: Callable | N
     `before_packing(rows, row_bytes)` goes to a loader that takes it (data.open.open_source's check)."""
     node = plain(dataset_cfg)
     limit, limit_seed = node.pop("limit", None), node.pop("limit_seed", 0)
-    for key in STORAGE_KEYS:  # where the images are kept (data.open_source), not how they are read
+    for key in (*STORAGE_KEYS, *DRAWING_KEYS):  # where the images are kept and how batches are drawn (open_source)
         node.pop(key, None)
     extra = {}
     if before_packing is not None and "before_packing" in signature_of(node.get("_target_")).parameters:
@@ -135,7 +152,11 @@ def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimiz
 def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
     """The generator of a checkpoint (its moving average unless use_ema is False), rebuilt from the
     config stored in it, in eval mode on `device`."""
-    state = checkpoint.load(path)
+    return generator_of(checkpoint.load(path), device, use_ema)
+
+
+def generator_of(state: dict, device: torch.device, use_ema: bool = True) -> torch.nn.Module:
+    """load_generator of a loaded checkpoint."""
     generator, _, _ = build_gan(OmegaConf.create(state["config"]))
     if use_ema and state.get("ema") is not None:
         load_weights(generator, state["ema"], "EMA generator")

@@ -21,7 +21,7 @@ from ganrun.build import build_dataset, load_generator
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.quality.names import NAMES
-from ganrun.quality.protocol import describe_all
+from ganrun.quality.protocol import describe_all, origin_text
 from ganrun.quality.reference import SPLITS, held_out_split, reference_images, reference_name, seeded_subset
 from ganrun.runstate import checkpoint
 from ganrun.training.devices import pick_device
@@ -108,6 +108,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         labelled=labelled_source(dataset_cfg),
         split=split,
         reference=reference_name(dataset_cfg, real),
+        init=origin_text(state.get("init")),
     )
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 

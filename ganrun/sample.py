@@ -1,9 +1,10 @@
 """`python -m ganrun.sample CKPT --out OUT`: images from a checkpoint's generator, and pictures of it.
 
-OUT ending in .png writes one grid (a class-conditional generator's: one row per class, unless --class);
-.npz writes a uint8 array `arr_0` of shape N×H×W×C (the layout FID tools read), and `labels` for a
-class-conditional generator; anything else is a folder of N PNG files (named with their class when conditional).
-`--class K` makes every image of class K (a class-conditional checkpoint only), e.g. a per-class .npz.
+OUT ending in .png writes one grid (a class-conditional generator's: one row per class, its name beside it, unless
+--class); .npz writes a uint8 array `arr_0` of shape N×H×W×C (the layout FID tools read), and `labels` (with the
+class names, `classes`) for a class-conditional generator; anything else is a folder of N PNG files (named with
+their class when conditional). `--class NAME` (or its index K) makes every image of that class (a
+class-conditional checkpoint only), e.g. a per-class .npz.
 `--truncation ψ` draws the noise from a normal truncated to ±ψ (entries outside are drawn again).
 
 Pictures: `--interpolate K --out walk.gif|walk.mp4|walk.png` walks between K fixed noise points by spherical
@@ -13,6 +14,7 @@ the data set's classifier (or Inception's), the memorization check.
 """
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from PIL import Image
 
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.base.pixels import to_uint8
-from ganrun.build import build_dataset, load_generator
+from ganrun.build import build_dataset, generator_of
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.files import MOVIES, write_rows
 from ganrun.runstate import checkpoint
@@ -32,23 +34,51 @@ from ganrun.training.sampling import generate_labelled, grid_samples, normal_noi
 NUM, NEAREST_NUM, STEPS = 64, 8, 10  # default --num for grids and files, for --nearest; default --steps
 
 
-def write(images: torch.Tensor, out: Path, labels: torch.Tensor | None = None, nrow: int | None = None) -> None:
-    """Write uint8 N×C×H×W images as a .png grid (`nrow` a row), a .npz array (N×H×W×C, with `labels`) or a
-    folder of PNGs."""
+def write(
+    images: torch.Tensor,
+    out: Path,
+    labels: torch.Tensor | None = None,
+    nrow: int | None = None,
+    names: list[str] | None = None,
+) -> None:
+    """Write uint8 N×C×H×W images as a .png grid (`nrow` a row), a .npz array (N×H×W×C, with `labels` and the
+    class `names`) or a folder of PNGs (named with their class)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     hwc = images.permute(0, 2, 3, 1).numpy()
     if out.suffix.lower() == ".png":
         save_grid(images, out, nrow)
     elif out.suffix.lower() == ".npz":
-        np.savez(out, hwc, **({} if labels is None else {"labels": labels.numpy()}))  # images stored as arr_0
+        extra = {} if labels is None else {"labels": labels.numpy()}
+        if labels is not None and names:
+            extra["classes"] = np.array(names)
+        np.savez(out, hwc, **extra)  # images stored as arr_0
     else:
         out.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(hwc):
-            name = f"{i:06d}.png" if labels is None else f"{i:06d}_class{int(labels[i])}.png"
+            name = f"{i:06d}.png" if labels is None else f"{i:06d}_{class_tag(int(labels[i]), names)}.png"
             Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(out / name)
 
 
-def check_class(generator: torch.nn.Module, label: int | None) -> None:
+def class_tag(label: int, names: list[str] | None) -> str:
+    """How a file name says its class: class7, and its name where that says more (class7_Sneaker)."""
+    name = names[label] if names and label < len(names) else str(label)
+    return f"class{label}" if name == str(label) else f"class{label}_{re.sub(r'[^A-Za-z0-9.+-]+', '_', name)}"
+
+
+def class_label(asked: str | None, names: list[str] | None) -> int | None:
+    """--class as a label: a class name of the checkpoint, else its index."""
+    if asked is None:
+        return None
+    if names and asked in names:
+        return names.index(asked)
+    try:
+        return int(asked)
+    except ValueError:
+        known = f"its classes are {', '.join(names)}" if names else "it names no classes: give an index"
+        raise UsageError(f"--class {asked} is not a class of this checkpoint; {known}") from None
+
+
+def check_class(generator: torch.nn.Module, label: int | None, names: list[str] | None = None) -> None:
     """--class K needs a class-conditional generator that was trained on class K."""
     if label is None:
         return
@@ -59,30 +89,31 @@ def check_class(generator: torch.nn.Module, label: int | None) -> None:
             "and this generator is unconditional; leave --class out"
         )
     if label not in classes.tolist():
-        raise UsageError(
-            f"--class {label}: this generator was trained on classes "
-            f"{', '.join(map(str, classes.tolist()))}; pick one of them"
-        )
+        shown = [names[c] if names and names[c] != str(c) else str(c) for c in classes.tolist()]
+        raise UsageError(f"--class {label}: this generator was trained on classes {', '.join(shown)}; pick one of them")
 
 
-def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device):
-    """(uint8 images, labels or None, grid row length or None) as `args` ask."""
+def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device, names: list[str] | None):
+    """(uint8 images, labels or None, grid row length or None, how many samples they show) as `args` ask."""
     if Path(args.out).suffix.lower() == ".png" and args.label is None and trained_classes(generator) is not None:
         rng = torch.Generator().manual_seed(args.seed)
         images, columns = grid_samples(
-            generator, normal_noise(args.num, generator.z_dim, rng, args.truncation).to(device)
-        )  # one row per class
-        return to_uint8(images.cpu()), None, columns
+            generator, normal_noise(args.num, generator.z_dim, rng, args.truncation).to(device), names
+        )  # one row per class (one picture with their names, when the checkpoint has them)
+        shown = max(1, args.num // len(trained_classes(generator))) * len(trained_classes(generator))
+        return (images if images.dtype == torch.uint8 else to_uint8(images.cpu())), None, columns, shown
     images, labels = generate_labelled(
         generator, args.num, args.seed, device, label=args.label, truncation=args.truncation
     )
-    return images, labels, None
+    return images, labels, None, len(images)
 
 
-def walk_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
-    from ganrun.pictures.walk import walks
+def walk_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device, names: list[str] | None):
+    """The walk picture's rows, and each row's caption (its class, or the classes it walks between)."""
+    from ganrun.pictures.walk import walk_captions, walks
 
-    return walks(generator, args.interpolate, args.steps, args.seed, device, args.truncation, args.label)
+    rows = walks(generator, args.interpolate, args.steps, args.seed, device, args.truncation, args.label)
+    return rows, walk_captions(generator, args.interpolate, args.label, names)
 
 
 def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
@@ -122,7 +153,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="grid.png, samples.npz, a folder for PNG files; with --interpolate walk.png, walk.gif or walk.mp4",
     )
     parser.add_argument(
-        "--class", dest="label", type=int, metavar="K", help="make only class K (a class-conditional checkpoint)"
+        "--class",
+        dest="label",
+        metavar="NAME",
+        help="make only the class NAME, or the class of index K (a class-conditional checkpoint)",
     )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--truncation", type=float, metavar="PSI", help="noise truncated to ±PSI (default: none)")
@@ -176,20 +210,23 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
-        generator = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
-        check_class(generator, args.label)
+        state = checkpoint.load(Path(args.checkpoint))
+        generator = generator_of(state, device, use_ema=not args.no_ema)
+        names = state.get("classes")  # what each label means, where the run knew it
+        args.label = class_label(args.label, names)
+        check_class(generator, args.label, names)
         if args.interpolate is not None:
-            rows = walk_rows(generator, args, device)
-            write_rows(rows, Path(args.out))
+            rows, captions = walk_rows(generator, args, device, names)
+            write_rows(rows, Path(args.out), captions=captions)
             done = f"{len(rows)} walks of {rows.shape[1]} images"
         elif args.nearest is not None:
             rows = nearest_rows(generator, args, device)
             write_rows(rows, Path(args.out), gap_after=0)
             done = f"{len(rows)} samples beside their {args.nearest} nearest training images"
         else:
-            images, labels, nrow = make(generator, args, device)
-            write(images, Path(args.out), labels, nrow)
-            done = f"{len(images)} images"
+            images, labels, nrow, shown = make(generator, args, device, names)
+            write(images, Path(args.out), labels, nrow, names)
+            done = f"{shown} images"
     except UsageError as exc:
         exit_with(exc)
     print(f"wrote {done} to {args.out}")

@@ -175,8 +175,11 @@ def test_conditional_samples_carry_their_labels_and_the_grid_has_a_row_per_class
         "run/checkpoints/last.pt", "--num", "30", "--out", "grid.png", cwd=conditional_run, module="ganrun.sample"
     )
     assert grid.returncode == 0, grid.stderr
-    width, height = Image.open(conditional_run / "grid.png").size
-    assert (height, width) == (2 + 10 * 30, 2 + 3 * 30)  # ten rows (one per class) of three, 2-pixel padding
+    grid = np.asarray(Image.open(conditional_run / "grid.png").convert("L"))
+    tiles = 2 + 3 * 30  # ten rows (one per class) of three, 2-pixel padding, after a column of the classes' names
+    assert grid.shape[0] == 2 + 10 * 30 and grid.shape[1] > tiles
+    names = grid[:, : grid.shape[1] - tiles]
+    assert all(names[2 + 30 * row : 30 * (row + 1)].max() > 0 for row in range(10))  # a name written by each row
 
 
 def test_class_requests_a_generator_cannot_make_are_refused(conditional_run, tmp_path, tiny_mnist):

@@ -159,6 +159,7 @@ def test_each_score_says_how_it_was_measured(random_weights, real, noise):
         "resize": "28×28 → 75×75, bilinear as TensorFlow 1 (torch-fidelity), gray copied to RGB",
         "settings": "",
         "step": None,
+        "init": None,  # a run from scratch (init=PATH names where it started)
     }  # the caller knows the step: Scores.at(step)
     assert scores.protocols["kid"]["settings"] == "100 subsets of 32 images"
     assert scores.protocols["isc"]["settings"] == "10 splits" and scores.protocols["isc"]["features"].endswith(

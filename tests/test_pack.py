@@ -14,6 +14,7 @@ from torch.testing import assert_close
 
 from ganrun.data import folder, image_folder
 from ganrun.data.pack import HEADER, open_pack, pack_path, packed
+from helpers.packing import DyingDecoder, Killed
 from helpers.tiny_data import pattern
 
 
@@ -40,26 +41,13 @@ def write_folder(root, n: int, size: int = 20):
     return root
 
 
-class Killed(BaseException):
-    """The process died here."""
-
-
 def test_a_packing_killed_half_way_continues_where_it_stopped(tmp_path, monkeypatch, cache_dir):
     root = write_folder(tmp_path / "faces", 22)
     whole = image_folder(root=str(root), image_size=16, workers=1).images  # packed in one go, for comparison
     for p in cache_dir.iterdir():
         p.unlink()
 
-    monkeypatch.setattr(folder, "CHUNK", 4)
-    decode, decoded = folder._decode_chunk, []
-
-    def dying(paths, **kwargs):
-        if len(decoded) == 3:
-            raise Killed
-        decoded.append(len(paths))
-        return decode(paths, **kwargs)
-
-    monkeypatch.setattr(folder, "_decode_chunk", dying)
+    decoder = DyingDecoder(monkeypatch, after=3)
     with pytest.raises(Killed):
         image_folder(root=str(root), image_size=16, workers=1)
     [partial] = cache_dir.glob("*.npy.partial")
@@ -68,10 +56,9 @@ def test_a_packing_killed_half_way_continues_where_it_stopped(tmp_path, monkeypa
     with open(partial, "ab") as f:
         f.write(b"\xff" * 300)  # what a block written after the last record would leave; it is dropped
 
-    monkeypatch.setattr(folder, "_decode_chunk", lambda paths, **kw: decoded.append(len(paths)) or decode(paths, **kw))
-    decoded.clear()
+    decoder.revive()
     assert_close(image_folder(root=str(root), image_size=16, workers=1).images, whole)
-    assert sum(decoded) == 22 - 12  # only the files after the twelve packed before the kill
+    assert sum(decoder.decoded) == 22 - 12  # only the files after the twelve packed before the kill
     assert not list(cache_dir.glob("*.partial*"))
 
 

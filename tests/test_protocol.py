@@ -49,6 +49,7 @@ def test_a_protocol_names_everything_a_score_depends_on_and_reads_as_one_line():
         "resize",
         "settings",
         "step",
+        "init",
     )
     assert describe({**FID, "step": 2000}) == (
         "fid: 10000 images by the EMA generator at step 2000 against 10000 of fashion_mnist 1×28×28 (train split); "
@@ -57,10 +58,15 @@ def test_a_protocol_names_everything_a_score_depends_on_and_reads_as_one_line():
     )
     assert from_text(to_text({**FID, "step": 5})) == {**FID, "step": 5}
     assert from_text("some other text") is None
+    tuned = {**FID, "step": 30, "init": "/runs/a/checkpoints/last.pt at step 2000, weights 0123456789ab"}
+    assert "at step 30 (a run started from /runs/a/checkpoints/last.pt at step 2000, weights 0123456789ab) against" in (
+        describe(tuned)
+    )
 
 
 def test_protocols_differ_in_what_they_differ_in_but_never_in_the_step():
     assert differences([FID, {**FID, "step": 9}]) == []
+    assert differences([FID, {**FID, "init": "/runs/a/checkpoints/last.pt at step 9, weights 0123456789ab"}]) == []
     assert differences([FID, {**FID, "split": "test", "generated_images": 5000}]) == ["split", "generated_images"]
 
 

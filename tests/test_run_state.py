@@ -23,6 +23,8 @@ HELD = {
     "best",
     "augment",
     "regularizer",
+    "classes",
+    "init",
     "rng",
     "config",
     "overrides",

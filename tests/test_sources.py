@@ -153,11 +153,66 @@ def test_a_subset_reads_only_its_rows_in_every_tier():
         batches.close()
 
 
-def test_preview_draws_nothing():
-    batches = source(TIER_OPTIONS[2], numbered(10, on_disk=True), seed=4)
-    assert batches.preview(3).flatten(1)[:, 0].tolist() == [0, 1, 2]
-    assert indices(batches.next_batch(5)) == EpochOrder(10, 4).next_indices(5).tolist()
+def test_the_real_grid_is_a_seeded_sample_of_the_whole_set_that_draws_nothing():
+    """Not the first files in sorted order (a folder of two subfolders showed only the first one's images): images
+    from all over the set, the same in every run and tier, and the order of training untouched."""
+    firsts = []
+    for seed, tier in ((4, TIER_OPTIONS[2]), (9, TIER_OPTIONS[0])):
+        batches = source(tier, numbered(40, on_disk=True), seed=seed)
+        images, row_length = batches.preview(8)
+        assert row_length is None and images.dtype == torch.uint8 and images.shape == (8, 3, 4, 4)
+        shown = images[:, 0, 0, 0].tolist()
+        assert len(set(shown)) == 8 and min(shown) < 20 <= max(shown)  # both halves of the set
+        firsts.append(shown)
+        assert indices(batches.next_batch(5)) == EpochOrder(40, seed).next_indices(5).tolist()
+        batches.close()
+    assert firsts[0] == firsts[1] != list(range(8))
+
+
+def test_a_labelled_real_grid_has_a_row_per_class_with_its_name():
+    labels = torch.tensor([0] * 20 + [2] * 10)  # class 1 has no image
+    data = numbered(30, labels=labels)
+    data.classes = ["cat", "dog", "fox"]
+    images, row_length = source(TIER_OPTIONS[0], data, labelled=True).preview(8)
+    assert row_length == 1 and images.shape[:2] == (1, 3)  # one picture: two rows of four, names on the left
+    picture = images[0, 0]
+    tiles = [[picture[2 + r * 6, picture.shape[1] - 26 + 2 + c * 6].item() for c in range(4)] for r in range(2)]
+    assert all(v < 20 for v in tiles[0]) and all(20 <= v < 30 for v in tiles[1])  # class 0's row, then class 2's
+    assert len(set(tiles[0])) == 4 and (picture[:, : picture.shape[1] - 26] > 100).any()  # the names, in white
+
+
+def mirrored_set(n: int, on_disk: bool, labels=None) -> ImageSet:
+    """n images of 1×4 pixels that show whether they are mirrored: image i is [i, i, i, 200]."""
+    images = np.full((n, 1, 1, 4), 200, np.uint8)
+    images[:, 0, 0, :3] = np.arange(n, dtype=np.uint8)[:, None]
+    if on_disk:
+        images, _ = packed("mirrored", (n,), images.shape[1:], lambda writer: writer.append(images))
+    return ImageSet(images if on_disk else torch.from_numpy(images), labels)
+
+
+@pytest.mark.parametrize("tier", TIER_OPTIONS, ids=IDS)
+def test_xflip_draws_every_image_and_its_mirror_image_by_the_order_in_every_tier(tier):
+    """Position p of an order over 2N draws image p, or image p − N mirrored for p >= N (StyleGAN2-ADA's --mirror):
+    a function of the seed and the position, so every tier and every resume draws the same flipped batches."""
+    labels = torch.arange(10) % 3
+    batches = source(tier, mirrored_set(10, on_disk=True, labels=labels), seed=6, labelled=True, xflip=True)
+    reference = EpochOrder(20, seed=6)
+    for _ in range(9):  # more than two epochs of the 20 positions
+        real, batch_labels = batches.next_labelled_batch(4)
+        pixels = ((real[:, 0, 0] + 1) * 127.5).round().long()  # 4×4
+        expected = reference.next_indices(4)
+        flipped = expected >= 10
+        assert pixels[:, 0].tolist() == [200 if f else int(p) for p, f in zip(expected, flipped)]
+        assert pixels[:, 3].tolist() == [int(p) - 10 if f else 200 for p, f in zip(expected, flipped)]
+        assert batch_labels.tolist() == labels[expected % 10].tolist()
     batches.close()
+
+
+def test_a_checkpoint_of_another_xflip_is_one_line():
+    data = mirrored_set(10, on_disk=False)
+    state = source(TIER_OPTIONS[0], data, xflip=False).state_dict()
+    with pytest.raises(DatasetError, match="trained with dataset.xflip=false; resume with it"):
+        source(TIER_OPTIONS[0], data, xflip=True).load_state_dict(state)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -9,13 +9,19 @@ import torch
 from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
+from ganrun.app.init import check_init_fits, start_from_init
 from ganrun.base.errors import UsageError
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
+from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.open import open_source
+from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
+from ganrun.training.accumulation import check_accumulation, has_batchnorm
+from ganrun.training.contract import check_loss_terms
 from ganrun.training.ema import EMA
+from ganrun.training.freeze import freeze_critic_blocks
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
 
@@ -26,10 +32,34 @@ def refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer) -> None:
     """Batch norm mixes samples, so the per-sample input gradient a penalty needs is wrong."""
     if cfg.model.get("allow_batchnorm_with_penalty", False) or not (loss.penalized or regularizer.penalized):
         return
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+    if has_batchnorm(critic):
         raise UsageError(
             "the critic has batch norm, which makes a gradient penalty wrong; use model.critic_norm=layer "
             "(or none), or set model.allow_batchnorm_with_penalty=true to run it anyway"
+        )
+
+
+def data_classes(dataset_cfg) -> int | None:
+    """How many classes the data set's labels name (read from names alone, before any image), or None: no labels
+    known (a loader of one's own: model.num_classes then says)."""
+    if labelled_source(dataset_cfg) is not None:
+        return NUM_CLASSES
+    if dataset_cfg.get("labels") is not None:  # a folder: subfolders or a labels file
+        names = folder_class_names(dataset_cfg.get("root"), dataset_cfg.get("labels"))
+        if names is not None:
+            refuse_one_class(dataset_cfg, names)
+        return None if names is None else len(names)
+    return None
+
+
+def refuse_one_class(dataset_cfg, names: list[str]) -> None:
+    """A class-conditional model learns what tells classes apart: a folder of one class (or one picked) has nothing."""
+    picked = pick_classes(dataset_cfg.get("classes"), names, dataset_cfg.get("root"))
+    trained = names if picked is None else [names[i] for i in picked]
+    if len(trained) < 2:
+        raise UsageError(
+            f"model.conditional=true needs two classes or more, and the data hold one ({trained[0]}); add class "
+            "folders (or labels), pick more with dataset.classes, or set model.conditional=false"
         )
 
 
@@ -38,13 +68,15 @@ def resolve_classes(cfg: DictConfig) -> None:
     is none, and fill in model.num_classes (null: the data set's), so that the stored config rebuilds the nets."""
     if not cfg.model.get("conditional", False):
         return
-    if labelled_source(cfg.dataset) is None:
+    classes = data_classes(cfg.dataset)
+    if classes is None and cfg.model.get("num_classes") is None:
         raise UsageError(
             f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
-            f"none; train on a labelled one ({', '.join(LABELLED)}) or set model.conditional=false"
+            f"none; train on a labelled one ({', '.join(LABELLED)}, or a folder with dataset.labels=folders or "
+            "a labels file) or set model.conditional=false"
         )
     if cfg.model.num_classes is None:
-        cfg.model.num_classes = NUM_CLASSES
+        cfg.model.num_classes = classes
 
 
 def refuse_adaptive_without_boundary(augment, loss) -> None:
@@ -57,10 +89,11 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
         )
 
 
-def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
+def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None) -> Parts:
     """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal); fills in
-    model.num_classes of a class-conditional model. Under torchrun every rank builds the same networks, wraps
-    them in DDP, and draws its own data and noise."""
+    model.num_classes of a class-conditional model. With `init` (app/init.py's load_init) the networks, EMA and,
+    if asked, optimizers start from its weights. Under torchrun every rank builds the same networks, wraps them in
+    DDP, and draws its own data and noise."""
     rank, world = distributed.rank_and_world()
     resolve_classes(cfg)
     torch.manual_seed(cfg.seed)
@@ -68,8 +101,14 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     generator, critic, regularizer = build_gan(cfg)
     generator, critic = generator.to(device), critic.to(device)
     loss, augment = build_loss(cfg), build_augment(cfg).to(device)
+    check_loss_terms(loss, generator, critic)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
+    check_accumulation(cfg.train.accumulate, cfg.train.batch_size // world, generator, critic)
+    if init is not None:  # layers that do not fit stop the run here, before any data are read
+        check_init_fits(cfg, init, generator, critic)
+    if frozen := freeze_critic_blocks(critic, cfg.train.freeze_critic):
+        log.info("train.freeze_critic=%d: the critic's %s stay fixed", cfg.train.freeze_critic, ", ".join(frozen))
     data = open_source(
         partial(build_dataset, cfg.dataset),
         device=device,
@@ -80,6 +119,7 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         rank=rank,
         world=world,
         num_classes=getattr(generator, "num_classes", 0),
+        xflip=bool(cfg.dataset.get("xflip", False)),
     )
     if data.labels is not None:  # a conditional generator samples its classes as often as the data hold them
         generator.class_prior.copy_(data.class_frequencies(generator.num_classes))
@@ -95,6 +135,8 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
         augment=augment,
     )
+    if init is not None:
+        start_from_init(cfg, parts, init)
     ddp = (
         partial(
             DistributedDataParallel,
@@ -161,6 +203,7 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
         labelled=labelled_source(dataset_cfg),
         split=split,
         reference=reference_name(dataset_cfg, real),
+        init=origin_text(parts.origin),
     )
     sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganrun.app import schema, search
 from ganrun.app.assemble import build_parts, make_evaluate
+from ganrun.app.init import load_init, record_origin
 from ganrun.app.resume import resolve_resume
 from ganrun.base.streams import own_streams
 from ganrun.build import logger_factories, name_of
@@ -59,8 +60,10 @@ def train(cfg: DictConfig, run_dir: Path, session: RunSession) -> Outcome:
     device = training_device(cfg.device, cfg.train.batch_size, world, cfg.train.deterministic)
     if cfg.train.cuda_graphs:
         graphs.require_cuda(device)
-    parts = build_parts(cfg, device)
+    init = load_init(cfg) if state is None else None  # a new run from trained weights (a resumed one has them)
+    parts = build_parts(cfg, device, init)
     start = 0 if state is None else restore(parts, state, rank=rank, seed=cfg.seed)
+    record_origin(cfg, parts.origin)
 
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # plain types: weights_only
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
@@ -120,6 +123,7 @@ def settings_from(cfg: DictConfig, rank: int, world: int) -> Settings:
         progress=rank == 0,
         best_metric=cfg.metrics.best,
         cuda_graphs=cfg.train.cuda_graphs,
+        accumulate=cfg.train.accumulate,
     )
 
 

@@ -56,6 +56,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
     cuda_graphs: bool = False  # replay each training step from a CUDA graph (GPU only; docs/scaling.md: CUDA graphs)
+    accumulate: int = 1  # each update sums the gradients of this many chunks of the batch (docs/own_data.md)
+    freeze_critic: int = 0  # FreezeD: the critic's first K blocks stay fixed (docs/own_data.md)
 
 
 @dataclass
@@ -92,10 +94,20 @@ class SearchConfig:
 
 
 @dataclass
+class InitConfig:
+    path: str | None = None  # a checkpoint or run folder whose weights a new run starts from (init=PATH)
+    strict: bool = True  # false: take the layers that fit, re-initialize the others
+    optimizers: bool = False  # also take its optimizer states
+    step: int | None = None  # filled in at the start: the step of the checkpoint it started from
+    weights: str | None = None  # filled in at the start: an id of that checkpoint's weights
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     device: str = "auto"
     resume: str | None = None
+    init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -121,6 +133,8 @@ def check_ranges(cfg) -> None:
         ("train.steps", cfg.train.steps >= 1, ">= 1"),
         ("train.batch_size", cfg.train.batch_size >= 1, ">= 1"),
         ("train.n_critic", cfg.train.n_critic >= 1, ">= 1"),
+        ("train.accumulate", cfg.train.accumulate >= 1, ">= 1"),
+        ("train.freeze_critic", cfg.train.freeze_critic >= 0, ">= 0 (0: none frozen)"),
         ("log.every", cfg.log.every >= 1, ">= 1"),
         ("log.images_every", cfg.log.images_every >= 1, ">= 1"),
         ("log.num_samples", cfg.log.num_samples >= 1, ">= 1"),

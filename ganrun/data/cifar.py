@@ -23,6 +23,7 @@ from ganrun.data.files import (
 from ganrun.data.pack import packed
 
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def cifar10(
@@ -53,7 +54,7 @@ def cifar10(
         return labels.numpy()
 
     images, labels = packed("cifar10", key, (channels, image_size, image_size), fill, labelled=True)
-    data = ImageSet(images, torch.from_numpy(np.asarray(labels)))
+    data = ImageSet(images, torch.from_numpy(np.asarray(labels)), classes=CLASS_NAMES)
     return select_classes(data, classes, "CIFAR-10", found)
 
 

@@ -14,6 +14,7 @@ from ganrun.data.imageset import ImageSet
 FIXES = "set dataset.download=true on a machine with network, or dataset.root=<folder holding a local copy>"
 SUBSET_KEYS = ("limit", "limit_seed")  # dataset keys that pick a subset of what the loader reads
 STORAGE_KEYS = ("storage", "readers")  # dataset keys that say where the images are kept, not which they are
+DRAWING_KEYS = ("xflip",)  # dataset keys that say how batches are drawn from the images, not which they are
 NUM_CLASSES = 10  # MNIST, Fashion-MNIST and CIFAR-10 all have ten
 
 

@@ -24,6 +24,22 @@ from ganrun.data.files import (
 )
 from ganrun.data.pack import packed
 
+CLASS_NAMES = {  # the names of labels 0..9
+    "MNIST": [str(digit) for digit in range(10)],
+    "FashionMNIST": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+}
+
 
 def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1, classes=None) -> ImageSet:
     """The 60,000 MNIST training images (those of `classes` when given) and their labels."""
@@ -69,7 +85,8 @@ def idx_dataset(
             f"dataset.classes needs the labels file train-labels-idx1-ubyte[.gz] beside {path}; "
             "copy it there, or set dataset.classes=null"
         )
-    return select_classes(ImageSet(gray, labels, channels=channels), classes, name, path.parent)
+    names = None if labels is None else CLASS_NAMES.get(name)
+    return select_classes(ImageSet(gray, labels, channels=channels, classes=names), classes, name, path.parent)
 
 
 def _train_labels(folder: Path, count: int) -> torch.Tensor | None:

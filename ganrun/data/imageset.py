@@ -14,14 +14,22 @@ READ_BYTES = 64 * 2**20  # one positioned read of a run of rows at a time
 
 class ImageSet:
     """uint8 images (an N×C×H×W tensor, or the memory-mapped array of a packed cache), their int64 labels
-    (None: unlabelled), which stored rows belong to the set (`rows`, None: all, in order) and the channels it
-    delivers (a grayscale pack read as RGB replicates its one channel after the gather, so it is stored once).
+    (None: unlabelled), which stored rows belong to the set (`rows`, None: all, in order), the channels it
+    delivers (a grayscale pack read as RGB replicates its one channel after the gather, so it is stored once) and
+    the names of its classes (`classes[label]`; None where they are not known).
 
     Selecting classes or a subset (`subset`) only narrows `rows`: nothing is read until `read`. `images` is the
     whole set in RAM, for small sets and the tools; the storage tiers read what they need.
     """
 
-    def __init__(self, images, labels: torch.Tensor | None = None, rows=None, channels: int | None = None):
+    def __init__(
+        self,
+        images,
+        labels: torch.Tensor | None = None,
+        rows=None,
+        channels: int | None = None,
+        classes: list[str] | None = None,
+    ):
         if images.ndim != 4 or (images.dtype != torch.uint8 if torch.is_tensor(images) else images.dtype != np.uint8):
             raise ValueError(f"an ImageSet holds N×C×H×W uint8 images, got {images.dtype} {tuple(images.shape)}")
         self.storage = images
@@ -33,6 +41,7 @@ class ImageSet:
         if labels is not None and len(labels) != len(self):
             raise ValueError(f"{len(labels)} labels for {len(self)} images")
         self.labels = labels
+        self.classes = None if classes is None else [str(name) for name in classes]
         self._fd, self._fd_lock = None, threading.Lock()
 
     def __len__(self) -> int:
@@ -69,7 +78,7 @@ class ImageSet:
         positions = np.asarray(positions, dtype=np.int64)
         rows = positions if self.rows is None else self.rows[positions]
         labels = None if self.labels is None else self.labels[torch.from_numpy(positions)]
-        return ImageSet(self.storage, labels, rows, self.channels)
+        return ImageSet(self.storage, labels, rows, self.channels, self.classes)
 
     def deliver(self, stored: torch.Tensor) -> torch.Tensor:
         """Stored rows as delivered: a grayscale one replicated to three channels where asked."""

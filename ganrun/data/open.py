@@ -25,16 +25,25 @@ def refuse_forced_tier(storage: str, limit: int | None, device: torch.device, ro
 
 
 def check_labels(data: ImageSet, num_classes: int) -> None:
-    """A class-conditional model with `num_classes` classes needs labels, all of them below num_classes."""
+    """A class-conditional model with `num_classes` classes needs labels of two classes at least, all of them below
+    num_classes."""
     if data.labels is None:
         raise DatasetError(
             "model.conditional=true needs the data set's labels, and none were found beside its images "
-            "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]); copy them there"
+            "(for MNIST/Fashion-MNIST: train-labels-idx1-ubyte[.gz]; for a folder: dataset.labels=folders or a "
+            "labels file); add them"
         )
     if int(data.labels.max()) >= num_classes:
         raise DatasetError(
             f"model.num_classes={num_classes} but the data set has label {int(data.labels.max())}; set "
             "model.num_classes=null (the data set's number of classes)"
+        )
+    present = torch.unique(data.labels).tolist()
+    if len(present) < 2:
+        name = data.classes[present[0]] if data.classes else present[0]
+        raise DatasetError(
+            f"model.conditional=true needs images of two classes at least, and the data set has one ({name}); "
+            "train an unconditional model (model.conditional=false) or add classes (dataset.classes)"
         )
 
 
@@ -49,16 +58,19 @@ def open_source(
     rank: int = 0,
     world: int = 1,
     num_classes: int = 0,
+    xflip: bool = False,
 ) -> BatchSource:
     """`load(before_packing=check)`'s images (and labels, for a model of `num_classes` > 0 classes) in their storage
-    tier, this rank's share of one global order seeded by `seed`. `check(rows, row_bytes)` is what a loader calls
-    before it writes a pack: a forced tier that cannot hold the data is refused before hours of decoding."""
+    tier, this rank's share of one global order seeded by `seed` (over the images and their mirror images, with
+    `xflip`). `check(rows, row_bytes)` is what a loader calls before it writes a pack: a forced tier that cannot
+    hold the data is refused before hours of decoding."""
     check_storage(storage, readers)
     data = load(before_packing=partial(refuse_forced_tier, storage, limit, device))
     if num_classes:
         check_labels(data, num_classes)
     choice = choose_tier(storage, data.nbytes, device)
     shape = "×".join(map(str, data.shape[1:]))
-    log.info("data: %d images of %s in storage tier %s: %s", len(data), shape, choice.tier, choice.reason)
+    flips = " and their mirror images (dataset.xflip)" if xflip else ""
+    log.info("data: %d images of %s%s in storage tier %s: %s", len(data), shape, flips, choice.tier, choice.reason)
     options = {"workers": readers} if choice.tier == "stream" else {}
-    return TIERS[choice.tier](data, device, seed, rank, world, labelled=bool(num_classes), **options)
+    return TIERS[choice.tier](data, device, seed, rank, world, labelled=bool(num_classes), xflip=xflip, **options)

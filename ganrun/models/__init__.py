@@ -46,3 +46,13 @@ def check_sizes(family: str, **sizes) -> None:
     for key, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UsageError(f"model.{key}={value} is out of range for model={family}: it must be an integer >= 1")
+
+
+def conv_blocks(layers) -> list[nn.Sequential]:
+    """Layers cut into blocks, each a conv with the norm and activation after it: what train.freeze_critic counts."""
+    blocks: list[list[nn.Module]] = []
+    for layer in layers:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)) or not blocks:
+            blocks.append([])
+        blocks[-1].append(layer)
+    return [nn.Sequential(*block) for block in blocks]

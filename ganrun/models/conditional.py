@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganrun.models import conv_blocks
+
 
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm whose gain and bias come from the class: BN(x)·γ[y] + β[y] (statistics shared by all classes)."""
@@ -114,3 +116,7 @@ class ConvStackCritic(ProjectionCritic):
 
     def head(self, features):
         return self.net[-1](features).flatten(1)
+
+    def blocks(self) -> list[nn.Module]:
+        """The blocks of φ from the input on (conv, norm, activation), the head left out."""
+        return conv_blocks(self.net[:-1])

@@ -10,7 +10,7 @@ BCE on logits, the same math computed stably (log σ(s) as −softplus(−s), ne
 from torch import nn
 
 from ganrun.base.errors import UsageError
-from ganrun.models import check_sizes, critic_norm_layer
+from ganrun.models import check_sizes, conv_blocks, critic_norm_layer
 
 
 def init_tutorial_weights(module: nn.Module) -> None:
@@ -63,6 +63,10 @@ class Critic(nn.Module):
 
     def forward(self, x):
         return self.net(x).flatten(1)
+
+    def blocks(self) -> list[nn.Module]:
+        """The conv blocks from the input on (conv, norm, activation), the scoring conv left out."""
+        return conv_blocks(self.net[:-1])
 
 
 def build(image_size: int, channels: int, z_dim: int = 256, width: int = 64, critic_norm: str = "batch"):

@@ -128,6 +128,10 @@ class Critic(ProjectionCritic):
     def features(self, x):
         return self.net(x).mean(dim=(2, 3))  # global mean pool: one feature vector per image
 
+    def blocks(self) -> list[nn.Module]:
+        """The residual blocks from the input on (what train.freeze_critic counts)."""
+        return list(self.net)[:-1]
+
     def head(self, features):
         return self.score(features)
 

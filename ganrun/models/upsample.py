@@ -3,7 +3,7 @@
 from torch import nn
 
 from ganrun.base.errors import UsageError
-from ganrun.models import check_sizes, critic_norm_layer
+from ganrun.models import check_sizes, conv_blocks, critic_norm_layer
 
 # Keras defaults the tutorial relies on, in PyTorch's terms.
 LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU() defaults to alpha=0.3, not the 0.2 usual in PyTorch GANs
@@ -93,6 +93,10 @@ class Critic(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+    def blocks(self) -> list[nn.Module]:
+        """The conv blocks from the input on (conv, norm, activation), the scoring Flatten and Linear left out."""
+        return conv_blocks(self.net[:-2])
 
 
 def build(image_size: int, channels: int, z_dim: int = 100, critic_norm: str = "none"):

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from ganrun.base.errors import UsageError
+from ganrun.base.named_rows import name_rows
 
 PAD, GAP = 2, 8  # pixels between tiles, and the wider gap after a marked column (a sample | its neighbours)
 BACKGROUND = 255  # white padding: it sets tiles of dark-backgrounded images (MNIST) apart
@@ -80,12 +81,18 @@ def write_mp4(shown: list[np.ndarray], out: Path) -> None:
         container.mux(stream.encode())
 
 
-def write_rows(rows: torch.Tensor, out: Path, gap_after: int | None = None) -> None:
-    """rows (uint8 R×T×C×h×w) as a .png strip (one row each) or as a .gif/.mp4 of their columns."""
+def write_rows(rows: torch.Tensor, out: Path, gap_after: int | None = None, captions: list[str] | None = None) -> None:
+    """rows (uint8 R×T×C×h×w) as a .png strip (one row each, each with its caption before it when given) or as a
+    .gif/.mp4 of their columns."""
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".png":
-        to_pil(strip_image(rows, gap_after)).save(out)
+        pixels = strip_image(rows, gap_after)
+        if captions:
+            height = rows.shape[-2]
+            centers = [PAD + r * (height + PAD) + height // 2 for r in range(len(rows))]
+            pixels = name_rows(pixels, centers, captions, background=BACKGROUND)
+        to_pil(pixels).save(out)
     elif suffix == ".gif":
         write_gif(frames(rows), out)
     elif suffix == ".mp4":

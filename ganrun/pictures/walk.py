@@ -113,3 +113,18 @@ def walks(
     if classes is not None and len(classes) > 1 and label is None:
         rows = torch.cat([rows, class_walk(generator, noise, steps, device)])
     return rows
+
+
+def walk_captions(generator: torch.nn.Module, points: int, label: int | None, names: list[str] | None):
+    """What each row of walks() holds, by class name: the class of a latent walk row, `A -> B` of a class walk row;
+    None for an unconditional generator or a checkpoint that names no classes."""
+    classes = trained_classes(generator)
+    if classes is None or not names:
+        return None
+    rows = points - 1
+    held = torch.tensor([label]) if label is not None else classes
+    captions = [names[int(held[i % len(held)])] for i in range(rows)]
+    if len(classes) > 1 and label is None:
+        count = len(classes)
+        captions += [f"{names[int(classes[i % count])]} -> {names[int(classes[(i + 1) % count])]}" for i in range(rows)]
+    return captions

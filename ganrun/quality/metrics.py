@@ -14,7 +14,7 @@ import torch
 
 from ganrun.base.errors import UsageError
 from ganrun.base.streams import own_streams
-from ganrun.data.files import STORAGE_KEYS, SUBSET_KEYS
+from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
 from ganrun.quality import classifier, inception
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
@@ -43,9 +43,11 @@ log = logging.getLogger("ganrun")
 
 def dataset_cache_key(dataset_cfg: dict) -> str:
     """A readable key for a data set configuration: its loader's name and a hash of its keys (but `download`, how it is
-    packed and stored (`workers`, `storage`, `readers`), and
-    `limit`: the real images of the metrics are the whole data set, whatever subset a run trains on)."""
-    keys = {k: v for k, v in dict(dataset_cfg).items() if k not in ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS)}
+    packed and stored (`workers`, `storage`, `readers`), how batches are drawn (`xflip`: the reference is the
+    images unflipped), and `limit`: the real images of the metrics are the whole data set, whatever subset a run
+    trains on)."""
+    ignored = ("download", "workers", *SUBSET_KEYS, *STORAGE_KEYS, *DRAWING_KEYS)
+    keys = {k: v for k, v in dict(dataset_cfg).items() if k not in ignored}
     digest = hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{str(keys.get('_target_', 'data')).rsplit('.', 1)[-1]}-{digest}"
 
@@ -74,6 +76,7 @@ class QualityMetrics:
         labelled: the labelled data set the classifier learns from (None: the data have no labels).
         split: which split `real_images` is (train or test), keyed apart in the cache and named in the protocol.
         reference: the data set as the protocol names it (default: the cache key).
+        init: where the scored generator's run started (protocol.origin_text), named in every protocol.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class QualityMetrics:
         labelled: LabelledSource | None = None,
         split: str = "train",
         reference: str | None = None,
+        init: str | None = None,
     ):
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n) for n in names]
         unknown = sorted(set(names) - set(NAMES))
@@ -99,7 +103,7 @@ class QualityMetrics:
         self.names = list(dict.fromkeys(names))
         self.num_samples, self.batch_size, self.device = num_samples, batch_size, torch.device(device)
         self.inception_weights = Path(inception_weights).expanduser() if inception_weights else None
-        self.option, self.labelled = option, labelled
+        self.option, self.labelled, self.init = option, labelled, init
         self.classifier_record, self.classifier_path = None, None  # set when the classifier is loaded
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
@@ -220,6 +224,7 @@ class QualityMetrics:
             weights=str(space.weights_id),
             resize=self._resize(space, fake),
             settings=settings(MEASURES[name], options),
+            init=self.init if generator in ("ema", "raw") else None,  # held-out real images started nowhere
         ).to_dict()
 
     def _resize(self, space: Space, fake: torch.Tensor) -> str:

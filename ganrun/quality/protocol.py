@@ -28,22 +28,31 @@ class Protocol:
     resize: str  # how images reach the extractor, e.g. 28×28 → 299×299 (bilinear as TensorFlow 1)
     settings: str  # the metric's own knobs: k of the k-NN balls, KID subsets, IS splits
     step: int | None = None  # the generator step (None: not known where it was made)
+    init: str | None = None  # where the generator's run started (init=PATH: its path, step, weights); None: scratch
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 FIELDS = tuple(f.name for f in fields(Protocol))
+OF_THE_GENERATOR = ("step", "init")  # what tells generators apart, not how their scores were measured
+
+
+def origin_text(origin: dict | None) -> str | None:
+    """Where a run started, for its scores' protocols: `PATH at step N, weights ID`; None from scratch."""
+    return None if origin is None else f"{origin['path']} at step {origin['step']}, weights {origin['weights']}"
 
 
 def comparable(protocol: dict) -> tuple:
-    """What must agree for two scores of one metric to be compared: every field but the step."""
-    return tuple((key, protocol.get(key)) for key in FIELDS if key != "step")
+    """What must agree for two scores of one metric to be compared: every field but the step and the origin."""
+    return tuple((key, protocol.get(key)) for key in FIELDS if key not in OF_THE_GENERATOR)
 
 
 def differences(protocols: list[dict]) -> list[str]:
-    """The fields (but the step) in which the protocols differ, in field order."""
-    return [key for key in FIELDS if key != "step" and len({json.dumps(p.get(key)) for p in protocols}) > 1]
+    """The fields (but the step and the origin) in which the protocols differ, in field order."""
+    return [
+        key for key in FIELDS if key not in OF_THE_GENERATOR and len({json.dumps(p.get(key)) for p in protocols}) > 1
+    ]
 
 
 def describe(protocol: dict, metric: bool = True) -> str:
@@ -56,6 +65,7 @@ def describe(protocol: dict, metric: bool = True) -> str:
         else f"from the {p['generator']}"
     )
     step = f" at step {p['step']}" if p.get("step") is not None else ""
+    step += f" (a run started from {p['init']})" if p.get("init") else ""
     truncation = f", noise truncated at ±{p['truncation']:g}" if p.get("truncation") is not None else ""
     line = (
         f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "

@@ -29,7 +29,9 @@ def reference_name(dataset_cfg: dict, images: torch.Tensor | ImageSet) -> str:
     """The data set as a score's protocol names it: its loader, its classes, the images' shape (not its folder,
     which differs between machines that hold the same files)."""
     classes = dataset_cfg.get("classes")
-    chosen = f" classes={list(check_classes(classes))}" if classes is not None else ""
+    if classes is not None:  # labelled sets name classes by label, a folder by name or index
+        classes = list(check_classes(classes)) if labelled_source(dataset_cfg) is not None else classes
+    chosen = f" classes={classes}" if classes is not None else ""
     return f"{loader_name(dataset_cfg)}{chosen} {'×'.join(map(str, images.shape[1:]))}"
 
 

@@ -57,8 +57,9 @@ def fit(
     """
     device = parts.fixed_noise.device
     means, guard = RunningMeans(), UpdateGuard(settings.nan_policy, device)
-    if start_step == 0:
-        logger.images(reported.REAL, parts.data.preview(parts.fixed_noise.shape[0]), 0)  # does not advance the sampler
+    if start_step == 0:  # a seeded sample of the training images (a row per class for a conditional model)
+        real, row_length = parts.data.preview(parts.fixed_noise.shape[0])  # draws nothing training draws
+        logger.images(reported.REAL, real, 0, nrow=row_length)
     step, values, last_good, preempted = start_step, {}, start_step or None, False
     clock, clock_step = time.perf_counter(), step
     bar = tqdm(
@@ -101,7 +102,7 @@ def fit(
                     on_log(step, values)
             if step % settings.images_every == 0 or last:
                 with own_streams():
-                    grid, row_length = grid_samples(parts.sampler, parts.fixed_noise)
+                    grid, row_length = grid_samples(parts.sampler, parts.fixed_noise, parts.data.class_names)
                 logger.images(reported.SAMPLES, grid, step, nrow=row_length)
             improved = False
             if evaluate is not None and (

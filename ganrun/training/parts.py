@@ -30,6 +30,7 @@ class Parts:
     fast_generator: torch.nn.Module | None = None  # compiled or DDP-wrapped forwards sharing the parameters
     fast_critic: torch.nn.Module | None = None
     best: dict = field(default_factory=dict)  # {"step", <metric>: value, "protocol"} of the best evaluation so far
+    origin: dict | None = None  # {"path", "step", "weights"} of the checkpoint a run started from (init=PATH)
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled or wrapped ones when there are."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ganrun.base.modules import call
+from ganrun.base.named_rows import with_names
 from ganrun.base.pixels import to_uint8
 from ganrun.models.conditional import random_labels, trained_classes
 
@@ -20,15 +21,18 @@ def samples(generator: torch.nn.Module, noise: torch.Tensor, labels: torch.Tenso
     return images
 
 
-def grid_samples(generator: torch.nn.Module, noise: torch.Tensor) -> tuple[torch.Tensor, int | None]:
+def grid_samples(
+    generator: torch.nn.Module, noise: torch.Tensor, names: list[str] | None = None
+) -> tuple[torch.Tensor, int | None]:
     """The fixed-noise grid and its row length: a conditional generator gives one row per trained class, the
-    same noise in each column (so a column shows one z across the classes); else the images of `noise`."""
+    same noise in each column (so a column shows one z across the classes), with the classes' `names` beside the
+    rows when given (then one uint8 picture); else the images of `noise`."""
     classes = trained_classes(generator)
     if classes is None:
         return samples(generator, noise), None
     columns = max(1, len(noise) // len(classes))
     labels = classes.repeat_interleave(columns).to(noise.device)
-    return samples(generator, noise[:columns].repeat(len(classes), 1), labels), columns
+    return with_names(samples(generator, noise[:columns].repeat(len(classes), 1), labels), columns, classes, names)
 
 
 def normal_noise(num: int, z_dim: int, rng: torch.Generator, truncation: float | None = None) -> torch.Tensor:

@@ -21,3 +21,4 @@ class Settings:
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
     cuda_graphs: bool = False  # replay each generator step from a CUDA graph (ganrun.training.graphs)
     best_metric: str | None = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
+    accumulate: int = 1  # chunks each update's batch goes through, their gradients summed

@@ -1,12 +1,17 @@
-"""One generator step of training: n_critic critic updates, then one generator update. No Hydra in here."""
+"""One generator step of training: n_critic critic updates, then one generator update, each summing the gradients
+of train.accumulate chunks of its batch. No Hydra in here."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
 from ganrun.base import reported
 from ganrun.base.modules import call, eager
 from ganrun.objectives.augment import augmented
+from ganrun.training.accumulation import chunks
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import Parts
 from ganrun.training.settings import Settings
@@ -22,58 +27,89 @@ def critic_step(
     means: RunningMeans,
     guard: UpdateGuard,
     precision: str = "fp32",
+    accumulate: int = 1,
 ) -> None:
     """One critic update on a real batch (with its labels, for a conditional model) and a fresh fake batch drawn
-    with the same labels (`critic_updates`: how many came before it in the run)."""
+    with the same labels (`critic_updates`: how many came before it in the run). With `accumulate` > 1 the batch
+    goes through in that many chunks whose gradients add up to the batch's (each chunk's loss is its mean / count);
+    the noise is drawn for the whole batch first, so the update is the one-batch update."""
     G, D = parts.step_modules()
     D = augmented(D, parts.augment)  # D∘T: every critic call sees augmented images
-    with autocast(real.device, precision):
-        with torch.no_grad():
-            fake = call(G, torch.randn(real.shape[0], parts.generator.z_dim, device=real.device), labels)
-        terms = parts.loss.critic_loss(D, real, fake, labels)
-        total = terms["loss"]
-        extra = parts.regularizer.critic_penalty(D, real, fake, critic_updates, labels, terms) or {}
-        if extra:
-            total = total + extra["penalty"]
+    noise = torch.randn(real.shape[0], parts.generator.z_dim, device=real.device)
     parts.opt_d.zero_grad(set_to_none=True)
-    if not guard.allows(reported.LOSS_CRITIC, total):
-        return
-    total.backward()
+    signs = []
+    for real_part, labels_part, noise_part in chunks(accumulate, real, labels, noise):
+        with autocast(real.device, precision):
+            with torch.no_grad():
+                fake = call(G, noise_part, labels_part)
+            terms = parts.loss.critic_loss(D, real_part, fake, labels_part)
+            total = terms["loss"]
+            extra = parts.regularizer.critic_penalty(D, real_part, fake, critic_updates, labels_part, terms) or {}
+            if extra:
+                total = total + extra["penalty"]
+        if not guard.allows(reported.LOSS_CRITIC, total):
+            parts.opt_d.zero_grad(set_to_none=True)  # not even the chunks before it
+            return
+        (total / accumulate if accumulate > 1 else total).backward()
+        means.add(reported.LOSS_CRITIC, total)
+        means.add_all(reported.CRITIC_TERMS, terms)
+        means.add_all(reported.REGULARIZER_TERMS, extra)
+        if parts.loss.decision_boundary is not None:
+            # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
+            signs.append(torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary))
     parts.opt_d.step()
     parts.loss.after_critic_step(parts.critic)
-    means.add(reported.LOSS_CRITIC, total)
-    means.add_all(reported.CRITIC_TERMS, terms)
-    means.add_all(reported.REGULARIZER_TERMS, extra)
-    if parts.loss.decision_boundary is not None:
-        # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
-        signs = torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary)
+    if signs:
+        signs = torch.cat(signs) if len(signs) > 1 else signs[0]  # the batch's, once per update
         parts.augment.observe(signs)
         means.add(reported.AUGMENT_RT, signs.mean())
 
 
+@contextmanager
+def weights_fixed(module: torch.nn.Module) -> Iterator[None]:
+    """The module's parameters take no gradient inside the block; after it, those that took one take it again (a
+    frozen block of train.freeze_critic stays frozen)."""
+    trained = [p for p in module.parameters() if p.requires_grad]
+    for p in trained:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in trained:
+            p.requires_grad_(True)
+
+
 def generator_step(
-    parts: Parts, batch_size: int, device, means: RunningMeans, guard: UpdateGuard, precision: str = "fp32"
+    parts: Parts,
+    batch_size: int,
+    device,
+    means: RunningMeans,
+    guard: UpdateGuard,
+    precision: str = "fp32",
+    accumulate: int = 1,
 ) -> bool:
-    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix);
-    whether it was applied (train.nan_policy=skip drops a non-finite one)."""
+    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix), in
+    `accumulate` chunks as the critic's; whether it was applied (train.nan_policy=skip drops a non-finite one)."""
     G, D = parts.step_modules()
     # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
     # runs this forward (a DDP forward would wait for a critic backward that never comes).
     if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
         D = eager(D).module
-    D.requires_grad_(False)
     labels = parts.data.random_labels(batch_size) if parts.conditional else None
-    with autocast(device, precision):
-        fake = call(G, torch.randn(batch_size, parts.generator.z_dim, device=device), labels)
-        loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels))  # G's gradient through T
+    noise = torch.randn(batch_size, parts.generator.z_dim, device=device)
     parts.opt_g.zero_grad(set_to_none=True)
-    applied = guard.allows(reported.LOSS_GENERATOR, loss)
-    if applied:
-        loss.backward()
-        parts.opt_g.step()
-        means.add(reported.LOSS_GENERATOR, loss)
-    D.requires_grad_(True)
-    return applied
+    with weights_fixed(D):
+        for noise_part, labels_part in chunks(accumulate, noise, labels):
+            with autocast(device, precision):
+                fake = call(G, noise_part, labels_part)
+                loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels_part))  # through T
+            if not guard.allows(reported.LOSS_GENERATOR, loss):
+                parts.opt_g.zero_grad(set_to_none=True)
+                return False
+            (loss / accumulate if accumulate > 1 else loss).backward()
+            means.add(reported.LOSS_GENERATOR, loss)
+    parts.opt_g.step()
+    return True
 
 
 def next_batches(parts: Parts, settings: Settings) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -92,9 +128,10 @@ def train_step(
 ) -> bool:
     """One generator step: a critic update on each real batch, then the generator update; whether the latter
     was applied. The moving average follows outside (its decay changes every step: no CUDA graph holds it)."""
+    knobs = settings.precision, settings.accumulate
     for i, (real, labels) in enumerate(batches):
-        critic_step(parts, real, labels, first_critic_update + i, means, guard, settings.precision)
-    return generator_step(parts, settings.batch_size, parts.fixed_noise.device, means, guard, settings.precision)
+        critic_step(parts, real, labels, first_critic_update + i, means, guard, *knobs)
+    return generator_step(parts, settings.batch_size, parts.fixed_noise.device, means, guard, *knobs)
 
 
 class EagerSteps:

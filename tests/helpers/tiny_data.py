@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import struct
 from pathlib import Path
@@ -129,3 +130,40 @@ def write_separable_mnist(root: Path, n: int = 200, folder_name: str = "MNIST") 
         )
         _write(raw / f"{prefix}-images-idx3-ubyte", struct.pack(">IIII", 0x803, count, 28, 28) + images.tobytes(), True)
     return root
+
+
+CLASSES = ("cat", "dog", "fox")
+
+
+def write_labelled_folder(
+    root: Path, layout: str = "folders", per_class: tuple[int, ...] = (4, 3, 5), size: int = 32
+) -> Path:
+    """A labelled folder of pattern(sum(per_class), size, 3) images, image i of class CLASSES[c] for the c-th run of
+    per_class[c] images, in one of the two layouts: `folders` (root/<class>/…, torchvision's ImageFolder) or `json`
+    (the images in nested folders, classes by index in root/dataset.json as StyleGAN2-ADA writes it). Even images
+    are lossless PNGs (some upper-case .PNG), odd ones wider JPEGs (3:2, center-cropped back to the pattern's
+    square); returns root."""
+    images = pattern(sum(per_class), size, channels=3, seed=sum(per_class)).transpose(0, 2, 3, 1)
+    classes = [c for c, count in enumerate(per_class) for _ in range(count)]
+    entries = []
+    for i, (image, label) in enumerate(zip(images, classes)):
+        folder = f"{CLASSES[label]}/{'deep/' if i % 4 == 3 else ''}" if layout == "folders" else f"part{i % 2}/"
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        if i % 2 == 0:
+            name = f"{folder}img{i:02d}.{'PNG' if i % 4 == 0 else 'png'}"
+            Image.fromarray(image).save(root / name)
+        else:
+            name = f"{folder}img{i:02d}.jpg"
+            Image.fromarray(np.concatenate([image[:, : size // 4], image, image[:, : size // 4]], axis=1)).save(
+                root / name, quality=95
+            )
+        entries.append([name, label])
+    if layout == "json":
+        (root / "dataset.json").write_text(json.dumps({"labels": entries}))
+    return root
+
+
+def labelled_pattern(per_class: tuple[int, ...] = (4, 3, 5), size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """The N×3×size×size images and labels write_labelled_folder writes, in its image order."""
+    images = pattern(sum(per_class), size, channels=3, seed=sum(per_class))
+    return images, np.array([c for c, count in enumerate(per_class) for _ in range(count)])

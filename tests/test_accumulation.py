@@ -1,0 +1,90 @@
+"""Spec of gradient accumulation (`train.accumulate=K`, training/step.py): a critic update and a generator update
+that sum the gradients of K chunks of the batch (each chunk's loss divided by K) are the one-batch updates, to float
+tolerance, for networks without batch statistics: for every loss with its own penalty and for the regularizers
+whose penalty is a per-sample mean, conditional or not. With batch norm they differ (its statistics are a chunk's),
+and the run says so once; a K that does not divide the batch is one line."""
+
+import logging
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from ganrun.base.errors import UsageError
+from ganrun.build import build_loss, instantiate
+from ganrun.training.accumulation import check_accumulation
+from ganrun.training.divergence import UpdateGuard
+from ganrun.training.stats import RunningMeans
+from ganrun.training.step import critic_step, generator_step
+from helpers.configs import compose_with
+from helpers.parts import plain_parts
+
+BATCH = 16
+# (loss, regularizer) by their config names. LeCam's anchors move once per chunk, and spectral norm's power
+# iteration runs once per forward, so neither is the one-batch update; interpolate_within pairs samples of a chunk.
+CASES = [
+    ("wgan_gp", "none"),
+    ("wgan_div", "none"),
+    ("wgan", "none"),
+    ("bce", "none"),
+    ("hinge", "r1"),
+    ("lsgan", "r1"),
+]
+
+
+def updated(loss_name: str, regularizer_name: str, accumulate: int, num_classes: int = 0, batchnorm: bool = False):
+    """The networks and the logged means after one critic update and one generator update from the same start."""
+    cfg = compose_with(f"loss={loss_name}", f"regularizer={regularizer_name}")
+    parts = plain_parts(build_loss(cfg), instantiate(cfg.regularizer), num_classes, batchnorm)
+    real, labels = parts.data.next_labelled_batch(BATCH)
+    means, guard = RunningMeans(), UpdateGuard("stop", torch.device("cpu"))
+    torch.manual_seed(1)  # the noise, the penalties' points, the generator's labels
+    critic_step(parts, real, labels if num_classes else None, 0, means, guard, accumulate=accumulate)
+    generator_step(parts, BATCH, torch.device("cpu"), means, guard, accumulate=accumulate)
+    return parts.critic.state_dict(), parts.generator.state_dict(), means.read()
+
+
+@pytest.mark.parametrize("num_classes", [0, 4], ids=["unconditional", "conditional"])
+@pytest.mark.parametrize("loss_name, regularizer_name", CASES)
+def test_accumulated_chunks_make_the_one_batch_update(loss_name, regularizer_name, num_classes):
+    critic, generator, logged = updated(loss_name, regularizer_name, 1, num_classes)
+    for chunks in (2, 4):
+        critic_k, generator_k, logged_k = updated(loss_name, regularizer_name, chunks, num_classes)
+        assert_close(critic_k, critic, rtol=1e-5, atol=1e-6)
+        assert_close(generator_k, generator, rtol=1e-5, atol=1e-6)
+        assert logged_k.keys() == logged.keys()  # the same tags, each the mean over the chunks: the batch's
+        for tag in ("loss/critic", "loss/generator"):
+            assert logged_k[tag] == pytest.approx(logged[tag], rel=1e-5, abs=1e-6)
+
+
+def test_the_comparison_has_teeth(monkeypatch):
+    """Summing the chunks' gradients without dividing by K (SGD: the update is the gradient) is caught."""
+    critic, _, _ = updated("wgan_gp", "none", 1)
+    original = torch.Tensor.backward
+    monkeypatch.setattr(torch.Tensor, "backward", lambda t, *a, **k: original(t * 4, *a, **k))  # undo the ÷K
+    critic_4, _, _ = updated("wgan_gp", "none", 4)
+    with pytest.raises(AssertionError):
+        assert_close(critic_4, critic, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_makes_it_differ_and_the_run_says_so_once(caplog):
+    critic, generator, _ = updated("hinge", "none", 1, batchnorm=True)
+    _, generator_4, _ = updated("hinge", "none", 4, batchnorm=True)
+    with pytest.raises(AssertionError):
+        assert_close(generator_4, generator, rtol=1e-5, atol=1e-6)
+    parts = plain_parts(None, instantiate(compose_with().regularizer), batchnorm=True)
+    caplog.set_level(logging.WARNING, logger="ganrun")
+    check_accumulation(4, 64, parts.generator, parts.critic)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("train.accumulate=4: the generator has batch norm, whose statistics are taken over chunks")
+    caplog.clear()
+    check_accumulation(1, 64, parts.generator, parts.critic)  # K=1 is the one-batch update
+    plain = plain_parts(None, instantiate(compose_with().regularizer))
+    check_accumulation(4, 64, plain.generator, plain.critic)
+    assert caplog.records == []
+
+
+def test_chunks_that_do_not_divide_the_batch_are_one_line():
+    plain = plain_parts(None, instantiate(compose_with().regularizer))
+    with pytest.raises(UsageError, match=r"^train.accumulate=3 must cut the batch of 64 images .* into equal chunks"):
+        check_accumulation(3, 64, plain.generator, plain.critic)
