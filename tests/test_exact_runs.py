@@ -45,6 +45,8 @@ VARIANTS = {
         "regularizer=spectral_norm",
         "regularizer.generator=true",
     ],
+    # a relativistic loss: the generator's step draws a real batch of its own (with its labels)
+    "conditional_rpgan_lazy_r1r2": ["loss=rpgan", "regularizer=r1r2", "regularizer.every=2", "model.conditional=true"],
 }
 MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
 # What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.

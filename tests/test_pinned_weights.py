@@ -24,6 +24,8 @@ PINNED = {
     "conditional_hinge": "23eed1f5c90a11dd",
     "resnet_wgan_gp": "e7655fd72d36fca8",
     "upsample_bce": "b208bb5687342f2d",
+    "rpgan_r1r2_dcgan": "d8e04c58265a388a",
+    "ragan_lazy_r1r2_conditional": "e701707b3f51621b",
 }
 
 pytestmark = [

@@ -52,8 +52,8 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
     if augment.adaptive and loss.decision_boundary is None:
         raise UsageError(
             f"augment=adaptive tunes p from the sign of the critic's scores, which {type(loss).__name__} "
-            "scores do not have (a Wasserstein critic is defined up to a constant); use loss=bce, hinge "
-            "or lsgan, or augment=diffaugment"
+            "scores do not have (a Wasserstein or relativistic critic is defined up to a constant); use loss=bce, "
+            "hinge or lsgan, or augment=diffaugment"
         )
 
 

@@ -19,6 +19,7 @@ CRITIC_PENALTY = "critic/penalty"
 CRITIC_GRAD_NORM = "critic/grad_norm"
 REGULARIZER_PENALTY = "regularizer/penalty"
 REGULARIZER_R1_GRAD_NORM = "regularizer/r1_grad_norm"
+REGULARIZER_R2_GRAD_NORM = "regularizer/r2_grad_norm"
 REGULARIZER_LECAM_ALPHA_REAL = "regularizer/lecam_alpha_real"
 REGULARIZER_LECAM_ALPHA_FAKE = "regularizer/lecam_alpha_fake"
 AUGMENT_RT = "augment/rt"
@@ -38,6 +39,7 @@ REPORTED = (
     Reported(CRITIC_GRAD_NORM, "scalar", "the mean norm of the critic's input gradient where the penalty takes it"),
     Reported(REGULARIZER_PENALTY, "scalar", "the regularizer's term added to the critic's loss (R1, LeCam)"),
     Reported(REGULARIZER_R1_GRAD_NORM, "scalar", "R1's mean input-gradient norm on real images"),
+    Reported(REGULARIZER_R2_GRAD_NORM, "scalar", "R2's mean input-gradient norm on generated images"),
     Reported(REGULARIZER_LECAM_ALPHA_REAL, "scalar", "LeCam's moving average of the critic's real scores"),
     Reported(REGULARIZER_LECAM_ALPHA_FAKE, "scalar", "LeCam's moving average of the critic's fake scores"),
     Reported(
@@ -66,6 +68,7 @@ CRITIC_TERMS = {"wasserstein": CRITIC_WASSERSTEIN, "penalty": CRITIC_PENALTY, "g
 REGULARIZER_TERMS = {
     "penalty": REGULARIZER_PENALTY,
     "r1_grad_norm": REGULARIZER_R1_GRAD_NORM,
+    "r2_grad_norm": REGULARIZER_R2_GRAD_NORM,
     "lecam_alpha_real": REGULARIZER_LECAM_ALPHA_REAL,
     "lecam_alpha_fake": REGULARIZER_LECAM_ALPHA_FAKE,
 }

@@ -88,6 +88,19 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "resnet_wgan_gp": ("cifar", ["model=resnet", "model.width=16", "loss=wgan_gp", "train.n_critic=2"]),
     # no EMA: re-estimating its batch norms (4,096 samples of seed 003's wide net) at every checkpoint takes a minute
     "upsample_bce": ("cifar", ["model=upsample", "loss=bce", "train.ema=0"]),
+    # issue 27's objectives: the generator step draws a real batch of its own; R1 + R2, lazy, conditional
+    "rpgan_r1r2_dcgan": ("mnist", ["model=dcgan", "model.width=8", "loss=rpgan", "regularizer=r1r2"]),
+    "ragan_lazy_r1r2_conditional": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=ragan",
+            "regularizer=r1r2",
+            "regularizer.every=2",
+            "model.conditional=true",
+        ],
+    ),
 }
 # What decides a run's future: everything in a checkpoint but its config, best score and overrides.
 HASHED = (
