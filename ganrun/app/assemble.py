@@ -6,10 +6,12 @@ import random
 from functools import partial
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun.base.errors import UsageError
+from ganrun.base.schedules import images_per_step, schedules_of
+from ganrun.base.schedules import parse as parse_value
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
@@ -18,6 +20,7 @@ from ganrun.training import distributed, speed
 from ganrun.training.ema import EMA
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
+from ganrun.training.schedules import Schedules
 
 log = logging.getLogger("ganrun")
 
@@ -57,6 +60,16 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
         )
 
 
+def make_ema(generator: torch.nn.Module, cfg: DictConfig) -> EMA | None:
+    """The generator's moving average: train.ema's decay with its ramp, or R3GAN's half-life in images
+    (train.ema_halflife, a number or a schedule); None when train.ema is 0 and there is no half-life."""
+    halflife = parse_value(OmegaConf.to_container(cfg.train, resolve=True).get("ema_halflife"), "train.ema_halflife")
+    if cfg.train.ema <= 0 and halflife is None:
+        return None
+    per_step = cfg.train.batch_size * cfg.train.n_critic
+    return EMA(generator, cfg.train.ema, cfg.train.ema_rampup, halflife, per_step)
+
+
 def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     """Everything the loop needs, built from the config (seeded, so two runs with one seed start equal); fills in
     model.num_classes of a class-conditional model. Under torchrun every rank builds the same networks, wraps
@@ -92,9 +105,11 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
         regularizer=regularizer,
         data=data,
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
-        ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
+        ema=make_ema(generator, cfg),
         augment=augment,
     )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    parts.schedules = Schedules(schedules_of(config), images_per_step(config), parts)
     ddp = (
         partial(
             DistributedDataParallel,

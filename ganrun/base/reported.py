@@ -30,6 +30,7 @@ SAMPLES = "samples"
 REAL = "real"
 METRICS = "metrics/"  # + a metric's name (quality/names.py): metrics/fid, metrics/classifier_fd, …
 PROTOCOL = "protocol/"  # + a metric's name: how its score was measured, beside it
+SCHEDULE = "schedule/"  # + a scheduled key: its value (base/schedules.py)
 
 REPORTED = (
     Reported(LOSS_CRITIC, "scalar", "what the critic minimizes, its penalties included (mean over the interval)"),
@@ -51,6 +52,7 @@ REPORTED = (
     Reported(AUGMENT_P, "scalar", "the augmentation probability (augment=diffaugment or adaptive)"),
     Reported(IT_PER_S, "scalar", "generator steps per second over the interval"),
     Reported(SKIPPED_UPDATES, "scalar", "updates dropped for a non-finite loss so far (train.nan_policy=skip)"),
+    Reported(SCHEDULE + "<key>", "scalar", "the value a scheduled key had in the last step of the interval"),
     Reported(
         METRICS + "<name>", "scalar", "each quality score of metrics.names, every metrics.every steps and at the end"
     ),
@@ -86,3 +88,8 @@ def augment(name: str) -> str:
 def metric(name: str) -> str:
     """The tag of a quality metric's score (metrics/classifier_fd)."""
     return METRICS + name
+
+
+def schedule(key: str) -> str:
+    """The tag of a scheduled key's value (schedule/optim.critic.lr)."""
+    return SCHEDULE + key

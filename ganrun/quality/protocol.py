@@ -28,22 +28,25 @@ class Protocol:
     resize: str  # how images reach the extractor, e.g. 28×28 → 299×299 (bilinear as TensorFlow 1)
     settings: str  # the metric's own knobs: k of the k-NN balls, KID subsets, IS splits
     step: int | None = None  # the generator step (None: not known where it was made)
+    schedules: str | None = None  # the schedules the generator trained under and their last values (None: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 FIELDS = tuple(f.name for f in fields(Protocol))
+# What says how the scored generator was trained, not how it was scored: two runs' scores compare whatever these are.
+TRAINING = ("step", "schedules")
 
 
 def comparable(protocol: dict) -> tuple:
-    """What must agree for two scores of one metric to be compared: every field but the step."""
-    return tuple((key, protocol.get(key)) for key in FIELDS if key != "step")
+    """What must agree for two scores of one metric to be compared: every field but the step and the schedules."""
+    return tuple((key, protocol.get(key)) for key in FIELDS if key not in TRAINING)
 
 
 def differences(protocols: list[dict]) -> list[str]:
-    """The fields (but the step) in which the protocols differ, in field order."""
-    return [key for key in FIELDS if key != "step" and len({json.dumps(p.get(key)) for p in protocols}) > 1]
+    """The fields (but the step and the schedules) in which the protocols differ, in field order."""
+    return [key for key in FIELDS if key not in TRAINING and len({json.dumps(p.get(key)) for p in protocols}) > 1]
 
 
 def describe(protocol: dict, metric: bool = True) -> str:
@@ -57,6 +60,7 @@ def describe(protocol: dict, metric: bool = True) -> str:
     )
     step = f" at step {p['step']}" if p.get("step") is not None else ""
     truncation = f", noise truncated at ±{p['truncation']:g}" if p.get("truncation") is not None else ""
+    step += f" (trained with {p['schedules']})" if p.get("schedules") else ""
     line = (
         f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "
         f"{p['reference']} ({p['split']} split); features {p['features']}, weights {p['weights']}; "
@@ -104,11 +108,13 @@ class Scores(dict):
         super().__init__(values or {})
         self.protocols = dict(protocols or {})
 
-    def at(self, step: int) -> dict[str, dict]:
-        """The protocols of these scores, measured at generator step `step`."""
-        return {name: {**protocol, "step": step} for name, protocol in self.protocols.items()}
+    def at(self, step: int, schedules: str | None = None) -> dict[str, dict]:
+        """The protocols of these scores, measured at generator step `step` of a generator trained under
+        `schedules` (base.schedules.in_force)."""
+        extra = {"schedules": schedules} if schedules else {}
+        return {name: {**protocol, "step": step, **extra} for name, protocol in self.protocols.items()}
 
 
-def protocols_at(scores: dict, step: int) -> dict[str, dict]:
-    """The protocols of an evaluation's scores at `step`; {} for plain values that carry none."""
-    return scores.at(step) if isinstance(scores, Scores) else {}
+def protocols_at(scores: dict, step: int, schedules: str | None = None) -> dict[str, dict]:
+    """The protocols of an evaluation's scores at `step` (under `schedules`); {} for plain values that carry none."""
+    return scores.at(step, schedules) if isinstance(scores, Scores) else {}
