@@ -12,29 +12,24 @@ from ganrun.base import reported
 from ganrun.base.schedules import Schedule, in_force
 
 
-def _lr(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
-    def set_lr(value: float) -> None:
-        for group in optimizer.param_groups:
-            group["lr"] = value
-
-    return set_lr
+def set_lr(optimizer: torch.optim.Optimizer, value: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = value
 
 
-def _beta2(optimizer: torch.optim.Optimizer) -> Callable[[float], None]:
-    def set_beta2(value: float) -> None:
-        for group in optimizer.param_groups:
-            group["betas"] = (group["betas"][0], value)
-
-    return set_beta2
+def set_beta2(optimizer: torch.optim.Optimizer, value: float) -> None:
+    for group in optimizer.param_groups:
+        group["betas"] = (group["betas"][0], value)
 
 
 def setters(parts) -> dict[str, Callable[[float], None]]:
-    """Where each schedulable key's value is used, as a function that sets it (base.schedules.SCHEDULABLE)."""
+    """Where each schedulable key's value is used, as a function that sets it (base.schedules.SCHEDULABLE); each
+    looks its part up when called, so a part replaced after the build (an optimizer rebuilt) is the one set."""
     return {
-        "optim.generator.lr": _lr(parts.opt_g),
-        "optim.critic.lr": _lr(parts.opt_d),
-        "optim.generator.betas.1": _beta2(parts.opt_g),
-        "optim.critic.betas.1": _beta2(parts.opt_d),
+        "optim.generator.lr": lambda value: set_lr(parts.opt_g, value),
+        "optim.critic.lr": lambda value: set_lr(parts.opt_d, value),
+        "optim.generator.betas.1": lambda value: set_beta2(parts.opt_g, value),
+        "optim.critic.betas.1": lambda value: set_beta2(parts.opt_d, value),
         "regularizer.gamma": lambda value: setattr(parts.regularizer, "gamma", value),
         "augment.p": lambda value: parts.augment.set_p(value),
         "train.ema_halflife": lambda value: None,  # the EMA values its own schedule at every update
