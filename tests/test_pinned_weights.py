@@ -26,6 +26,7 @@ PINNED = {
     "upsample_bce": "b208bb5687342f2d",
     "rpgan_r1r2_dcgan": "d8e04c58265a388a",
     "ragan_lazy_r1r2_conditional": "e701707b3f51621b",
+    "r3gan_rpgan_schedules": "d3e8f80748213506",
 }
 
 pytestmark = [

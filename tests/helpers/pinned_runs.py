@@ -90,6 +90,23 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "upsample_bce": ("cifar", ["model=upsample", "loss=bce", "train.ema=0"]),
     # issue 27's objectives: the generator step draws a real batch of its own; R1 + R2, lazy, conditional
     "rpgan_r1r2_dcgan": ("mnist", ["model=dcgan", "model.width=8", "loss=rpgan", "regularizer=r1r2"]),
+    # R3GAN's network with its loss, R1 + R2 and schedules (lr, beta2, gamma, EMA half-life), conditional
+    "r3gan_rpgan_schedules": (
+        "mnist",
+        [
+            "model=r3gan",
+            "model.widths=8",
+            "model.blocks=1",
+            "model.group_width=4",
+            "model.conditional=true",
+            "loss=rpgan",
+            "regularizer=r1r2",
+            "optim.generator.lr={start: 4e-4, end: 1e-4, length: 48, unit: images}",
+            "optim.critic.betas=[0, {start: 0.9, end: 0.99, length: 6, unit: steps, shape: linear}]",
+            "regularizer.gamma={start: 0.5, end: 0.05, length: 6, unit: steps}",
+            "train.ema_halflife={start: 0, end: 32, length: 6, unit: steps}",
+        ],
+    ),
     "ragan_lazy_r1r2_conditional": (
         "mnist",
         [
