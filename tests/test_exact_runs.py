@@ -55,7 +55,10 @@ VARIANTS = {
         "optim.critic.betas=[0, {start: 0.9, end: 0.99, length: 64, unit: images, shape: linear}]",
         "regularizer.gamma={start: 1.0, end: 0.1, length: 9, unit: steps}",
         "train.ema_halflife={start: 0, end: 40, length: 9, unit: steps}",
+        "augment=ada",  # ADA's pipeline: fresh parameters per image from the global generator, p scheduled
+        "augment.p={start: 0.3, end: 0.9, length: 9, unit: steps}",
     ],
+    "hinge_ada_adaptive": ["loss=hinge", "augment=ada", "augment.interval=1", "augment.speed_kimg=0.05"],
 }
 MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
 # What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.

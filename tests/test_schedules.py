@@ -119,13 +119,15 @@ def test_a_run_trains_with_reports_and_records_its_schedules(tmp_path, tiny_mnis
         ("optim.critic.lr=fast", "optim.critic.lr=fast is not a number or a schedule"),
         ("optim.critic.betas=[0, {start: 0.9, end: 1.0, length: 3}]", "optim.critic.betas.1="),
         ("optim.critic.lr={start: 1e-4, end: 1e-5}", "needs length"),
+        (("augment=ada", "augment.p={start: 0, end: 1.5, length: 3}"), "augment.p="),
     ],
 )
 def test_a_schedule_where_none_fits_is_refused_before_training(tmp_path, tiny_mnist, override, message):
     from helpers.cli import FAST, ganrun
 
     args = ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST, "train.steps=2"]
-    result = ganrun(*args, override, "hydra.run.dir=run", cwd=tmp_path)
+    overrides = override if isinstance(override, tuple) else (override,)
+    result = ganrun(*args, *overrides, "hydra.run.dir=run", cwd=tmp_path)
     assert_user_error(result, message)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -147,7 +147,7 @@ def check_ranges(cfg) -> None:
     def value(key: str):
         return schedules.parse(schedules.select(config, key), key)
 
-    halflife = value("train.ema_halflife")
+    halflife, augment_p = value("train.ema_halflife"), value("augment.p")
     rules = [
         ("train.steps", cfg.train.steps >= 1, ">= 1"),
         ("train.batch_size", cfg.train.batch_size >= 1, ">= 1"),
@@ -164,6 +164,7 @@ def check_ranges(cfg) -> None:
         ("optim.generator.lr", lowest(value("optim.generator.lr")) > 0, "> 0"),
         ("optim.critic.lr", lowest(value("optim.critic.lr")) > 0, "> 0"),
         ("train.ema_halflife", halflife is None or lowest(halflife) >= 0, ">= 0 (images) or null"),
+        ("augment.p", augment_p is None or 0 <= lowest(augment_p) <= lowest(augment_p, True) <= 1, "in [0, 1]"),
     ]
     for side in ("generator", "critic"):
         for i, beta in enumerate(value(f"optim.{side}.betas.{j}") for j in (0, 1)):

@@ -27,6 +27,8 @@ SCHEDULABLE = (
     "augment.p",
     "train.ema_halflife",
 )
+# Words a schedulable key takes beside a number or a schedule (its part checks them).
+WORDS = {"augment.p": ("adaptive",)}
 SHAPES, UNITS = ("cosine", "linear"), ("images", "steps")
 EXAMPLE = "{start: 2e-4, end: 5e-5, length: 20000000, unit: images, shape: cosine}"
 
@@ -75,7 +77,10 @@ def looks_like_schedule(value) -> bool:
 
 
 def parse(value, key: str) -> Schedule | float | None:
-    """A schedulable key's value: None, a number (as float) or a Schedule; a one-line UsageError for anything else."""
+    """A schedulable key's value: None (also for a word it takes, WORDS), a number (as float) or a Schedule; a
+    one-line UsageError for anything else."""
+    if value in WORDS.get(key, ()):
+        return None
     if value is None or is_number(value):
         return None if value is None else float(value)
     if not isinstance(value, dict):

@@ -107,6 +107,33 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
             "train.ema_halflife={start: 0, end: 32, length: 6, unit: steps}",
         ],
     ),
+    # ADA's pipeline: a scheduled p on R3GAN's network (colour images), an adaptive p on the seeds' network
+    "r3gan_ada_scheduled_cifar": (
+        "cifar",
+        [
+            "model=r3gan",
+            "model.widths=8",
+            "model.blocks=1",
+            "model.group_width=4",
+            "loss=rpgan",
+            "regularizer=r1r2",
+            "augment=ada",
+            "augment.p={start: 0.3, end: 0.9, length: 6, unit: steps}",
+        ],
+    ),
+    # the CPU preset as a whole (its schedules over the run's 6 steps), at tiny widths
+    "r3gan_small_preset": ("mnist", ["experiment=r3gan_small", "model.widths=8", "model.group_width=4"]),
+    "hinge_ada_adaptive": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=hinge",
+            "augment=ada",
+            "augment.interval=1",
+            "augment.speed_kimg=0.05",
+        ],
+    ),
     "ragan_lazy_r1r2_conditional": (
         "mnist",
         [
