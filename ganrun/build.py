@@ -12,6 +12,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from ganrun.base import schedules
 from ganrun.base.errors import UsageError
 from ganrun.base.weights import load_weights
 from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
@@ -42,9 +43,10 @@ def plain(node) -> dict:
 
 
 def instantiate(node, **kwargs):
-    """hydra.utils.instantiate of a config node (a target moved since it was stored is found where it is now),
-    re-raising a UsageError from the target as itself (one line, no wrapper)."""
-    node = plain(node)
+    """hydra.utils.instantiate of a config node (a target moved since it was stored is found where it is now; a
+    schedule given as its value at the first step: training/schedules.py moves it on), re-raising a UsageError from
+    the target as itself (one line, no wrapper)."""
+    node = schedules.at_start_everywhere(plain(node))
     target = str(node.get("_target_", ""))
     for old, new in MOVED_TARGETS.items():
         if target.startswith(old):
@@ -142,11 +144,18 @@ def signature_of(target) -> inspect.Signature:
         return inspect.Signature()
 
 
+def number(value) -> float:
+    """A number of the config, or a schedule's value at the first step."""
+    return float(schedules.at_start(plain(value) if isinstance(value, DictConfig) else value))
+
+
 def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:
-    """Adam (fused on CUDA) or RMSprop, from optim.generator / optim.critic."""
+    """Adam (fused on CUDA) or RMSprop, from optim.generator / optim.critic (a scheduled lr or β₂ at its first
+    value)."""
     if name_of(opt_cfg.name) == "rmsprop":
-        return torch.optim.RMSprop(params, lr=opt_cfg.lr)
-    return torch.optim.Adam(params, lr=opt_cfg.lr, betas=tuple(opt_cfg.betas), fused=device.type == "cuda")
+        return torch.optim.RMSprop(params, lr=number(opt_cfg.lr))
+    betas = tuple(number(beta) for beta in opt_cfg.betas)
+    return torch.optim.Adam(params, lr=number(opt_cfg.lr), betas=betas, fused=device.type == "cuda")
 
 
 def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:

@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from ganrun.base.errors import UsageError, exit_with
+from ganrun.base.schedules import images_per_step, in_force, schedules_of
 from ganrun.build import build_dataset, load_generator
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
@@ -69,6 +70,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not names or set(names) - set(NAMES):
             parser.error(f"--metrics {args.metrics}: choose a comma-separated subset of {','.join(NAMES)}")
     return args
+
+
+def trained_under(state: dict) -> str | None:
+    """The schedules a checkpoint's generator trained under, with their last values (None: none)."""
+    config = state.get("config") or {}
+    return in_force(schedules_of(config), state["step"], images_per_step(config))
 
 
 def evaluate(args: argparse.Namespace) -> dict:
@@ -128,7 +135,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         "truncation": args.truncation,
         "reference": split,
         "metrics": unprefixed(scores),
-        "protocols": scores.at(state["step"]),
+        "protocols": scores.at(state["step"], trained_under(state)),
     }
     if held is not None:
         floor = metrics.compute(

@@ -31,7 +31,7 @@ def test_groups_have_the_documented_options():
     assert {"dcgan", "dcgan28"} <= set(options("model"))
     assert {"bce", "wgan_gp"} <= set(options("loss"))
     assert {"none", "spectral_norm", "r1", "lecam"} <= set(options("regularizer"))
-    assert {"none", "diffaugment", "adaptive"} == set(options("augment"))
+    assert {"none", "diffaugment", "adaptive", "ada"} == set(options("augment"))
     assert compose_with().augment._target_ == "ganrun.objectives.augment.Augment"  # none by default
 
 

@@ -127,6 +127,7 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
         (["train.compile=true"], "train.cuda_graphs=true and train.compile=true do not go together"),
         (["train.nan_policy=skip"], "train.nan_policy=skip decides on the host"),
         (["augment=adaptive", "loss=hinge"], "augment=adaptive tunes p on the host"),
+        (["regularizer=r1", "regularizer.gamma={start: 1, end: 0.1, length: 5}"], "a schedule of regularizer.gamma"),
     ],
 )
 def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, tiny_mnist):

@@ -45,6 +45,20 @@ VARIANTS = {
         "regularizer=spectral_norm",
         "regularizer.generator=true",
     ],
+    # a relativistic loss: the generator's step draws a real batch of its own (with its labels)
+    "conditional_rpgan_lazy_r1r2": ["loss=rpgan", "regularizer=r1r2", "regularizer.every=2", "model.conditional=true"],
+    # schedules: values set from the step alone before every step, nothing of them in the checkpoint
+    "schedules": [
+        "loss=rpgan",
+        "regularizer=r1r2",
+        "optim.generator.lr={start: 4e-4, end: 1e-4, length: 6, unit: steps, warmup: 2, warmup_from: 1e-4}",
+        "optim.critic.betas=[0, {start: 0.9, end: 0.99, length: 64, unit: images, shape: linear}]",
+        "regularizer.gamma={start: 1.0, end: 0.1, length: 9, unit: steps}",
+        "train.ema_halflife={start: 0, end: 40, length: 9, unit: steps}",
+        "augment=ada",  # ADA's pipeline: fresh parameters per image from the global generator, p scheduled
+        "augment.p={start: 0.3, end: 0.9, length: 9, unit: steps}",
+    ],
+    "hinge_ada_adaptive": ["loss=hinge", "augment=ada", "augment.interval=1", "augment.speed_kimg=0.05"],
 }
 MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
 # What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.

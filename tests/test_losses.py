@@ -9,17 +9,7 @@ from torch.testing import assert_close
 
 from ganrun.base.errors import UsageError
 from ganrun.objectives import losses, penalties, regularizers
-
-
-class Linear(nn.Module):
-    """D(x) = w·flatten(x): its input gradient is w at every point."""
-
-    def __init__(self, w: torch.Tensor):
-        super().__init__()
-        self.w = nn.Parameter(w.flatten().clone())
-
-    def forward(self, x):
-        return (x.flatten(1) @ self.w).unsqueeze(1)
+from helpers.critics import Linear
 
 
 class Zero(nn.Module):

@@ -154,12 +154,12 @@ def test_a_loss_that_misses_a_piece_stops_in_one_line_naming_it(broken):
 
 @pytest.mark.slow
 def test_ganruns_own_parts_meet_the_interface():
-    for model in ("dcgan", "dcgan28", "resnet", "upsample", "dcgan96"):
-        size = {"dcgan28": 28, "resnet": 32, "upsample": 32, "dcgan96": 96}.get(model, 64)
+    for model in ("dcgan", "dcgan28", "resnet", "upsample", "dcgan96", "r3gan"):
+        size = {"dcgan28": 28, "resnet": 32, "upsample": 32, "dcgan96": 96, "r3gan": 32}.get(model, 64)
         cfg = compose_with("dataset=cifar10", f"dataset.image_size={size}", f"model={model}")
         generator, critic, _ = build_gan(cfg)
         assert len(critic.blocks()) >= 2  # train.freeze_critic counts them
-        for loss in ("bce", "wgan", "wgan_gp", "wgan_div", "hinge", "lsgan"):
+        for loss in ("bce", "wgan", "wgan_gp", "wgan_div", "hinge", "lsgan", "rpgan", "ragan"):
             check_loss_terms(build_loss(compose_with(f"loss={loss}")), generator, critic)
 
 

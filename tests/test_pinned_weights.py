@@ -24,6 +24,12 @@ PINNED = {
     "conditional_hinge": "23eed1f5c90a11dd",
     "resnet_wgan_gp": "e7655fd72d36fca8",
     "upsample_bce": "b208bb5687342f2d",
+    "rpgan_r1r2_dcgan": "d8e04c58265a388a",
+    "ragan_lazy_r1r2_conditional": "e701707b3f51621b",
+    "r3gan_rpgan_schedules": "d3e8f80748213506",
+    "r3gan_ada_scheduled_cifar": "b9338f01275d609d",
+    "r3gan_small_preset": "85ec479159e30437",
+    "hinge_ada_adaptive": "b6fde741dbc9bd83",
 }
 
 pytestmark = [

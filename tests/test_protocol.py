@@ -50,6 +50,7 @@ def test_a_protocol_names_everything_a_score_depends_on_and_reads_as_one_line():
         "settings",
         "step",
         "init",
+        "schedules",  # how the generator trained, beside its step: never what makes two scores comparable
     )
     assert describe({**FID, "step": 2000}) == (
         "fid: 10000 images by the EMA generator at step 2000 against 10000 of fashion_mnist 1×28×28 (train split); "

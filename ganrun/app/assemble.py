@@ -6,11 +6,13 @@ import random
 from functools import partial
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from ganrun.app.init import check_init_fits, start_from_init
 from ganrun.base.errors import UsageError
+from ganrun.base.schedules import images_per_step, schedules_of
+from ganrun.base.schedules import parse as parse_value
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
@@ -24,6 +26,7 @@ from ganrun.training.ema import EMA
 from ganrun.training.freeze import freeze_critic_blocks
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
+from ganrun.training.schedules import Schedules
 
 log = logging.getLogger("ganrun")
 
@@ -84,9 +87,19 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
     if augment.adaptive and loss.decision_boundary is None:
         raise UsageError(
             f"augment=adaptive tunes p from the sign of the critic's scores, which {type(loss).__name__} "
-            "scores do not have (a Wasserstein critic is defined up to a constant); use loss=bce, hinge "
-            "or lsgan, or augment=diffaugment"
+            "scores do not have (a Wasserstein or relativistic critic is defined up to a constant); use loss=bce, "
+            "hinge or lsgan, or augment=diffaugment"
         )
+
+
+def make_ema(generator: torch.nn.Module, cfg: DictConfig) -> EMA | None:
+    """The generator's moving average: train.ema's decay with its ramp, or R3GAN's half-life in images
+    (train.ema_halflife, a number or a schedule); None when train.ema is 0 and there is no half-life."""
+    halflife = parse_value(OmegaConf.to_container(cfg.train, resolve=True).get("ema_halflife"), "train.ema_halflife")
+    if cfg.train.ema <= 0 and halflife is None:
+        return None
+    per_step = cfg.train.batch_size * cfg.train.n_critic
+    return EMA(generator, cfg.train.ema, cfg.train.ema_rampup, halflife, per_step)
 
 
 def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None) -> Parts:
@@ -132,11 +145,13 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
         regularizer=regularizer,
         data=data,
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
-        ema=EMA(generator, cfg.train.ema, cfg.train.ema_rampup) if cfg.train.ema > 0 else None,
+        ema=make_ema(generator, cfg),
         augment=augment,
     )
     if init is not None:
         start_from_init(cfg, parts, init)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    parts.schedules = Schedules(schedules_of(config), images_per_step(config), parts)
     ddp = (
         partial(
             DistributedDataParallel,

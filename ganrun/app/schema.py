@@ -7,6 +7,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from ganrun.base import schedules
 from ganrun.base.errors import UsageError
 
 
@@ -33,8 +34,9 @@ class Reference(str, Enum):
 @dataclass
 class OptimizerConfig:
     name: OptimizerName = OptimizerName.adam
-    lr: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam only
+    # A number or a schedule (base/schedules.py): typed Any, and checked by check_ranges before any compute.
+    lr: Any = 2e-4
+    betas: list[Any] = field(default_factory=lambda: [0.5, 0.999])  # Adam only; β₂ may be a schedule
 
 
 @dataclass
@@ -52,6 +54,7 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact reruns, some ops slower
     ema: float = 0.999  # decay of the generator's moving average; 0 turns it off
     ema_rampup: float | None = 0.01  # warm-up: the average's half-life is at most ema_rampup·step; 0/null: none
+    ema_halflife: Any = None  # R3GAN's EMA: a half-life in images (a number or a schedule) instead of ema's decay
     precision: Precision = Precision.fp32  # bf16: autocast forward passes; penalties and reductions stay fp32
     channels_last: bool = False
     compile: bool = False  # torch.compile G and the critic's plain forward (the penalty path stays eager)
@@ -127,8 +130,36 @@ def register() -> None:
     ConfigStore.instance().store(name="schema", node=RunConfig)
 
 
+def check_schedules(config: dict) -> None:
+    """The keys typed Any because they take a schedule hold a number or a valid schedule, and no other key holds
+    a schedule; one-line UsageErrors."""
+    wrong = schedules.misplaced(config)
+    if wrong:
+        raise UsageError(f"{wrong[0]} takes no schedule; the keys that do: {', '.join(schedules.SCHEDULABLE)}")
+    for key in ("optim.generator.betas", "optim.critic.betas"):
+        betas = schedules.select(config, key)
+        if not isinstance(betas, list) or len(betas) != 2:
+            raise UsageError(f"{key}={betas} must be two numbers [β₁, β₂] (β₂ may be a schedule)")
+        schedules.parse(betas[0], f"{key}.0")
+    for key in schedules.SCHEDULABLE:
+        schedules.parse(schedules.select(config, key), key)
+
+
+def lowest(value, highest: bool = False) -> float:
+    """The smallest (or largest) value a number or a schedule takes."""
+    extremes = value.extremes() if isinstance(value, schedules.Schedule) else (value,)
+    return max(extremes) if highest else min(extremes)
+
+
 def check_ranges(cfg) -> None:
     """One-line UsageError for a value of the right type but out of its range."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    check_schedules(config)
+
+    def value(key: str):
+        return schedules.parse(schedules.select(config, key), key)
+
+    halflife, augment_p = value("train.ema_halflife"), value("augment.p")
     rules = [
         ("train.steps", cfg.train.steps >= 1, ">= 1"),
         ("train.batch_size", cfg.train.batch_size >= 1, ">= 1"),
@@ -144,9 +175,14 @@ def check_ranges(cfg) -> None:
         ("train.ema_rampup", cfg.train.ema_rampup is None or cfg.train.ema_rampup >= 0, ">= 0 (0 or null: no warm-up)"),
         ("metrics.every", cfg.metrics.every >= 0, ">= 0 (0: only at the end)"),
         ("metrics.num_samples", cfg.metrics.num_samples >= 2, ">= 2"),
-        ("optim.generator.lr", cfg.optim.generator.lr > 0, "> 0"),
-        ("optim.critic.lr", cfg.optim.critic.lr > 0, "> 0"),
+        ("optim.generator.lr", lowest(value("optim.generator.lr")) > 0, "> 0"),
+        ("optim.critic.lr", lowest(value("optim.critic.lr")) > 0, "> 0"),
+        ("train.ema_halflife", halflife is None or lowest(halflife) >= 0, ">= 0 (images) or null"),
+        ("augment.p", augment_p is None or 0 <= lowest(augment_p) <= lowest(augment_p, True) <= 1, "in [0, 1]"),
     ]
+    for side in ("generator", "critic"):
+        for i, beta in enumerate(value(f"optim.{side}.betas.{j}") for j in (0, 1)):
+            rules.append((f"optim.{side}.betas.{i}", 0 <= lowest(beta) and lowest(beta, True) < 1, "in [0, 1)"))
     names = [str(n) for n in cfg.metrics.names]
     if cfg.metrics.best is not None and cfg.metrics.best not in names:
         raise UsageError(
@@ -155,4 +191,5 @@ def check_ranges(cfg) -> None:
         )
     for key, ok, allowed in rules:
         if not ok:
-            raise UsageError(f"{key}={OmegaConf.select(cfg, key)} is out of range: it must be {allowed}")
+            shown = schedules.select(config, key)
+            raise UsageError(f"{key}={shown} is out of range: it must be {allowed}")

@@ -19,6 +19,7 @@ CRITIC_PENALTY = "critic/penalty"
 CRITIC_GRAD_NORM = "critic/grad_norm"
 REGULARIZER_PENALTY = "regularizer/penalty"
 REGULARIZER_R1_GRAD_NORM = "regularizer/r1_grad_norm"
+REGULARIZER_R2_GRAD_NORM = "regularizer/r2_grad_norm"
 REGULARIZER_LECAM_ALPHA_REAL = "regularizer/lecam_alpha_real"
 REGULARIZER_LECAM_ALPHA_FAKE = "regularizer/lecam_alpha_fake"
 AUGMENT_RT = "augment/rt"
@@ -29,6 +30,7 @@ SAMPLES = "samples"
 REAL = "real"
 METRICS = "metrics/"  # + a metric's name (quality/names.py): metrics/fid, metrics/classifier_fd, …
 PROTOCOL = "protocol/"  # + a metric's name: how its score was measured, beside it
+SCHEDULE = "schedule/"  # + a scheduled key: its value (base/schedules.py)
 
 REPORTED = (
     Reported(LOSS_CRITIC, "scalar", "what the critic minimizes, its penalties included (mean over the interval)"),
@@ -38,6 +40,7 @@ REPORTED = (
     Reported(CRITIC_GRAD_NORM, "scalar", "the mean norm of the critic's input gradient where the penalty takes it"),
     Reported(REGULARIZER_PENALTY, "scalar", "the regularizer's term added to the critic's loss (R1, LeCam)"),
     Reported(REGULARIZER_R1_GRAD_NORM, "scalar", "R1's mean input-gradient norm on real images"),
+    Reported(REGULARIZER_R2_GRAD_NORM, "scalar", "R2's mean input-gradient norm on generated images"),
     Reported(REGULARIZER_LECAM_ALPHA_REAL, "scalar", "LeCam's moving average of the critic's real scores"),
     Reported(REGULARIZER_LECAM_ALPHA_FAKE, "scalar", "LeCam's moving average of the critic's fake scores"),
     Reported(
@@ -49,6 +52,7 @@ REPORTED = (
     Reported(AUGMENT_P, "scalar", "the augmentation probability (augment=diffaugment or adaptive)"),
     Reported(IT_PER_S, "scalar", "generator steps per second over the interval"),
     Reported(SKIPPED_UPDATES, "scalar", "updates dropped for a non-finite loss so far (train.nan_policy=skip)"),
+    Reported(SCHEDULE + "<key>", "scalar", "the value a scheduled key had in the last step of the interval"),
     Reported(
         METRICS + "<name>", "scalar", "each quality score of metrics.names, every metrics.every steps and at the end"
     ),
@@ -66,6 +70,7 @@ CRITIC_TERMS = {"wasserstein": CRITIC_WASSERSTEIN, "penalty": CRITIC_PENALTY, "g
 REGULARIZER_TERMS = {
     "penalty": REGULARIZER_PENALTY,
     "r1_grad_norm": REGULARIZER_R1_GRAD_NORM,
+    "r2_grad_norm": REGULARIZER_R2_GRAD_NORM,
     "lecam_alpha_real": REGULARIZER_LECAM_ALPHA_REAL,
     "lecam_alpha_fake": REGULARIZER_LECAM_ALPHA_FAKE,
 }
@@ -83,3 +88,8 @@ def augment(name: str) -> str:
 def metric(name: str) -> str:
     """The tag of a quality metric's score (metrics/classifier_fd)."""
     return METRICS + name
+
+
+def schedule(key: str) -> str:
+    """The tag of a scheduled key's value (schedule/optim.critic.lr)."""
+    return SCHEDULE + key

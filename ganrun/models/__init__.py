@@ -56,3 +56,16 @@ def conv_blocks(layers) -> list[nn.Sequential]:
             blocks.append([])
         blocks[-1].append(layer)
     return [nn.Sequential(*block) for block in blocks]
+
+
+SIZE_HINT = "sizes b·2^n with b in 3..7 and n in 2..7, e.g. 28, 32, 48, 64, 96, 128, 256"
+
+
+def factor_size(family: str, image_size: int) -> tuple[int, int]:
+    """Split image_size into base·2^n with the smallest base in 3..7 (most doublings): the sizes the families sized
+    from the data set (dcgan, r3gan) make."""
+    for n in range(7, 1, -1):
+        base, rest = divmod(image_size, 2**n)
+        if rest == 0 and 3 <= base <= 7:
+            return base, n
+    raise UsageError(f"model={family} cannot make {image_size}x{image_size} images; it supports {SIZE_HINT}")

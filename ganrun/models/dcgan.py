@@ -3,21 +3,10 @@ num_classes > 0 (conditional batch norm in G, a projection critic)."""
 
 from torch import nn
 
-from ganrun.base.errors import UsageError
-from ganrun.models import check_conditional, check_sizes, critic_norm_layer, init_dcgan_weights
+from ganrun.models import check_conditional, check_sizes, critic_norm_layer, factor_size, init_dcgan_weights
 from ganrun.models.conditional import Chain, ConvStackCritic, LabelledGenerator, generator_norm
 
-SIZE_HINT = "sizes b·2^n with b in 3..7 and n in 2..7, e.g. 28, 32, 48, 64, 96, 128, 256"
 MAX_WIDTH_FACTOR = 8  # channels stop growing at 8·width (512 for width 64), as in DCGAN
-
-
-def _factor(image_size: int) -> tuple[int, int]:
-    """Split image_size into base·2^n with the smallest base in 3..7 (most upsampling stages)."""
-    for n in range(7, 1, -1):
-        base, rest = divmod(image_size, 2**n)
-        if rest == 0 and 3 <= base <= 7:
-            return base, n
-    raise UsageError(f"model=dcgan cannot make {image_size}x{image_size} images; it supports {SIZE_HINT}")
 
 
 class Generator(LabelledGenerator):
@@ -25,7 +14,7 @@ class Generator(LabelledGenerator):
 
     def __init__(self, z_dim: int, channels: int, image_size: int, width: int = 64, num_classes: int = 0):
         super().__init__(z_dim, num_classes)
-        base, n = _factor(image_size)
+        base, n = factor_size("dcgan", image_size)
         widths = [width * min(2 ** (n - 1 - i), MAX_WIDTH_FACTOR) for i in range(n)]
         layers = [
             nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),
@@ -52,7 +41,7 @@ class Critic(ConvStackCritic):
         self, channels: int, image_size: int, width: int = 64, critic_norm: str = "none", num_classes: int = 0
     ):
         super().__init__()
-        base, n = _factor(image_size)
+        base, n = factor_size("dcgan", image_size)
         widths = [width * min(2**i, MAX_WIDTH_FACTOR) for i in range(n)]
         # No normalization on the first layer, as in DCGAN.
         layers = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]

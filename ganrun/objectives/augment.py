@@ -131,23 +131,15 @@ class DiffAugment(Augment):
         return {"p": 1.0}
 
 
-class Adaptive(DiffAugment):
-    """ADA's controller on DiffAugment's ops: each op applied to each image with probability p, and p tuned
-    from the overfitting signal r_t = E[sign(D(x_real))]: every `interval` critic batches,
-    p ← clip(p + sign(r_t − target)·n/(speed_kimg·1000), 0, 1), n the real images seen since the last change
-    (so p can cross [0, 1] in speed_kimg thousand images)."""
+class Tuned(Augment):
+    """ADA's controller of the augmentation probability p, tuned from the overfitting signal
+    r_t = E[sign(D(x_real))]: every `interval` critic batches, p ← clip(p + sign(r_t − target)·n/(speed_kimg·1000),
+    0, 1), n the real images seen since the last change (so p can cross [0, 1] in speed_kimg thousand images).
+    What the augmentation does with p is the subclass's."""
 
     adaptive = True
 
-    def __init__(
-        self,
-        policy: str = "color,translation,cutout",
-        target: float = 0.6,
-        speed_kimg: float = 500.0,
-        interval: int = 4,
-        p_init: float = 0.0,
-    ):
-        super().__init__(policy)
+    def __init__(self, target: float = 0.6, speed_kimg: float = 500.0, interval: int = 4, p_init: float = 0.0):
         for key, ok, allowed, value in [
             ("target", -1 < target < 1, "in (-1, 1)", target),
             ("speed_kimg", speed_kimg > 0, "> 0", speed_kimg),
@@ -164,12 +156,6 @@ class Adaptive(DiffAugment):
     def to(self, device):
         self.p, self.signs, self.images = (t.to(device) for t in (self.p, self.signs, self.images))
         return self
-
-    def __call__(self, x):
-        for name in self.ops:
-            chosen = torch.rand(x.shape[0], device=x.device) < self.p
-            x = torch.where(chosen[:, None, None, None], random_op(name, x), x)
-        return x
 
     def observe(self, real_signs):
         self.signs = self.signs + real_signs.detach().float().sum()
@@ -197,6 +183,28 @@ class Adaptive(DiffAugment):
         device = self.p.device
         self.p, self.signs, self.images = (state[k].to(device, torch.float32) for k in ("p", "signs", "images"))
         self.batches = int(state["batches"])
+
+
+class Adaptive(Tuned):
+    """Adaptive augmentation (ADA's controller, Tuned) on DiffAugment's ops: each op of `policy` applied to each image
+    with probability p."""
+
+    def __init__(
+        self,
+        policy: str = "color,translation,cutout",
+        target: float = 0.6,
+        speed_kimg: float = 500.0,
+        interval: int = 4,
+        p_init: float = 0.0,
+    ):
+        self.ops = parse_policy(policy)
+        super().__init__(target, speed_kimg, interval, p_init)
+
+    def __call__(self, x):
+        for name in self.ops:
+            chosen = torch.rand(x.shape[0], device=x.device) < self.p
+            x = torch.where(chosen[:, None, None, None], random_op(name, x), x)
+        return x
 
 
 class Augmented:

@@ -4,7 +4,9 @@
 minimizes), "real_scores" and "fake_scores" (D(x) and D(G(z)), in the graph: regularizers and the adaptive
 augmentation read them) and whatever else is worth logging ("adversarial", "penalty", "grad_norm",
 "wasserstein"). A class-conditional critic scores every sample with `labels`: the fakes of a critic step are
-drawn with the real batch's labels. `generator_loss(fake_scores)` returns what the generator minimizes.
+drawn with the real batch's labels. `generator_loss(fake_scores)` returns what the generator minimizes; a loss with
+`generator_needs_real` (the relativistic ones) is given the scores of a real batch too,
+`generator_loss(fake_scores, real_scores)`.
 """
 
 import torch
@@ -27,6 +29,10 @@ class Loss:
     # The score at which the critic calls a sample neither real nor fake: E[sign(D(x) − boundary)] over real x is
     # the overfitting signal r_t of adaptive augmentation. None: a Wasserstein critic, whose scores have no origin.
     decision_boundary = 0.0
+    generator_needs_real = False  # whether the generator's loss compares its fakes with real images
+    # Whether critic_loss scores `real` and `fake` as given (no detach), so that a regularizer may take the input
+    # gradients of the very scores the loss uses (R1 and R2 at the batches: one forward of each, not two).
+    scores_given_inputs = False
 
     def critic_loss(self, critic, real, fake, labels=None) -> dict:
         real_scores, fake_scores = call(critic, real, labels), call(critic, fake.detach(), labels)
@@ -182,3 +188,41 @@ class WGANDiv(Wasserstein):
         norms = [penalties.grad_norm_at(scores, x) for x, scores in sets]
         penalty = torch.stack([n.pow(self.p).mean() for n in norms]).mean()
         return terms, penalty, torch.cat(norms)
+
+
+class RpGAN(Loss):
+    """The relativistic pairing GAN (R3GAN's loss; Jolicoeur-Martineau 2018, Sun et al. 2020): each real image is
+    paired with one fake, the critic minimizes E[softplus(−(D(x_r) − D(x_f)))] and the generator
+    E[softplus(−(D(x_f) − D(x_r)))] against a real batch of its own. Only differences of scores count."""
+
+    decision_boundary = None  # a constant added to every score changes nothing: the scores have no origin
+    generator_needs_real = True
+    scores_given_inputs = True
+
+    def critic_loss(self, critic, real, fake, labels=None):
+        real_scores, fake_scores = call(critic, real, labels), call(critic, fake, labels)
+        loss = self.adversarial(real_scores, fake_scores)
+        return {"loss": loss, "adversarial": loss, "real_scores": real_scores, "fake_scores": fake_scores}
+
+    def adversarial(self, real_scores, fake_scores):
+        return F.softplus(-(real_scores - fake_scores)).mean()
+
+    def generator_loss(self, fake_scores, real_scores=None):
+        return F.softplus(-(fake_scores - real_scores)).mean()
+
+
+class RaGAN(RpGAN):
+    """The relativistic average GAN (RaSGAN, Jolicoeur-Martineau 2018): each score is compared with the other
+    batch's mean, E[softplus(−(D(x_r) − E D(x_f)))] + E[softplus(D(x_f) − E D(x_r))] for the critic and the same
+    with real and fake swapped for the generator."""
+
+    @staticmethod
+    def _average(ahead, behind):
+        """What the side that wants `ahead` scored above `behind` minimizes."""
+        return F.softplus(-(ahead - behind.mean())).mean() + F.softplus(behind - ahead.mean()).mean()
+
+    def adversarial(self, real_scores, fake_scores):
+        return self._average(real_scores, fake_scores)
+
+    def generator_loss(self, fake_scores, real_scores=None):
+        return self._average(fake_scores, real_scores)

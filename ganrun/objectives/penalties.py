@@ -14,12 +14,27 @@ WGAN_DIV_BATCHES = ("real_fake", "fake", "real")  # r(x) is the batches themselv
 WGAN_DIV_POINTS = WGAN_DIV_INTERPOLATED + WGAN_DIV_BATCHES
 
 
-def grad_norm_at(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """‖∇ₓD(x)‖₂ per sample from scores D(x) of an x that requires grad; differentiable (create_graph)."""
+def input_gradient(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """∇ₓD(x) per sample, from scores D(x) of an x that requires grad, in fp32 at least; differentiable
+    (create_graph)."""
     # Summing the scores gives each sample's own gradient, since D scores samples independently.
     (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     # Computed in fp32 at least, whatever the autocast dtype: squares of small gradients underflow in bf16.
-    return grad.to(torch.promote_types(grad.dtype, torch.float32)).flatten(1).norm(2, dim=1)
+    return grad.to(torch.promote_types(grad.dtype, torch.float32))
+
+
+def grad_norm_at(scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """‖∇ₓD(x)‖₂ per sample from scores D(x) of an x that requires grad; differentiable (create_graph)."""
+    return input_gradient(scores, x).flatten(1).norm(2, dim=1)
+
+
+def squared_grad_norm(critic, x: torch.Tensor, labels: torch.Tensor | None = None, scores=None) -> torch.Tensor:
+    """‖∇ₓD(x)‖₂² per sample (the zero-centred penalties R1 and R2), as a sum of squares; differentiable. `scores`:
+    D(x) already computed from this very x (which requires grad), so that D runs once; else D runs here."""
+    if scores is None:
+        x = x.detach().requires_grad_(True)
+        scores = call(eager(critic), x, labels)  # eager: torch.compile cannot differentiate twice
+    return input_gradient(scores, x).square().flatten(1).sum(1)
 
 
 def input_grad_norm(critic, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

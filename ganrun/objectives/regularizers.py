@@ -8,7 +8,7 @@ from torch import nn
 
 from ganrun.base.errors import UsageError
 from ganrun.base.modules import call
-from ganrun.objectives.penalties import input_grad_norm
+from ganrun.objectives.penalties import input_grad_norm, squared_grad_norm
 
 
 def _require(ok: bool, key: str, allowed: str, value) -> None:
@@ -30,6 +30,11 @@ class Regularizer:
         """Named terms to add to the critic's loss ("penalty" is added), or None. `terms` are the loss's own
         (with the scores "real_scores" and "fake_scores"); `labels` those of a class-conditional critic."""
         return None
+
+    def penalizes_inputs(self, critic_step: int) -> bool:
+        """Whether `critic_penalty` at `critic_step` takes input gradients of the loss's own scores, so that the step
+        must hand the loss inputs that require grad (R1R2; see Loss.scores_given_inputs)."""
+        return False
 
     def phase(self, critic_step: int):
         """What decides, beside the networks, which operations `critic_penalty` runs at `critic_step` (a lazy
@@ -82,6 +87,31 @@ class R1(Regularizer):
             return None
         norms = input_grad_norm(critic, real, labels)
         return {"penalty": self.every * 0.5 * self.gamma * norms.pow(2).mean(), "r1_grad_norm": norms.mean().detach()}
+
+
+class R1R2(R1):
+    """R3GAN's zero-centred penalties on both batches, (γ/2)·(E‖∇D(x)‖² + E‖∇D(G(z))‖²): R1 on the real images, R2
+    on the generator's (detached) ones, taken where R1 is (the un-augmented images, through the augmentation);
+    lazy with `every` > 1 as R1. With a loss that scores its inputs as given (rpgan, ragan) the training step hands
+    over inputs that require grad (`penalizes_inputs`), and the loss's own scores are differentiated: the critic
+    runs once per batch, as in R3GAN's code."""
+
+    def penalizes_inputs(self, critic_step: int) -> bool:
+        return self.phase(critic_step)
+
+    def critic_penalty(self, critic, real, fake, critic_step, labels=None, terms=None):
+        if not self.phase(critic_step):
+            return None
+        shared = terms is not None and real.requires_grad and fake.requires_grad
+        r1, r2 = (
+            squared_grad_norm(critic, x, labels, terms[key] if shared else None)
+            for x, key in ((real, "real_scores"), (fake, "fake_scores"))
+        )
+        return {
+            "penalty": self.every * 0.5 * self.gamma * (r1.mean() + r2.mean()),
+            "r1_grad_norm": r1.detach().sqrt().mean(),
+            "r2_grad_norm": r2.detach().sqrt().mean(),
+        }
 
 
 class LeCam(Regularizer):

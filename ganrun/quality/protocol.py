@@ -29,13 +29,16 @@ class Protocol:
     settings: str  # the metric's own knobs: k of the k-NN balls, KID subsets, IS splits
     step: int | None = None  # the generator step (None: not known where it was made)
     init: str | None = None  # where the generator's run started (init=PATH: its path, step, weights); None: scratch
+    schedules: str | None = None  # the schedules the generator trained under and their last values (None: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 FIELDS = tuple(f.name for f in fields(Protocol))
-OF_THE_GENERATOR = ("step", "init")  # what tells generators apart, not how their scores were measured
+# What tells apart the generators scored (where a run started, how far it trained, under which schedules), not how
+# they were scored: two runs' scores compare whatever these are.
+OF_THE_GENERATOR = ("step", "init", "schedules")
 
 
 def origin_text(origin: dict | None) -> str | None:
@@ -44,12 +47,12 @@ def origin_text(origin: dict | None) -> str | None:
 
 
 def comparable(protocol: dict) -> tuple:
-    """What must agree for two scores of one metric to be compared: every field but the step and the origin."""
+    """What must agree for two scores of one metric to be compared: every field but those of the generator."""
     return tuple((key, protocol.get(key)) for key in FIELDS if key not in OF_THE_GENERATOR)
 
 
 def differences(protocols: list[dict]) -> list[str]:
-    """The fields (but the step and the origin) in which the protocols differ, in field order."""
+    """The fields (but those of the generator) in which the protocols differ, in field order."""
     return [
         key for key in FIELDS if key not in OF_THE_GENERATOR and len({json.dumps(p.get(key)) for p in protocols}) > 1
     ]
@@ -67,6 +70,7 @@ def describe(protocol: dict, metric: bool = True) -> str:
     step = f" at step {p['step']}" if p.get("step") is not None else ""
     step += f" (a run started from {p['init']})" if p.get("init") else ""
     truncation = f", noise truncated at ±{p['truncation']:g}" if p.get("truncation") is not None else ""
+    step += f" (trained with {p['schedules']})" if p.get("schedules") else ""
     line = (
         f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "
         f"{p['reference']} ({p['split']} split); features {p['features']}, weights {p['weights']}; "
@@ -114,11 +118,13 @@ class Scores(dict):
         super().__init__(values or {})
         self.protocols = dict(protocols or {})
 
-    def at(self, step: int) -> dict[str, dict]:
-        """The protocols of these scores, measured at generator step `step`."""
-        return {name: {**protocol, "step": step} for name, protocol in self.protocols.items()}
+    def at(self, step: int, schedules: str | None = None) -> dict[str, dict]:
+        """The protocols of these scores, measured at generator step `step` of a generator trained under
+        `schedules` (base.schedules.in_force)."""
+        extra = {"schedules": schedules} if schedules else {}
+        return {name: {**protocol, "step": step, **extra} for name, protocol in self.protocols.items()}
 
 
-def protocols_at(scores: dict, step: int) -> dict[str, dict]:
-    """The protocols of an evaluation's scores at `step`; {} for plain values that carry none."""
-    return scores.at(step) if isinstance(scores, Scores) else {}
+def protocols_at(scores: dict, step: int, schedules: str | None = None) -> dict[str, dict]:
+    """The protocols of an evaluation's scores at `step` (under `schedules`); {} for plain values that carry none."""
+    return scores.at(step, schedules) if isinstance(scores, Scores) else {}

@@ -11,12 +11,15 @@ regularizer of one's own meets (docs/own_parts.md writes it out). Each part is c
   train.freeze_critic it has `blocks()`: its blocks from the input on.
 - A loss has `critic_loss(critic, real, fake, labels=None)`, returning a dict with "loss" (a scalar the critic
   minimizes, its own penalty included), "real_scores" and "fake_scores" (the scores, in the graph) and any scalars
-  to log ("penalty", "grad_norm", "wasserstein", …); `generator_loss(fake_scores)`, a scalar;
-  `after_critic_step(critic)`; `penalized` (whether it takes gradients at the critic's input) and
-  `decision_boundary` (the score between real and fake, None for a Wasserstein critic). ganrun's
-  `objectives.losses.Loss` has all of it but the two losses.
+  to log ("penalty", "grad_norm", "wasserstein", …); `generator_loss(fake_scores)`, a scalar, or
+  `generator_loss(fake_scores, real_scores)` when its `generator_needs_real` is true (a relativistic loss: the
+  step then scores a real batch for it); `after_critic_step(critic)`; `penalized` (whether it takes gradients at
+  the critic's input), `decision_boundary` (the score between real and fake, None for a Wasserstein critic) and
+  `scores_given_inputs` (whether critic_loss scores `real` and `fake` as given, so R1/R2 may differentiate its
+  scores). ganrun's `objectives.losses.Loss` has all of it but the two losses.
 - A regularizer has `apply(generator, critic)`, `critic_penalty(critic, real, fake, critic_step, labels, terms)`
-  (None or a dict with "penalty"), `phase(critic_step)`, `state_dict()`, `load_state_dict(state)` and `penalized`,
+  (None or a dict with "penalty"), `phase(critic_step)`, `penalizes_inputs(critic_step)`, `state_dict()`,
+  `load_state_dict(state)` and `penalized`,
   as ganrun's `objectives.regularizers.Regularizer`.
 """
 
@@ -35,8 +38,8 @@ LOSS_METHODS = {
     "generator_loss": "generator_loss(fake_scores)",
     "after_critic_step": "after_critic_step(critic)",
 }
-LOSS_ATTRIBUTES = ("penalized", "decision_boundary")
-REGULARIZER_METHODS = ("apply", "critic_penalty", "phase", "state_dict", "load_state_dict")
+LOSS_ATTRIBUTES = ("penalized", "decision_boundary", "generator_needs_real", "scores_given_inputs")
+REGULARIZER_METHODS = ("apply", "critic_penalty", "phase", "penalizes_inputs", "state_dict", "load_state_dict")
 TERMS = ("loss", "real_scores", "fake_scores")
 
 
@@ -151,9 +154,12 @@ def check_loss_terms(loss, generator: nn.Module, critic: nn.Module) -> None:
                 raise PartError(part, f"critic_loss returned no {', '.join(map(repr, missing))} (a dict of tensors)")
             if not torch.is_tensor(terms["loss"]) or terms["loss"].numel() != 1:
                 raise PartError(part, "critic_loss's 'loss' is not a scalar tensor")
-            value = loss.generator_loss(terms["fake_scores"])
+            relativistic = loss.generator_needs_real
+            scores = (terms["fake_scores"], terms["real_scores"]) if relativistic else (terms["fake_scores"],)
+            value = loss.generator_loss(*scores)
             if not torch.is_tensor(value) or value.numel() != 1:
-                raise PartError(part, "generator_loss(fake_scores) returned no scalar tensor")
+                form = "generator_loss(fake_scores, real_scores)" if relativistic else "generator_loss(fake_scores)"
+                raise PartError(part, f"{form} returned no scalar tensor")
     finally:
         generator.train(modes[0]), critic.train(modes[1])
 

@@ -18,6 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ganrun.base.errors import UsageError
 from ganrun.base.modules import call
+from ganrun.base.schedules import Schedule
 from ganrun.base.streams import own_streams
 from ganrun.base.weights import load_weights
 from ganrun.models.conditional import random_labels
@@ -58,14 +59,27 @@ def recalibrate_batchnorm(
 
 
 class EMA:
-    """θ_ema ← β_t·θ_ema + (1−β_t)·θ at generator step t, β_t = min(decay, 0.5^(1/(rampup·t)))."""
+    """θ_ema ← β_t·θ_ema + (1−β_t)·θ at generator step t, β_t = min(decay, 0.5^(1/(rampup·t))); or, given a
+    `halflife` in images (a number or a base.schedules.Schedule, as R3GAN's), β_t = 0.5^(images_per_step/halflife)
+    with the half-life step t trained with (0: the average is the generator)."""
 
-    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.01):
+    def __init__(
+        self,
+        model: nn.Module,
+        decay: float,
+        rampup: float | None = 0.01,
+        halflife: float | Schedule | None = None,
+        images_per_step: int = 1,
+    ):
         if not 0 <= decay < 1:
             raise UsageError(f"train.ema={decay} is out of range: it must be in [0, 1) (0 turns the EMA off)")
         if rampup is not None and rampup < 0:
             raise UsageError(f"train.ema_rampup={rampup} is out of range: it must be >= 0 (0 or null: no warm-up)")
+        lowest = min(halflife.extremes()) if isinstance(halflife, Schedule) else halflife
+        if lowest is not None and lowest < 0:
+            raise UsageError(f"train.ema_halflife reaches {lowest:g}: it must stay >= 0 (images)")
         self.decay, self.rampup = float(decay), float(rampup or 0)
+        self.halflife, self.images_per_step = halflife, images_per_step
         self._module = copy.deepcopy(model).eval().requires_grad_(False)
         # Lists made once: update() is then a fused multi-tensor kernel, not a Python loop per tensor.
         self._params, self._buffers = list(self._module.parameters()), list(self._module.buffers())
@@ -73,6 +87,9 @@ class EMA:
 
     def beta(self, step: int) -> float:
         """The decay used by the update of generator step `step` (1 for the first update)."""
+        if self.halflife is not None:
+            images = self.halflife.at(step - 1, self.images_per_step) if isinstance(self.halflife, Schedule) else None
+            return 0.5 ** (self.images_per_step / max(self.halflife if images is None else images, 1e-8))
         if self.rampup <= 0:
             return self.decay
         return min(self.decay, 0.5 ** (1.0 / (self.rampup * max(step, 1))))

@@ -61,6 +61,13 @@ def refuse_unsupported(device: torch.device, settings, parts, world: int) -> Non
             "augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
             "use augment=diffaugment, or drop train.cuda_graphs"
         )
+    # The EMA's half-life is read outside the graph (the average is updated eagerly after each replay).
+    on_host = [key for key in parts.schedules.schedules if key != "train.ema_halflife"]
+    if on_host:
+        raise UsageError(
+            f"a schedule of {on_host[0]} sets its value on the host before every step, which a CUDA graph cannot "
+            "replay; give it a number with train.cuda_graphs, or drop train.cuda_graphs"
+        )
 
 
 class CudaGraphs:

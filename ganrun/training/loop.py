@@ -78,6 +78,7 @@ def fit(
     with logging_redirect_tqdm():  # log lines go above the progress bar, which stays one line
         while step < settings.steps:
             guard.set_step(step + 1)
+            parts.schedules.apply(step)
             if stepper.run(step) and parts.ema is not None:
                 parts.ema.update(parts.generator, step + 1)
             for name, value in parts.augment.log_values().items():
@@ -92,6 +93,7 @@ def fit(
                 guard.check(step, last_good, parts.generator, parts.critic)
                 now = time.perf_counter()
                 values[reported.IT_PER_S] = (step - clock_step) / max(now - clock, 1e-9)
+                values.update(parts.schedules.reported(step))
                 if guard.policy == "skip":
                     values[reported.SKIPPED_UPDATES] = guard.skipped
                 clock, clock_step = now, step
@@ -110,7 +112,8 @@ def fit(
             ):
                 with own_streams():
                     quality = evaluate()
-                protocols = protocols_at(quality, step)  # how each score was measured: logged beside it
+                # How each score was measured, and under which schedules the generator trained: logged beside it.
+                protocols = protocols_at(quality, step, parts.schedules.in_force(step))
                 logger.scalars(quality, step)
                 for metric, protocol in protocols.items():
                     logger.text(TEXT_TAG + metric, to_text(protocol), step)

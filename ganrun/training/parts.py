@@ -11,6 +11,7 @@ from ganrun.objectives.augment import Augment
 from ganrun.objectives.losses import Loss
 from ganrun.objectives.regularizers import Regularizer
 from ganrun.training.ema import EMA
+from ganrun.training.schedules import Schedules
 
 
 @dataclass(kw_only=True)
@@ -31,6 +32,7 @@ class Parts:
     fast_critic: torch.nn.Module | None = None
     best: dict = field(default_factory=dict)  # {"step", <metric>: value, "protocol"} of the best evaluation so far
     origin: dict | None = None  # {"path", "step", "weights"} of the checkpoint a run started from (init=PATH)
+    schedules: Schedules = field(default_factory=Schedules)  # the keys that move along training, set every step
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled or wrapped ones when there are."""

@@ -42,6 +42,9 @@ def critic_step(
         with autocast(real.device, precision):
             with torch.no_grad():
                 fake = call(G, noise_part, labels_part)
+            if parts.loss.scores_given_inputs and parts.regularizer.penalizes_inputs(critic_updates):
+                # One forward of each batch serves the loss and R1/R2's input gradients (differentiated twice: eager).
+                D, real_part, fake = eager(D), real_part.detach().requires_grad_(True), fake.requires_grad_(True)
             terms = parts.loss.critic_loss(D, real_part, fake, labels_part)
             total = terms["loss"]
             extra = parts.regularizer.critic_penalty(D, real_part, fake, critic_updates, labels_part, terms) or {}
@@ -87,22 +90,33 @@ def generator_step(
     guard: UpdateGuard,
     precision: str = "fp32",
     accumulate: int = 1,
+    real_batch: tuple[torch.Tensor, torch.Tensor | None] | None = None,
 ) -> bool:
-    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix), in
-    `accumulate` chunks as the critic's; whether it was applied (train.nan_policy=skip drops a non-finite one)."""
+    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix, or of
+    `real_batch`'s classes when the loss compares them with it), in `accumulate` chunks as the critic's; whether it
+    was applied (train.nan_policy=skip drops a non-finite one)."""
     G, D = parts.step_modules()
     # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
     # runs this forward (a DDP forward would wait for a critic backward that never comes).
     if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
         D = eager(D).module
-    labels = parts.data.random_labels(batch_size) if parts.conditional else None
+    scored = augmented(D, parts.augment)  # G's gradient flows through T
+    if real_batch is not None:  # a relativistic loss: each fake is paired with a real image of its class
+        real, labels = real_batch
+    else:
+        real, labels = None, parts.data.random_labels(batch_size) if parts.conditional else None
     noise = torch.randn(batch_size, parts.generator.z_dim, device=device)
     parts.opt_g.zero_grad(set_to_none=True)
     with weights_fixed(D):
-        for noise_part, labels_part in chunks(accumulate, noise, labels):
+        for noise_part, labels_part, real_part in chunks(accumulate, noise, labels, real):
             with autocast(device, precision):
-                fake = call(G, noise_part, labels_part)
-                loss = parts.loss.generator_loss(call(augmented(D, parts.augment), fake, labels_part))  # through T
+                fake_scores = call(scored, call(G, noise_part, labels_part), labels_part)
+                if real_part is None:
+                    loss = parts.loss.generator_loss(fake_scores)
+                else:
+                    with torch.no_grad():  # the real images' scores do not depend on G
+                        real_scores = call(scored, real_part, labels_part)
+                    loss = parts.loss.generator_loss(fake_scores, real_scores)
             if not guard.allows(reported.LOSS_GENERATOR, loss):
                 parts.opt_g.zero_grad(set_to_none=True)
                 return False
@@ -113,9 +127,10 @@ def generator_step(
 
 
 def next_batches(parts: Parts, settings: Settings) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """The n_critic real batches of one generator step, with their labels for a conditional model."""
+    """The n_critic real batches of one generator step, with their labels for a conditional model, and one more for
+    the generator's update when its loss compares fakes with real images."""
     batches = []
-    for _ in range(settings.n_critic):
+    for _ in range(settings.n_critic + parts.loss.generator_needs_real):
         real, labels = parts.data.next_labelled_batch(settings.batch_size)
         if settings.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
@@ -129,9 +144,11 @@ def train_step(
     """One generator step: a critic update on each real batch, then the generator update; whether the latter
     was applied. The moving average follows outside (its decay changes every step: no CUDA graph holds it)."""
     knobs = settings.precision, settings.accumulate
-    for i, (real, labels) in enumerate(batches):
+    for i, (real, labels) in enumerate(batches[: settings.n_critic]):
         critic_step(parts, real, labels, first_critic_update + i, means, guard, *knobs)
-    return generator_step(parts, settings.batch_size, parts.fixed_noise.device, means, guard, *knobs)
+    real_batch = batches[settings.n_critic] if len(batches) > settings.n_critic else None
+    device = parts.fixed_noise.device
+    return generator_step(parts, settings.batch_size, device, means, guard, *knobs, real_batch)
 
 
 class EagerSteps:

@@ -32,6 +32,18 @@ CASES = {
     "spectral_norm": ["loss=hinge", "regularizer=spectral_norm"],
     "diffaugment": ["loss=bce", "augment=diffaugment"],
     "conditional": ["loss=hinge", "model.conditional=true"],
+    # R3GAN's network with the relativistic loss (a real batch for the generator) and R1 + R2, conditional
+    "r3gan_rpgan_r1r2": [
+        "model=r3gan",
+        "model.widths=8",
+        "model.blocks=1",
+        "model.group_width=4",
+        "model.z_dim=8",
+        "model.conditional=true",
+        "loss=rpgan",
+        "regularizer=r1r2",
+        "train.channels_last=true",
+    ],
     "bf16_channels_last": ["loss=wgan_gp", "train.n_critic=2", "train.precision=bf16", "train.channels_last=true"],
 }
 
@@ -61,7 +73,8 @@ def compose_run(overrides, data_root, device="cpu"):
         return compose(
             config_name="train",
             overrides=[
-                *FAST,
+                # FAST's small dcgan28, unless the case picks a model of its own
+                *(o for o in FAST if not (o.startswith("model") and any(x.startswith("model=") for x in overrides))),
                 "dataset=mnist",
                 f"dataset.root={data_root}",
                 "dataset.download=false",

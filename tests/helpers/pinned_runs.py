@@ -88,6 +88,63 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "resnet_wgan_gp": ("cifar", ["model=resnet", "model.width=16", "loss=wgan_gp", "train.n_critic=2"]),
     # no EMA: re-estimating its batch norms (4,096 samples of seed 003's wide net) at every checkpoint takes a minute
     "upsample_bce": ("cifar", ["model=upsample", "loss=bce", "train.ema=0"]),
+    # issue 27's objectives: the generator step draws a real batch of its own; R1 + R2, lazy, conditional
+    "rpgan_r1r2_dcgan": ("mnist", ["model=dcgan", "model.width=8", "loss=rpgan", "regularizer=r1r2"]),
+    # R3GAN's network with its loss, R1 + R2 and schedules (lr, beta2, gamma, EMA half-life), conditional
+    "r3gan_rpgan_schedules": (
+        "mnist",
+        [
+            "model=r3gan",
+            "model.widths=8",
+            "model.blocks=1",
+            "model.group_width=4",
+            "model.conditional=true",
+            "loss=rpgan",
+            "regularizer=r1r2",
+            "optim.generator.lr={start: 4e-4, end: 1e-4, length: 48, unit: images}",
+            "optim.critic.betas=[0, {start: 0.9, end: 0.99, length: 6, unit: steps, shape: linear}]",
+            "regularizer.gamma={start: 0.5, end: 0.05, length: 6, unit: steps}",
+            "train.ema_halflife={start: 0, end: 32, length: 6, unit: steps}",
+        ],
+    ),
+    # ADA's pipeline: a scheduled p on R3GAN's network (colour images), an adaptive p on the seeds' network
+    "r3gan_ada_scheduled_cifar": (
+        "cifar",
+        [
+            "model=r3gan",
+            "model.widths=8",
+            "model.blocks=1",
+            "model.group_width=4",
+            "loss=rpgan",
+            "regularizer=r1r2",
+            "augment=ada",
+            "augment.p={start: 0.3, end: 0.9, length: 6, unit: steps}",
+        ],
+    ),
+    # the CPU preset as a whole (its schedules over the run's 6 steps), at tiny widths
+    "r3gan_small_preset": ("mnist", ["experiment=r3gan_small", "model.widths=8", "model.group_width=4"]),
+    "hinge_ada_adaptive": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=hinge",
+            "augment=ada",
+            "augment.interval=1",
+            "augment.speed_kimg=0.05",
+        ],
+    ),
+    "ragan_lazy_r1r2_conditional": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=ragan",
+            "regularizer=r1r2",
+            "regularizer.every=2",
+            "model.conditional=true",
+        ],
+    ),
 }
 # What decides a run's future: everything in a checkpoint but its config, best score and overrides.
 HASHED = (
