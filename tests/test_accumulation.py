@@ -21,7 +21,8 @@ from helpers.parts import plain_parts
 
 BATCH = 16
 # (loss, regularizer) by their config names. LeCam's anchors move once per chunk, and spectral norm's power
-# iteration runs once per forward, so neither is the one-batch update; interpolate_within pairs samples of a chunk.
+# iteration runs once per forward, so neither is the one-batch update; interpolate_within pairs samples of a chunk;
+# ragan compares each score with the other batch's mean, which is the chunk's.
 CASES = [
     ("wgan_gp", "none"),
     ("wgan_div", "none"),
@@ -29,6 +30,7 @@ CASES = [
     ("bce", "none"),
     ("hinge", "r1"),
     ("lsgan", "r1"),
+    ("rpgan", "r1r2"),  # R3GAN's objective: each real image paired with one fake, both penalized
 ]
 
 
@@ -40,7 +42,11 @@ def updated(loss_name: str, regularizer_name: str, accumulate: int, num_classes:
     means, guard = RunningMeans(), UpdateGuard("stop", torch.device("cpu"))
     torch.manual_seed(1)  # the noise, the penalties' points, the generator's labels
     critic_step(parts, real, labels if num_classes else None, 0, means, guard, accumulate=accumulate)
-    generator_step(parts, BATCH, torch.device("cpu"), means, guard, accumulate=accumulate)
+    compared = None  # a relativistic generator loss compares its fakes with a real batch of its own
+    if parts.loss.generator_needs_real:
+        real_g, labels_g = parts.data.next_labelled_batch(BATCH)
+        compared = real_g, labels_g if num_classes else None
+    generator_step(parts, BATCH, torch.device("cpu"), means, guard, accumulate=accumulate, real_batch=compared)
     return parts.critic.state_dict(), parts.generator.state_dict(), means.read()
 
 
@@ -82,6 +88,20 @@ def test_batch_norm_makes_it_differ_and_the_run_says_so_once(caplog):
     plain = plain_parts(None, instantiate(compose_with().regularizer))
     check_accumulation(4, 64, plain.generator, plain.critic)
     assert caplog.records == []
+
+
+def test_ragan_compares_with_a_chunks_mean_and_the_run_says_so_once(caplog):
+    critic, _, _ = updated("ragan", "none", 1)
+    critic_4, _, _ = updated("ragan", "none", 4)
+    with pytest.raises(AssertionError):
+        assert_close(critic_4, critic, rtol=1e-5, atol=1e-6)
+    plain = plain_parts(None, instantiate(compose_with().regularizer))
+    caplog.set_level(logging.WARNING, logger="ganrun")
+    check_accumulation(4, 64, plain.generator, plain.critic, build_loss(compose_with("loss=rpgan")))
+    assert caplog.records == []  # pairs, one by one: the one-batch update
+    check_accumulation(4, 64, plain.generator, plain.critic, build_loss(compose_with("loss=ragan")))
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("train.accumulate=4: the loss compares each score with the mean of the other batch")
 
 
 def test_chunks_that_do_not_divide_the_batch_are_one_line():

@@ -117,7 +117,7 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
     check_loss_terms(loss, generator, critic)
     refuse_batchnorm_with_penalty(cfg, critic, loss, regularizer)
     refuse_adaptive_without_boundary(augment, loss)
-    check_accumulation(cfg.train.accumulate, cfg.train.batch_size // world, generator, critic)
+    check_accumulation(cfg.train.accumulate, cfg.train.batch_size // world, generator, critic, loss)
     if init is not None:  # layers that do not fit stop the run here, before any data are read
         check_init_fits(cfg, init, generator, critic)
     if frozen := freeze_critic_blocks(critic, cfg.train.freeze_critic):

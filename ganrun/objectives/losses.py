@@ -216,6 +216,9 @@ class RaGAN(RpGAN):
     batch's mean, E[softplus(−(D(x_r) − E D(x_f)))] + E[softplus(D(x_f) − E D(x_r))] for the critic and the same
     with real and fake swapped for the generator."""
 
+    # Each score is compared with a mean over the other batch: under train.accumulate, a chunk's (the run says so).
+    uses_batch_means = True
+
     @staticmethod
     def _average(ahead, behind):
         """What the side that wants `ahead` scored above `behind` minimizes."""

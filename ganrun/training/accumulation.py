@@ -23,9 +23,12 @@ def chunks(count: int, *tensors: torch.Tensor | None) -> list[tuple]:
     return list(zip(*pieces))
 
 
-def check_accumulation(count: int, batch: int, generator: torch.nn.Module, critic: torch.nn.Module) -> None:
-    """train.accumulate=`count` divides the `batch` each process trains; with batch norm the update is not the
-    one-batch update (its statistics are the chunks'), said once."""
+def check_accumulation(
+    count: int, batch: int, generator: torch.nn.Module, critic: torch.nn.Module, loss: object = None
+) -> None:
+    """train.accumulate=`count` divides the `batch` each process trains; with batch norm, or a loss that compares
+    scores with a batch mean (ragan), the update is not the one-batch update (the statistics are the chunks'), said
+    once."""
     if batch % count:
         raise UsageError(
             f"train.accumulate={count} must cut the batch of {batch} images (each process's) into equal chunks; "
@@ -39,6 +42,14 @@ def check_accumulation(count: int, batch: int, generator: torch.nn.Module, criti
             count,
             " and the ".join(norms),
             "have" if len(norms) > 1 else "has",
+            batch // count,
+            batch,
+        )
+    if count > 1 and getattr(loss, "uses_batch_means", False):
+        log.warning(
+            "train.accumulate=%d: the loss compares each score with the mean of the other batch, here of a chunk of "
+            "%d images, not of %d, so an update differs from the one-batch update (docs/own_data.md)",
+            count,
             batch // count,
             batch,
         )
