@@ -143,3 +143,27 @@ def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
 def test_hydra_full_error_still_shows_hydras_own_report(tmp_path):
     result = ganrun("loss.lamda_gp=1", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode == 1 and "Traceback" in result.stderr and "ConfigCompositionException" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "preset, dataset, conditional, batch, gamma, halflife, p",
+    [
+        ("r3gan_cifar10", "cifar10", True, 512, (0.05, 0.005), 5_000_000, 0.55),
+        ("r3gan_ffhq64", "folder", False, 256, (2.0, 0.2), 500_000, 0.3),
+    ],
+)
+def test_r3gans_presets_are_its_published_runs(preset, dataset, conditional, batch, gamma, halflife, p):
+    """brownvc/R3GAN's README commands and train.py presets: mirrored data (--mirror=1), the relativistic loss with
+    R1 + R2, Adam β₁ 0, and every schedule along a cosine over 20M images."""
+    cfg = OmegaConf.to_container(compose_with(f"experiment={preset}"), resolve=True)
+    assert cfg["dataset"]["_target_"] == compose_with(f"dataset={dataset}").dataset._target_
+    assert cfg["dataset"]["xflip"] is True
+    assert cfg["model"]["conditional"] is conditional and cfg["train"]["batch_size"] == batch
+    assert cfg["loss"]["_target_"].endswith("RpGAN") and cfg["regularizer"]["_target_"].endswith("R1R2")
+    cosine = {"length": 20_000_000, "unit": "images", "shape": "cosine"}
+    assert cfg["regularizer"]["gamma"] == {"start": gamma[0], "end": gamma[1], **cosine}
+    assert cfg["train"]["ema_halflife"] == {"start": 0, "end": halflife, **cosine}
+    assert cfg["augment"]["p"] == {"start": 0.0, "end": p, **cosine}
+    for side in ("generator", "critic"):
+        assert cfg["optim"][side]["lr"] == {"start": 2e-4, "end": 5e-5, **cosine}
+        assert cfg["optim"][side]["betas"] == [0.0, {"start": 0.9, "end": 0.99, **cosine}]
