@@ -24,6 +24,7 @@ from omegaconf import open_dict
 from ganrun.app import resolvers, schema
 from ganrun.app.run import train as train_in_process
 from ganrun.runstate.session import RunSession
+from helpers.checkpoints import FUTURE
 from helpers.cli import FAST, REPO, ganrun
 from helpers.runs import differences
 
@@ -61,20 +62,6 @@ VARIANTS = {
     "hinge_ada_adaptive": ["loss=hinge", "augment=ada", "augment.interval=1", "augment.speed_kimg=0.05"],
 }
 MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
-# What decides the future of a run: everything in a checkpoint but its config, its best score and its overrides.
-COMPARED = (
-    "step",
-    "generator",
-    "critic",
-    "opt_g",
-    "opt_d",
-    "ema",
-    "data",
-    "fixed_noise",
-    "augment",
-    "regularizer",
-    "rng",
-)
 
 
 class Killed(BaseException):
@@ -148,7 +135,7 @@ def step_on_disk(run_dir) -> int:
 
 def future_of(run_dir) -> dict:
     state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    return {key: state[key] for key in COMPARED}
+    return {key: state[key] for key in FUTURE}
 
 
 _straight: dict = {}

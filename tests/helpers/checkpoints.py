@@ -6,6 +6,22 @@ import torch
 
 from helpers.cli import REPO
 
+# What decides a run's future: everything in a checkpoint but its config, its best score, its overrides and where it
+# started from (init=PATH). Two runs that agree on these train alike from here on.
+FUTURE = (
+    "step",
+    "generator",
+    "critic",
+    "opt_g",
+    "opt_d",
+    "ema",
+    "data",
+    "fixed_noise",
+    "augment",
+    "regularizer",
+    "rng",
+)
+
 
 def write_checkpoint(folder: Path, mnist_root: Path, ema: bool) -> Path:
     """A checkpoint with the keys ganrun writes, its generator tiny, and an EMA generator different from it."""

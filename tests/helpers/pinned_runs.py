@@ -146,20 +146,6 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
         ],
     ),
 }
-# What decides a run's future: everything in a checkpoint but its config, best score and overrides.
-HASHED = (
-    "step",
-    "generator",
-    "critic",
-    "opt_g",
-    "opt_d",
-    "ema",
-    "data",
-    "fixed_noise",
-    "augment",
-    "regularizer",
-    "rng",
-)
 PORTABLE = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -190,7 +176,9 @@ def digest(value, hasher) -> None:
 def state_hash(checkpoint: Path) -> str:
     state = torch.load(checkpoint, weights_only=True)
     hasher = hashlib.sha256()
-    digest({key: state.get(key) for key in HASHED}, hasher)
+    from helpers.checkpoints import FUTURE  # here: the file also runs as a script, tests/ then on sys.path
+
+    digest({key: state.get(key) for key in FUTURE}, hasher)
     return hasher.hexdigest()[:16]
 
 
