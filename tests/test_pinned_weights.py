@@ -24,6 +24,8 @@ PINNED = {
     "conditional_hinge": "23eed1f5c90a11dd",
     "resnet_wgan_gp": "e7655fd72d36fca8",
     "upsample_bce": "b208bb5687342f2d",
+    "wgan_gp_xflip_accumulate": "084d6f6a19cda630",
+    "conditional_hinge_freeze_critic": "8d1d08af4e0dc8e8",
 }
 
 pytestmark = [

@@ -88,6 +88,22 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "resnet_wgan_gp": ("cifar", ["model=resnet", "model.width=16", "loss=wgan_gp", "train.n_critic=2"]),
     # no EMA: re-estimating its batch norms (4,096 samples of seed 003's wide net) at every checkpoint takes a minute
     "upsample_bce": ("cifar", ["model=upsample", "loss=bce", "train.ema=0"]),
+    # mirrored images drawn by the order; each update summed over two chunks of the batch
+    "wgan_gp_xflip_accumulate": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=wgan_gp",
+            "train.n_critic=2",
+            "dataset.xflip=true",
+            "train.accumulate=2",
+        ],
+    ),
+    "conditional_hinge_freeze_critic": (
+        "mnist",
+        ["model=dcgan28", "model.hidden=8", "loss=hinge", "model.conditional=true", "train.freeze_critic=1"],
+    ),
 }
 # What decides a run's future: everything in a checkpoint but its config, best score and overrides.
 HASHED = (
