@@ -135,7 +135,7 @@ def test_an_unknown_key_keeps_hydras_hint_on_one_line(tmp_path):
     missing = ganrun("dataset=imagenet", cwd=tmp_path)
     assert missing.stderr == (
         "Error: In 'train': Could not find 'dataset/imagenet'; Available options in 'dataset': "
-        "anime_faces, cifar10, cifar10_horse, fashion_mnist, mnist\n"
+        "anime_faces, cifar10, cifar10_horse, fashion_mnist, folder, mnist\n"
     )
 
 

@@ -3,7 +3,8 @@
 Whatever is logged or measured and how often (log.every, log.images_every, ckpt.every, metrics.every and which
 metrics), in whichever storage tier the images are kept (dataset.storage, dataset.readers), and wherever the run
 was stopped and continued (preempted by a signal, killed after a checkpoint, or
-finished and then extended with more train.steps), the trained weights, optimizer states, EMA, data order, the
+finished and then extended with more train.steps), with x-flips, accumulated updates or a start from another
+run's weights (init=PATH, FreezeD), the trained weights, optimizer states, EMA, data order, the
 augmentation's and regularizer's state and the RNG end bit-identical (CPU) to those of the run that went straight
 through measuring nothing. Checked as a property over random plans, in process through the app's own `run` (what
 `python -m ganrun` calls, with its checkpoints on disk and `resume=auto`), and through the real CLI.
@@ -60,7 +61,12 @@ VARIANTS = {
         "augment.p={start: 0.3, end: 0.9, length: 9, unit: steps}",
     ],
     "hinge_ada_adaptive": ["loss=hinge", "augment=ada", "augment.interval=1", "augment.speed_kimg=0.05"],
+    # mirrored images drawn by the order, and each update summed over chunks of the batch
+    "wgan_gp_xflip_accumulate": ["loss=wgan_gp", "train.n_critic=2", "dataset.xflip=true", "train.accumulate=2"],
+    # a new run from another's weights and optimizer states (INIT: a checkpoint of the bce variant), FreezeD
+    "bce_init_freeze_critic": ["loss=bce", "init.path=INIT", "init.optimizers=true", "train.freeze_critic=1"],
 }
+INIT_STEPS = 3
 MEASURE_NOTHING = {"log.every": STEPS, "log.images_every": 10**6, "ckpt.every": STEPS, "metrics.names": "[]"}
 
 
@@ -94,14 +100,25 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path_factory.getbasetemp() / "exact-cache"))
 
 
+def init_checkpoint(data) -> str:
+    """The checkpoint the init variants start from: INIT_STEPS steps of the bce variant, trained once."""
+    run_dir = data.parent / "init-from"
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        train_leg(data, "bce", MEASURE_NOTHING, run_dir, INIT_STEPS)
+    return str(run_dir / "checkpoints" / "last.pt")
+
+
 def overrides_for(data, variant: str, cadences: dict, run_dir, steps: int) -> list[str]:
+    variant_overrides = [
+        o.replace("=INIT", f"={init_checkpoint(data)}") if o.endswith("=INIT") else o for o in VARIANTS[variant]
+    ]
     return [
         *FAST,
         "dataset=mnist",
         f"dataset.root={data}",
         "dataset.download=false",
         "metrics.num_samples=16",
-        *VARIANTS[variant],
+        *variant_overrides,
         *(f"{k}={v}" for k, v in cadences.items()),
         f"train.steps={steps}",
         f"hydra.run.dir={run_dir}",
@@ -112,14 +129,11 @@ def overrides_for(data, variant: str, cadences: dict, run_dir, steps: int) -> li
 def train_leg(data, variant: str, cadences: dict, run_dir, steps: int, stop: StopAt | None = None):
     """One `python -m ganrun ... resume=auto` in this process: compose, then the app's train() in the run's
     session, whose stop request is `stop`."""
+    overrides = overrides_for(data, variant, cadences, run_dir, steps)  # (an init variant trains its start first)
     schema.register()
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=overrides_for(data, variant, cadences, run_dir, steps),
-            return_hydra_config=True,
-        )
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]  # as @hydra.main hands it to the task

@@ -30,6 +30,8 @@ PINNED = {
     "r3gan_ada_scheduled_cifar": "b9338f01275d609d",
     "r3gan_small_preset": "85ec479159e30437",
     "hinge_ada_adaptive": "b6fde741dbc9bd83",
+    "wgan_gp_xflip_accumulate": "084d6f6a19cda630",
+    "conditional_hinge_freeze_critic": "8d1d08af4e0dc8e8",
 }
 
 pytestmark = [

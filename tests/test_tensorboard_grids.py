@@ -1,7 +1,7 @@
 """Spec of what TensorBoard's Images tab shows, read back from the event file with TensorBoard's own reader: one
 `samples` grid per `log.images_every` steps at its step (and one at the end), an about-square grid of the
-fixed-noise samples (one row per class, the same noise down each column, for a class-conditional model), the
-`real` grid once at step 0, and the same after a resume."""
+fixed-noise samples (one row per class, its name beside it, the same noise down each column, for a class-conditional
+model), the `real` grid once at step 0, and the same after a resume."""
 
 import io
 import math
@@ -86,7 +86,11 @@ def test_a_conditional_grid_has_one_row_per_class_and_one_noise_per_column(tmp_p
     [event] = image_events(folder, "samples")
     assert event.step == 3
     classes, columns = 10, 2  # 20 samples of 10 classes: two noise vectors, each drawn in every class
-    assert (event.width, event.height) == (columns * (SIDE + PAD) + PAD, classes * (SIDE + PAD) + PAD)
-    images = tiles(decoded(event), classes, columns)
+    width = columns * (SIDE + PAD) + PAD  # after a column of the classes' names
+    assert event.height == classes * (SIDE + PAD) + PAD and event.width > width
+    grid = decoded(event)
+    names, samples = grid[:, : event.width - width], grid[:, event.width - width :]
+    assert all(names[PAD + r * (SIDE + PAD) : (r + 1) * (SIDE + PAD)].max() > 0 for r in range(classes))
+    images = tiles(samples, classes, columns)
     assert len({image.tobytes() for image in images}) == classes * columns
-    assert math.isclose(event.height / classes, event.width / columns, rel_tol=0.05)  # square cells
+    assert math.isclose(event.height / classes, width / columns, rel_tol=0.05)  # square cells

@@ -145,6 +145,22 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
             "model.conditional=true",
         ],
     ),
+    # issue 28: mirrored images drawn by the order; each update summed over two chunks of the batch
+    "wgan_gp_xflip_accumulate": (
+        "mnist",
+        [
+            "model=dcgan28",
+            "model.hidden=8",
+            "loss=wgan_gp",
+            "train.n_critic=2",
+            "dataset.xflip=true",
+            "train.accumulate=2",
+        ],
+    ),
+    "conditional_hinge_freeze_critic": (
+        "mnist",
+        ["model=dcgan28", "model.hidden=8", "loss=hinge", "model.conditional=true", "train.freeze_critic=1"],
+    ),
 }
 PORTABLE = {
     "OMP_NUM_THREADS": "1",
