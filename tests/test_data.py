@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 from torch.testing import assert_close
 
@@ -113,7 +114,7 @@ def test_failed_download_is_a_dataset_error(tmp_path, monkeypatch):
     def offline(root, train, download):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error no network>")
 
-    monkeypatch.setattr(idx.torchvision.datasets, "FashionMNIST", offline)
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(DatasetError, match="download failed") as error:
         fashion_mnist(root=str(tmp_path), download=True)
     assert_one_line(error, "no network", tmp_path / "FashionMNIST" / "raw", "dataset.download=true", "dataset.root=")
@@ -126,7 +127,7 @@ def test_download_puts_files_where_they_are_then_read(tmp_path, monkeypatch):
         calls.append((root, train, download))
         write_mnist(Path(root), n=5)
 
-    monkeypatch.setattr(idx.torchvision.datasets, "MNIST", fake_download)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_download)
     x = mnist(root=str(tmp_path), download=True).images
     assert calls == [(str(tmp_path), True, True)]
     assert_close(x, torch.from_numpy(pattern(5, 28, seed=5)))

@@ -4,7 +4,6 @@ a conditional model, ganrun.sample's per-class grid and its walks."""
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 from ganrun.base.pixels import to_uint8
 
@@ -31,6 +30,8 @@ def name_rows(pixels: np.ndarray, centers: list[int], names: list[str], backgrou
 def named_grid(images: torch.Tensor, columns: int, names: list[str]) -> torch.Tensor:
     """uint8 images (rows × columns of them, row r of class names[r]) as one uint8 1×C×H×W picture: make_grid's
     tiles on black, with each name beside its row."""
+    from torchvision.utils import make_grid  # here: importing torchvision takes a second and a half
+
     grid = make_grid(images.cpu(), nrow=columns, padding=PAD)[: images.shape[1]]  # make_grid makes gray RGB
     tile = images.shape[-2]
     centers = [PAD + row * (tile + PAD) + tile // 2 for row in range(len(names))]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 from ganrun.data.files import (
     DatasetError,
@@ -19,6 +18,7 @@ from ganrun.data.files import (
     select_classes,
     stat,
     to_shape,
+    torchvision_download,
 )
 from ganrun.data.pack import packed
 
@@ -41,7 +41,7 @@ def cifar10(
     found = locate(
         "CIFAR-10",
         lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
-        lambda: torchvision.datasets.CIFAR10(str(root), train=True, download=True),
+        lambda: torchvision_download("CIFAR10", root),
         download,
         f"{', '.join(CIFAR_BATCHES)} in {folder}",
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torchvision.transforms.functional as TF
 from PIL import Image
 
 from ganrun.data.files import DatasetError
@@ -27,6 +26,8 @@ def decode_image(path: str | Path, image_size: int, mode: str, crop: str = "cent
     """One image file as H×W[×3] uint8 fitted to image_size as `crop` says, and whether it had to be enlarged (it
     was smaller than image_size: its shorter side for a center crop, its longer side for padding); None if
     unreadable. Any mode (grayscale, RGBA, palette, CMYK, 16-bit) is converted to `mode` ("L" or "RGB") by PIL."""
+    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (files.torchvision_download)
+
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -41,6 +42,8 @@ def decode_image(path: str | Path, image_size: int, mode: str, crop: str = "cent
 
 def fit_and_pad(img: Image.Image, size: int) -> np.ndarray:
     """The whole image resized so that its longer side is `size`, centered on a black size×size square."""
+    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (files.torchvision_download)
+
     width, height = img.size
     scale = size / max(width, height)
     new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-import torchvision.transforms.functional as TF
 
 from ganrun.base.errors import UsageError
 from ganrun.data.imageset import ImageSet
@@ -39,6 +38,14 @@ def locate(name: str, find: Callable, fetch: Callable, download: bool, expected:
     return found
 
 
+def torchvision_download(dataset: str, root, train: bool = True) -> None:
+    """torchvision.datasets.<dataset>(root, train, download=True). torchvision is imported where it is used: its
+    package loads its model zoo, a second and a half before a run's first step on a small CPU."""
+    import torchvision
+
+    getattr(torchvision.datasets, dataset)(str(root), train=train, download=True)
+
+
 def to_shape(x: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
     """Convert N×C×H×W uint8 to `channels` and, if needed, a square image_size (shorter side, center crop)."""
     if x.shape[1] == 3 and channels == 1:
@@ -46,6 +53,8 @@ def to_shape(x: torch.Tensor, image_size: int, channels: int) -> torch.Tensor:
         luma = torch.tensor([19595, 38470, 7471], dtype=torch.int32).view(1, 3, 1, 1)
         x = (((x.int() * luma).sum(1, keepdim=True) + 0x8000) >> 16).to(torch.uint8)
     if x.shape[-2:] != (image_size, image_size):
+        import torchvision.transforms.functional as TF  # here: torchvision's import is slow (torchvision_download)
+
         # chunks bound the size of the resize's float temporaries
         x = torch.cat([TF.center_crop(TF.resize(c, image_size, antialias=True), image_size) for c in x.split(4096)])
     if x.shape[1] == 1 and channels == 3:

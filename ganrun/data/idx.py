@@ -5,12 +5,10 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 from ganrun.data.files import (
     DatasetError,
@@ -21,6 +19,7 @@ from ganrun.data.files import (
     select_classes,
     stat,
     to_shape,
+    torchvision_download,
 )
 from ganrun.data.pack import packed
 
@@ -43,19 +42,17 @@ CLASS_NAMES = {  # the names of labels 0..9
 
 def mnist(root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1, classes=None) -> ImageSet:
     """The 60,000 MNIST training images (those of `classes` when given) and their labels."""
-    return idx_dataset("MNIST", torchvision.datasets.MNIST, root, download, image_size, channels, classes)
+    return idx_dataset("MNIST", root, download, image_size, channels, classes)
 
 
 def fashion_mnist(
     root: str = "data", download: bool = True, image_size: int = 28, channels: int = 1, classes=None
 ) -> ImageSet:
     """The 60,000 Fashion-MNIST training images (those of `classes` when given) and their labels."""
-    return idx_dataset("FashionMNIST", torchvision.datasets.FashionMNIST, root, download, image_size, channels, classes)
+    return idx_dataset("FashionMNIST", root, download, image_size, channels, classes)
 
 
-def idx_dataset(
-    name: str, fetcher: Callable, root: str, download: bool, image_size: int, channels: int, classes=None
-) -> ImageSet:
+def idx_dataset(name: str, root: str, download: bool, image_size: int, channels: int, classes=None) -> ImageSet:
     """Load train-images-idx3-ubyte[.gz] from root/<name>/raw (torchvision) or root itself (Debian), and the
     train-labels file beside it when there is one (labels None otherwise; dataset.classes then needs it)."""
     check_options(image_size, channels)
@@ -67,7 +64,7 @@ def idx_dataset(
     path = locate(
         name,
         lambda: next((p for p in candidates if p.is_file()), None),
-        lambda: fetcher(str(root), train=True, download=True),
+        lambda: torchvision_download(name, root),
         download,
         f"{names[0]}[.gz] in {folders[0]} or {folders[1]}",
     )

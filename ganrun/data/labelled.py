@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 
 from ganrun.data.cifar import CIFAR_BATCHES, read_cifar_batches
-from ganrun.data.files import DatasetError, locate, stat
+from ganrun.data.files import DatasetError, locate, stat, torchvision_download
 from ganrun.data.idx import read_idx, read_idx_labels
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}  # our split name → the idx files' prefix
@@ -38,20 +37,20 @@ class LabelledSource:
 # ---------------------------------------------------------------- idx (MNIST, Fashion-MNIST)
 
 _IDX_FOLDERS = {
-    "mnist": ("MNIST", torchvision.datasets.MNIST),
-    "fashion_mnist": ("FashionMNIST", torchvision.datasets.FashionMNIST),
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
 }
 
 
 def _idx_file(source: LabelledSource, prefix: str, kind: str) -> Path:
     """<prefix>-<kind>-idx?-ubyte[.gz] in root/<Name>/raw (torchvision's layout) or in root (Debian's)."""
-    folder_name, fetcher = _IDX_FOLDERS[source.name]
+    folder_name = _IDX_FOLDERS[source.name]  # torchvision's name of the data set and of its folder
     base = f"{prefix}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
     candidates = [d / n for d in (source.root / folder_name / "raw", source.root) for n in (base, base + ".gz")]
     return locate(
         folder_name,
         lambda: next((p for p in candidates if p.is_file()), None),
-        lambda: fetcher(str(source.root), train=prefix == "train", download=True),
+        lambda: torchvision_download(folder_name, source.root, train=prefix == "train"),
         source.download,
         f"{base}[.gz] in {candidates[0].parent} or {source.root}",
     )
@@ -81,7 +80,7 @@ def _cifar_folder(source: LabelledSource) -> Path:
     return locate(
         "CIFAR-10",
         lambda: folder if all((folder / b).is_file() for b in CIFAR_BATCHES) else None,
-        lambda: torchvision.datasets.CIFAR10(str(source.root), train=True, download=True),
+        lambda: torchvision_download("CIFAR10", source.root),
         source.download,
         f"{', '.join(CIFAR_BATCHES)} in {folder}",
     )

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     """A C×H×W float grid in [0, 1] of uint8 images or float images in [-1, 1]: `nrow` images a row (None: about
     square)."""
+    from torchvision.utils import make_grid  # here: importing torchvision takes a second and a half
+
     nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
     low, high = (0, 255) if images.dtype == torch.uint8 else (-1, 1)
     images = images.detach().float().cpu().clamp(low, high)
