@@ -160,8 +160,8 @@ def test_each_score_says_how_it_was_measured(random_weights, real, noise):
         "settings": "",
         "step": None,
         "init": None,  # a run from scratch (init=PATH names where it started)
-        "schedules": None,  # no key moved along training
-    }  # the caller knows the step: Scores.at(step)
+        "schedules": None,
+    }  # the caller knows the step and the schedules the generator trained under: Scores.at(step, schedules)
     assert scores.protocols["kid"]["settings"] == "100 subsets of 32 images"
     assert scores.protocols["isc"]["settings"] == "10 splits" and scores.protocols["isc"]["features"].endswith(
         "logits_unbiased"
