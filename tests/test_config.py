@@ -3,11 +3,12 @@
 import re
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from ganrun.app import resolvers, schema
 from ganrun.base.errors import UsageError
-from ganrun.training.devices import pick_device
+from ganrun.training.devices import pick_device, training_device
 from helpers.cli import REPO, assert_user_error, ganrun
 from helpers.configs import compose_with
 
@@ -99,6 +100,25 @@ def test_device_cuda_without_gpu_is_a_clear_error(monkeypatch):
     assert pick_device("auto").type == "cpu"
     with pytest.raises(UsageError, match="not a device"):
         pick_device("gpu0")
+
+
+@pytest.mark.parametrize("name, current, index", [("cuda", 1, 1), ("auto", 0, 0), ("cuda:1", 0, 1)])
+def test_a_run_on_cuda_sets_an_indexed_gpu(monkeypatch, name, current, index):
+    """torch.cuda.set_device wants an index (torch 2.11 raises on a bare "cuda", seen on a real H200): a bare cuda
+    or auto trains on the current GPU, named with its index."""
+    chosen = []
+
+    def set_device(device):
+        if isinstance(device, torch.device) and device.index is None:
+            raise ValueError(f"Expected a torch.device with a specified index or an integer, but got:{device}")
+        chosen.append(device)
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    monkeypatch.setattr("torch.cuda.current_device", lambda: current)
+    monkeypatch.setattr("torch.cuda.set_device", set_device)
+    device = training_device(name, batch_size=8, world=1, deterministic=False)
+    assert device == torch.device("cuda", index) and chosen == [device]
 
 
 def test_resume_paths_map_to_their_run_folder(tmp_path):

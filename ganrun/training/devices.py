@@ -50,6 +50,8 @@ def training_device(name: str, batch_size: int, world: int, deterministic: bool)
         )
     device = distributed.device_for_rank(pick_device(name))
     if device.type == "cuda":
+        # A bare "cuda" names the current GPU; set_device wants an index (torch 2.11 raises on a bare "cuda").
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
         torch.cuda.set_device(device)
     set_deterministic(deterministic)
     return device
