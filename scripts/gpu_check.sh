@@ -8,8 +8,12 @@
 # Stages, in order: tests (real CUDA graphs against eager, bit for bit; a graphed CLI run resumed), bench28 (the
 # 28×28 table: bce, wgan_gp, wgan_div at batch 64 and 128), bench32 (32×32 RGB, dcgan and resnet, wgan_gp),
 # ddp (torchrun --nproc_per_node=1, the NCCL path), bf16 (Fashion-MNIST, 2,000 steps: bf16 with CUDA graphs
-# against fp32 eager, classifier FD and sample grids), compile (torch.compile rows, one repeat: each compiles
-# anew; the slowest, so last). Estimated, not yet measured: 2, 1.5, 3, 0.5, 1.5 and 4 minutes on an H200.
+# against fp32 eager, classifier FD and sample grids), r3gan (experiment=r3gan_small fp32 and bf16, model=r3gan
+# under CUDA graphs, the CIFAR-10 preset's step time), compile (torch.compile rows, one repeat: each compiles anew;
+# the slowest, so last). Seen on an H200 (2026-12-04): tests 34 s, bench28 238 s, bench32's dcgan rows about
+# 3 minutes and its resnet row past its 90 s limit, r3gan_small 1,500 fp32 steps 100 s; the whole does not fit one
+# 10-minute call: run the stages in two or three calls, e.g. `tests ddp bf16 r3gan`, then `bench28 bench32`, then
+# `compile`.
 # Each stage has its own time limit; after each, every result so far is packed into $OUT/gpu-check.tar.gz (the
 # device tool brings back only a few files), so a stage that fails or runs out leaves the others' results:
 # rerun just the missing stages.
@@ -39,7 +43,7 @@ fi
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl || exit 1
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GANRUN_CACHE=/tmp/ganrun-cache
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(tests bench28 bench32 ddp bf16 compile)  # compile last: the slowest
+[ ${#stages[@]} -eq 0 ] && stages=(tests bench28 bench32 ddp bf16 r3gan compile)  # compile last: the slowest
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
@@ -87,6 +91,28 @@ for stage in "${stages[@]}"; do
             python3 -m ganrun.sample /tmp/bf16-$name/checkpoints/last.pt --num 64 --out "$RES/bf16_$name.png" \
                 >> "$RES/bf16_$name.log" 2>&1
         done ;;
+    r3gan)
+        # experiment=r3gan_small on Fashion-MNIST (its schedules follow train.steps), fp32 eager and bf16 +
+        # channels_last, a grid each (schedules set values on the host each step: no CUDA graphs with them); then
+        # model=r3gan with rpgan + r1r2 and fixed values under CUDA graphs; then R3GAN's CIFAR-10 network (widths
+        # 768, batch 512, conditional) at 32×32 for 60 bf16 steps: its step time on one GPU.
+        for variant in "fp32_eager experiment=r3gan_small train.precision=fp32" \
+            "bf16 experiment=r3gan_small train.precision=bf16 train.channels_last=true" \
+            "graphs model=r3gan loss=rpgan regularizer=r1r2 train.steps=500 train.cuda_graphs=true"; do
+            set -- $variant
+            name=$1; shift
+            timeout 150 python3 -m ganrun dataset=fashion_mnist dataset.root=.gpu/fashion dataset.download=false \
+                device=cuda train.steps=1500 log.every=500 metrics.names=[] "$@" hydra.run.dir=/tmp/r3gan-$name \
+                > "$RES/r3gan_$name.log" 2>&1
+            echo "r3gan $name: exit $?"; grep -E "step (500|1500):|Error" "$RES/r3gan_$name.log" | tail -n 2
+            python3 -m ganrun.sample /tmp/r3gan-$name/checkpoints/last.pt --num 64 --out "$RES/r3gan_$name.png" \
+                >> "$RES/r3gan_$name.log" 2>&1
+        done
+        timeout 150 python3 -m ganrun experiment=r3gan_cifar10 dataset=fashion_mnist dataset.root=.gpu/fashion \
+            dataset.download=false dataset.image_size=32 device=cuda train.precision=bf16 train.channels_last=true \
+            train.steps=60 log.every=20 metrics.names=[] hydra.run.dir=/tmp/r3gan-cifar \
+            > "$RES/r3gan_cifar10_preset.log" 2>&1
+        echo "r3gan_cifar10 preset: exit $?"; grep -E "step 60:|Error" "$RES/r3gan_cifar10_preset.log" | tail -n 2 ;;
     *) echo "unknown stage $stage"; exit 2 ;;
     esac
     echo "[$stage took $((SECONDS - start)) s]"

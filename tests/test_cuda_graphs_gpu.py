@@ -12,6 +12,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuB
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from torch.testing import assert_close  # noqa: E402
 
 from helpers.cli import FAST, ganrun
 from helpers.graph_cases import CASES, assert_same_run, compose_run, state_of, train
@@ -41,6 +42,20 @@ def largest_difference(a: dict, b: dict) -> float:
     )
 
 
+def assert_same_bf16_run(graphed, eager):
+    """Seen on an H200 (torch 2.11): captured bf16 matrix products round in another order than eager ones (cuBLAS
+    chooses its kernels for the capture's stream), so the logged means agree to bf16's resolution (2^-8; seen: 2e-4
+    and 1.5e-3 relative after 6 steps), not bit for bit. The weights are not compared: Adam's first steps move each
+    weight by about lr whatever the size of its gradient, so a rounding that flips a tiny gradient's sign moves that
+    weight by 2 lr in either run. The random draws stay the same."""
+    (parts_g, out_g), (parts_e, out_e) = graphed, eager
+    names = sorted(k for k in out_e.values if k != "perf/it_per_s")
+    assert sorted(k for k in out_g.values if k != "perf/it_per_s") == names
+    assert [out_g.values[k] for k in names] == pytest.approx([out_e.values[k] for k in names], rel=2**-6, abs=1e-6)
+    assert_close(state_of(parts_g)["rng"], state_of(parts_e)["rng"], rtol=0, atol=0)
+    assert_close(state_of(parts_g)["cuda_rng"], state_of(parts_e)["cuda_rng"], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist, deterministic):
     cfg = compose_run(CASES[case], tiny_mnist, device="cuda")
@@ -48,7 +63,9 @@ def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist
     graphed = train(cfg, steps, graphed=True, device=CUDA)  # the real backend: torch.cuda.graph
     eager, again = (train(cfg, steps, graphed=False, device=CUDA) for _ in range(2))
     spread = largest_difference(eager[0], again[0])
-    if spread == 0:
+    if "train.precision=bf16" in CASES[case]:
+        assert_same_bf16_run(graphed, eager)
+    elif spread == 0:
         assert_same_run(graphed, eager)
     else:  # a kernel without a deterministic version (atomics): eager runs differ too; ask no more of graphs
         assert largest_difference(graphed[0], eager[0]) <= 10 * spread, f"eager runs differ by {spread:.3g}"
