@@ -92,14 +92,15 @@ def refuse_adaptive_without_boundary(augment, loss) -> None:
         )
 
 
-def make_ema(generator: torch.nn.Module, cfg: DictConfig) -> EMA | None:
-    """The generator's moving average: train.ema's decay with its ramp, or R3GAN's half-life in images
-    (train.ema_halflife, a number or a schedule); None when train.ema is 0 and there is no half-life."""
-    halflife = parse_value(OmegaConf.to_container(cfg.train, resolve=True).get("ema_halflife"), "train.ema_halflife")
-    if cfg.train.ema <= 0 and halflife is None:
+def make_ema(generator: torch.nn.Module, config: dict) -> EMA | None:
+    """The generator's moving average, from the run's config as plain containers: train.ema's decay with its ramp,
+    or R3GAN's half-life in images (train.ema_halflife, a number or a schedule); None when train.ema is 0 and there
+    is no half-life."""
+    train = config["train"]
+    halflife = parse_value(train.get("ema_halflife"), "train.ema_halflife")
+    if train["ema"] <= 0 and halflife is None:
         return None
-    per_step = cfg.train.batch_size * cfg.train.n_critic
-    return EMA(generator, cfg.train.ema, cfg.train.ema_rampup, halflife, per_step)
+    return EMA(generator, train["ema"], train["ema_rampup"], halflife, images_per_step(config))
 
 
 def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None) -> Parts:
@@ -136,6 +137,7 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
     )
     if data.labels is not None:  # a conditional generator samples its classes as often as the data hold them
         generator.class_prior.copy_(data.class_frequencies(generator.num_classes))
+    config = OmegaConf.to_container(cfg, resolve=True)  # plain values: the EMA's and the schedules'
     parts = Parts(
         generator=generator,
         critic=critic,
@@ -145,12 +147,11 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
         regularizer=regularizer,
         data=data,
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
-        ema=make_ema(generator, cfg),
+        ema=make_ema(generator, config),
         augment=augment,
     )
     if init is not None:
         start_from_init(cfg, parts, init)
-    config = OmegaConf.to_container(cfg, resolve=True)
     parts.schedules = Schedules(schedules_of(config), images_per_step(config), parts)
     ddp = (
         partial(

@@ -43,9 +43,6 @@ class Schedules:
         self.schedules, self.images_per_step = dict(schedules or {}), images_per_step
         self.setters = setters(parts) if self.schedules else {}
 
-    def __bool__(self) -> bool:
-        return bool(self.schedules)
-
     def value(self, key: str, step: int) -> float:
         return self.schedules[key].at(step, self.images_per_step)
 
