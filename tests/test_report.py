@@ -60,12 +60,11 @@ def test_csv_rows_and_columns(gp_sweep):
         reader = csv.DictReader(f)
         assert reader.fieldnames == GP_COLUMNS
         rows = list(reader)
-    tail = "train.steps=8"
     assert rows == [
         {
             "job": "0",
             "loss.lambda_gp": "0.1",
-            "overrides": f"loss=wgan_gp loss.lambda_gp=0.1 {tail}",
+            "overrides": "loss.lambda_gp=0.1",  # what sets it apart
             "status": "completed",
             "error": "",
             "step": "8",
@@ -79,7 +78,7 @@ def test_csv_rows_and_columns(gp_sweep):
         {
             "job": "1",
             "loss.lambda_gp": "1",
-            "overrides": f"loss=wgan_gp loss.lambda_gp=1 {tail}",
+            "overrides": "loss.lambda_gp=1",  # what sets it apart
             "status": "failed",
             "error": "RuntimeError: CUDA out of memory",
             "step": "3",
@@ -93,7 +92,7 @@ def test_csv_rows_and_columns(gp_sweep):
         {
             "job": "2",
             "loss.lambda_gp": "10",
-            "overrides": f"loss=wgan_gp loss.lambda_gp=10 {tail}",
+            "overrides": "loss.lambda_gp=10",  # what sets it apart
             "status": "running",
             "error": "",
             "step": "6",
@@ -107,7 +106,7 @@ def test_csv_rows_and_columns(gp_sweep):
         {
             "job": "10",
             "loss.lambda_gp": "100",
-            "overrides": f"loss=wgan_gp loss.lambda_gp=100 {tail}",
+            "overrides": "loss.lambda_gp=100",  # what sets it apart
             "status": "unknown",
             "error": "no status.json",
             "step": "4",
@@ -122,22 +121,18 @@ def test_csv_rows_and_columns(gp_sweep):
 
 
 def test_markdown_table_and_best_job(gp_sweep):
-    assert report.write_report(gp_sweep) == gp_sweep / "summary.md"
-    lines = (gp_sweep / "summary.md").read_text().splitlines()
+    assert report.write_report(gp_sweep).path == gp_sweep / "summary.md"
+    said, *lines = (gp_sweep / "summary.md").read_text().splitlines()
+    assert said == "Every job ran with: loss=wgan_gp train.steps=8"  # once, above the table
+    lines = lines[1:]
     assert lines[0] == "| " + " | ".join(GP_COLUMNS) + " |"
     assert lines[1] == "|" + "---|" * len(GP_COLUMNS)
-    assert lines[2] == (
-        "| 0 | 0.1 | loss=wgan_gp loss.lambda_gp=0.1 train.steps=8 | completed |  | 8 | 8 "
-        "| -1.235 | 0.25 | 2 | 2 | 12.5 |"
-    )
+    assert lines[2] == "| 0 | 0.1 | loss.lambda_gp=0.1 | completed |  | 8 | 8 | -1.235 | 0.25 | 2 | 2 | 12.5 |"
     assert lines[3] == (
-        "| 1 | 1 | loss=wgan_gp loss.lambda_gp=1 train.steps=8 | failed "
+        "| 1 | 1 | loss.lambda_gp=1 | failed "
         "| RuntimeError: CUDA out of memory | 3 | 8 | 0.75 | 0.75 | 0.75 | 0.75 | 3.25 |"
     )
-    assert lines[5] == (
-        "| 10 | 100 | loss=wgan_gp loss.lambda_gp=100 train.steps=8 | unknown | no status.json "
-        "| 4 |  | 1 | 1 | 1 | 1 |  |"
-    )
+    assert lines[5] == "| 10 | 100 | loss.lambda_gp=100 | unknown | no status.json | 4 |  | 1 | 1 | 1 | 1 |  |"
     # No quality metric: no job is named by the Wasserstein estimate, which a stronger penalty shrinks.
     assert lines[6] == "" and len(lines) == 8
     assert lines[7].startswith(
@@ -152,7 +147,8 @@ def test_a_loss_is_ranked_only_when_asked_for_and_then_with_a_caveat(gp_sweep):
     # The failed job has the lowest W-estimate (0.75) but a crash is not ranked.
     assert (gp_sweep / "summary.md").read_text().splitlines()[-1] == (
         "Best job by critic/wasserstein (lower is better): 10 (loss.lambda_gp=100) with 1. (critic/wasserstein is "
-        "not comparable across λ, losses or models: read the ranking with care.)"
+        "the critic's own estimate, not a quality measure: it is not comparable across λ, losses or models, and a "
+        "better value is not a better generator; rank by a metric of metrics.names to compare generators.)"
     )
 
 
@@ -308,9 +304,9 @@ def test_sweep_that_has_logged_nothing_yet(tmp_path):
     make_job(sweep, "1", ["loss.k=2"])
     report.write_report(sweep)
     lines = (sweep / "summary.md").read_text().splitlines()
-    assert lines[2:5] == [
-        "| 0 | 1 | loss.k=1 | running |  | 0 | 4 |  |  |  |  | 0.5 |",
-        "| 1 | 2 | loss.k=2 | unknown | no status.json |  |  |  |  |  |  |  |",
+    assert lines[2:5] == [  # no loss columns: no job has logged one
+        "| 0 | 1 | loss.k=1 | running |  | 0 | 4 |  | 0.5 |",
+        "| 1 | 2 | loss.k=2 | unknown | no status.json |  |  |  |  |",
         "",
     ]
     assert lines[5].startswith("Best job: not named. No job has logged a quality metric")
@@ -325,7 +321,10 @@ def test_cli_writes_the_summaries_and_pictures(gp_sweep, tmp_path):
     result = ganrun(str(gp_sweep), cwd=tmp_path, module="ganrun.report", timeout=60)
     assert result.returncode == 0, result.stderr
     names = ["summary.csv", "summary.md", "summary.png", "summary_samples.png", "summary_curves.png"]
-    assert result.stdout == f"wrote {', '.join(names[:-1])} and {names[-1]} in {gp_sweep}\n"
+    verdict, wrote = result.stdout.splitlines()
+    assert verdict == (gp_sweep / "summary.md").read_text().splitlines()[-1]  # the line that names the best, or why not
+    assert verdict.startswith("Best job: not named. No job has logged a quality metric")
+    assert wrote == f"wrote {', '.join(names[:-1])} and {names[-1]} in {gp_sweep}"
     assert sorted(p.name for p in gp_sweep.glob("summary*")) == sorted(names)  # no seeds: no summary_groups.csv
 
 

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from ganrun import report
+from ganrun.quality.names import value_range
+from ganrun.report.stats import describe
 from helpers.events import write_events
 from helpers.sweeps import make_job, status
 
@@ -162,8 +164,8 @@ def test_only_the_seed_swept_is_one_group(tmp_path):
     assert list(row)[0] == "value"  # nothing else is swept: no key columns
     verdict = (sweep / "summary.md").read_text().splitlines()[-1]
     assert verdict == (
-        "Best group by metrics/fid: all jobs (mean 4, 95% CI -8.706 – 16.71, n = 2) is the only group "
-        "with values; nothing to compare."
+        "Best group by metrics/fid: all jobs (mean 4, 95% CI 0 – 16.71 (cut to its range), n = 2) is the only "
+        "group with values; nothing to compare."
     )
     with Image.open(sweep / "summary.png") as image:
         assert image.size == (450, 360)
@@ -176,3 +178,16 @@ def test_a_report_without_seeds_removes_a_stale_groups_file(tmp_path):
     (sweep / "summary_groups.csv").write_text("stale\n")
     report.write_report(sweep)
     assert not (sweep / "summary_groups.csv").exists()
+
+
+def test_an_interval_is_cut_to_the_range_of_its_value():
+    """Two seeds, 3 and 5: mean 4, sd √2, t(97.5%, 1 df) = 12.706, so 4 ± 12.706 reaches below 0. A Fréchet
+    distance is never negative, a precision never above 1: the interval is cut there (its coverage is kept, the
+    mean never lies in the part cut off); a loss has no range and keeps its t-interval."""
+    fid = describe([3.0, 5.0], bounds=value_range("metrics/fid"))
+    assert (fid.low, fid.high, fid.cut) == (0.0, pytest.approx(4 + 12.706205, abs=1e-6), True)
+    precision = describe([0.5, 0.9], bounds=value_range("metrics/classifier_precision"))
+    assert (precision.low, precision.high, precision.cut) == (0.0, 1.0, True)
+    loss = describe([3.0, 5.0], bounds=value_range("loss/critic"))
+    assert (loss.low, loss.high, loss.cut) == (pytest.approx(4 - 12.706205, abs=1e-6), pytest.approx(16.706205), False)
+    assert value_range("metrics/isc") == (1.0, None) and value_range("critic/penalty") == (0.0, None)

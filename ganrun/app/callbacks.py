@@ -45,9 +45,11 @@ class SweepSummary(Callback):
         except UsageError as exc:  # e.g. every job failed before Hydra wrote its folder
             log.error("no sweep summary: %s", exc)
             return
-        summary = write_summary(sweep_dir, records)
+        written = write_summary(sweep_dir, records)
+        summary = written.path
         failed = [r["job"] for r in records if r["status"] == "failed"]
         log.info("sweep summary: %s", summary)
+        log.info("%s", written.verdict)
         if failed and is_optuna(
             config.hydra.sweeper
         ):  # a search goes on past failed trials (it fails when none completed)

@@ -76,6 +76,17 @@ REGULARIZER_TERMS = {
 }
 # The final values besides metrics/<name> that a search may optimize (search.objective).
 SEARCHABLE = (LOSS_CRITIC, LOSS_GENERATOR, *CRITIC_TERMS.values(), *REGULARIZER_TERMS.values(), IT_PER_S)
+# Values that cannot be negative (squares, norms, speeds, counts): a confidence interval of their mean is cut at 0.
+NON_NEGATIVE = (
+    CRITIC_PENALTY,
+    CRITIC_GRAD_NORM,
+    REGULARIZER_PENALTY,
+    REGULARIZER_R1_GRAD_NORM,
+    REGULARIZER_R2_GRAD_NORM,
+    AUGMENT_P,
+    IT_PER_S,
+    SKIPPED_UPDATES,
+)
 # The columns of TensorBoard's HParams dashboard besides the metrics (their values come from these scalars).
 HPARAM_COLUMNS = (LOSS_CRITIC, LOSS_GENERATOR, CRITIC_WASSERSTEIN, CRITIC_PENALTY)
 

@@ -27,6 +27,17 @@ MEASURES = {**INCEPTION, **CLASSIFIER}
 NAMES = tuple(MEASURES)
 # Precision, recall, density and coverage count generated (or real) images inside k-NN balls: more is better.
 HIGHER_IS_BETTER = tuple(name for name, measure in MEASURES.items() if measure not in ("fd", "kid"))
+# Where each measure's value lies (None: no bound): a distance is never negative, IS never below 1, precision, recall
+# and coverage are fractions; density (a mean count over k) is not bounded above.
+RANGES = {
+    "fd": (0.0, None),
+    "kid": (0.0, None),  # a single KID estimate may dip below 0 (it is unbiased), the squared MMD it estimates not
+    "isc": (1.0, None),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "density": (0.0, None),
+    "coverage": (0.0, 1.0),
+}
 BEST = ("fid", "classifier_fd", "kid", "classifier_kid", "isc")  # what best.pt follows by default: the first logged
 
 
@@ -34,6 +45,14 @@ def higher_is_better(tag: str) -> bool:
     """Whether a larger value of a logged tag is better: IS, precision, recall, density, coverage, and speed
     (perf/it_per_s); for every other metric and loss lower is better."""
     return tag in {reported.metric(name) for name in HIGHER_IS_BETTER} or tag == reported.IT_PER_S
+
+
+def value_range(tag: str) -> tuple[float | None, float | None]:
+    """The bounds of a logged tag's true value (metrics/<name>, or a reported value that cannot be negative)."""
+    name = tag.removeprefix(reported.METRICS)
+    if tag.startswith(reported.METRICS) and name in MEASURES:
+        return RANGES[MEASURES[name]]
+    return (0.0, None) if tag in reported.NON_NEGATIVE else (None, None)
 
 
 def best_metric(values: dict, chosen: str | None = None) -> str | None:

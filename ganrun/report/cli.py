@@ -20,10 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        md = write_report(args.sweep_dir, args.metric)
+        summary = write_report(args.sweep_dir, args.metric)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    written = [name for name in FILES if (md.parent / name).is_file()]
-    print(f"wrote {', '.join(written[:-1])} and {written[-1]} in {md.parent}")
+    folder = summary.path.parent
+    written = [name for name in FILES if (folder / name).is_file()]
+    print(summary.verdict)
+    print(f"wrote {', '.join(written[:-1])} and {written[-1]} in {folder}")
     return 0

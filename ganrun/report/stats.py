@@ -1,9 +1,12 @@
 """Seeds: jobs that differ only in `seed` form a group; per group and final value n, mean, standard deviation and a
-95% confidence interval of the mean (Student's t); the best group is named only when it is distinguishable."""
+95% confidence interval of the mean (Student's t, cut to the range the value lies in); the best group is named only
+when it is distinguishable."""
 
 import math
 from dataclasses import dataclass
 
+from ganrun.quality.names import value_range
+from ganrun.report.protocols import base_tag
 from ganrun.report.table import fmt, higher_is_better, is_number, not_comparable_note, unranked_line
 
 SEED_KEY = "seed"
@@ -50,14 +53,17 @@ class Interval:
     sd: float | None
     low: float | None
     high: float | None
+    cut: bool = False  # whether the t-interval reached past the value's range and was cut to it
 
     def text(self) -> str:
         interval = f"95% CI {fmt(self.low)} – {fmt(self.high)}" if self.low is not None else "no interval"
-        return f"mean {fmt(self.mean)}, {interval}, n = {self.n}"
+        return f"mean {fmt(self.mean)}, {interval}{' (cut to its range)' if self.cut else ''}, n = {self.n}"
 
 
-def describe(values: list[float], level: float = LEVEL) -> Interval | None:
-    """The Interval of `values`, or None when there are none."""
+def describe(values: list[float], level: float = LEVEL, bounds=(None, None)) -> Interval | None:
+    """The Interval of `values`, or None when there are none. `bounds` (low, high; None: unbounded) is the range the
+    true mean lies in (a distance is never negative): the t-interval is cut to it, which keeps its coverage (the
+    mean is never in the part cut off) and never draws a distance below 0, as two seeds' wide intervals would."""
     n = len(values)
     if n == 0:
         return None
@@ -66,7 +72,11 @@ def describe(values: list[float], level: float = LEVEL) -> Interval | None:
         return Interval(1, mean, None, None, None)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_quantile(level, n - 1) * sd / math.sqrt(n)
-    return Interval(n, mean, sd, mean - half, mean + half)
+    low, high = mean - half, mean + half
+    floor, ceiling = bounds
+    cut_low, cut_high = floor is not None and low < floor, ceiling is not None and high > ceiling
+    low, high = floor if cut_low else low, ceiling if cut_high else high
+    return Interval(n, mean, sd, low, high, cut_low or cut_high)
 
 
 def overlap(a: Interval, b: Interval) -> bool:
@@ -93,7 +103,11 @@ class Group:
         return [r[tag] for r in self.rows if r["status"] == "completed" and is_number(r[tag])]
 
     def interval(self, tag: str) -> Interval | None:
-        return describe(self.finals(tag))
+        return describe(self.finals(tag), bounds=value_range(base_tag(tag)))
+
+    def logged(self, tag: str) -> bool:
+        """Whether any of its jobs has a value of the tag (a BCE group has no Wasserstein estimate)."""
+        return any(r.get(tag) is not None for r in self.rows)
 
 
 def seed_groups(rows: list[dict], keys: list[str]) -> list[Group]:
@@ -143,7 +157,7 @@ def group_rows(groups: list[Group], keys: list[str], tags: list[str]) -> tuple[l
     columns = [*others, "value", "jobs", "n", "mean", "sd", "ci_low", "ci_high"]
     rows = []
     for group in groups:
-        for tag in tags:
+        for tag in (t for t in tags if group.logged(t) or t == tags[0]):
             interval = group.interval(tag)
             stats = dict(
                 zip(

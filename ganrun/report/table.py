@@ -55,29 +55,47 @@ def unranked_line(metric: str, what: str = "job") -> str:
     )
 
 
+NOT_QUALITY = {"loss/": "a loss", "critic/": "the critic's own estimate", "regularizer/": "a regularizer's term"}
+
+
 def not_comparable_note(metric: str) -> str:
-    """A caveat for a loss or Wasserstein estimate the user chose to rank by."""
-    if metric.startswith(("loss/", "critic/", "regularizer/")):
-        return f" ({metric} is not comparable across λ, losses or models: read the ranking with care.)"
-    return ""
+    """A caveat for a loss or Wasserstein estimate the user chose to rank by: it does not measure the generator."""
+    what = next((what for prefix, what in NOT_QUALITY.items() if metric.startswith(prefix)), None)
+    if what is None:
+        return ""
+    return (
+        f" ({metric} is {what}, not a quality measure: it is not comparable across λ, losses or models, and a "
+        "better value is not a better generator; rank by a metric of metrics.names to compare generators.)"
+    )
 
 
 def value_tags(records: list[dict], metric: str) -> list[str]:
-    """The final values a summary shows: the losses, every logged metric, and the ranking metric."""
+    """The final values a summary shows: the losses some job logged (a BCE sweep has no Wasserstein estimate), every
+    logged metric, and the ranking metric."""
     logged = {tag for r in records for tag in r["final"]}
-    tags = LOSS_TAGS + sorted(t for t in logged if t.startswith("metrics/"))
+    tags = [t for t in LOSS_TAGS if t in logged] + sorted(t for t in logged if t.startswith("metrics/"))
     return tags + ([metric] if metric not in tags else [])
 
 
+def common_overrides(records: list[dict]) -> list[str]:
+    """The overrides every job ran with (what the sweep's command line fixed), as key=value."""
+    if not records:
+        return []
+    first = records[0]["overrides"]
+    return [f"{k}={v}" for k, v in first.items() if all(r["overrides"].get(k, None) == v for r in records)]
+
+
 def table(records: list[dict], keys: list[str], metric: str) -> tuple[list[str], list[dict]]:
-    """Column names and one row per job (None for a missing value)."""
+    """Column names and one row per job (None for a missing value); the overrides column shows what sets a job apart
+    from the others (what they all share is said once, common_overrides)."""
     tags = value_tags(records, metric)
+    common = set(common_overrides(records))
     columns = ["job", *keys, "overrides", "status", "error", "step", "steps", *tags, "wall_time_s"]
     rows = [
         {
             "job": r["job"],
             **{k: r["overrides"].get(k) for k in keys},
-            "overrides": " ".join(f"{k}={v}" for k, v in r["overrides"].items()),
+            "overrides": " ".join(f"{k}={v}" for k, v in r["overrides"].items() if f"{k}={v}" not in common),
             **{c: r[c] for c in ("status", "error", "step", "steps", "wall_time_s")},
             **{t: r["final"].get(t) for t in tags},
         }
