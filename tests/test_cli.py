@@ -65,9 +65,15 @@ def test_hydra_records_the_config(trained):
 @pytest.mark.slow
 def test_resume_continues_the_step_count_and_the_curves(tmp_path, tiny_mnist):
     run_dir = train(tmp_path, tiny_mnist, "ckpt.every=4", "train.steps=6")
+    first = json.loads((run_dir / "status.json").read_text())
     # Resume from step 4 although the first run logged up to 6: TensorBoard must show 6 once, not twice.
     result = ganrun(f"resume={run_dir}/checkpoints/step_0000004.pt", "train.steps=8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    # status.json says what the run has cost in all: both legs, and this one apart.
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["legs"], status["started"]) == (2, first["started"])
+    assert status["wall_time_s"] == pytest.approx(first["wall_time_s"] + status["leg_wall_time_s"], abs=2e-3)
+    assert 0 < status["leg_wall_time_s"] < status["wall_time_s"]
     assert "resuming" in result.stderr + result.stdout
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 8
     steps = [step for step, _ in read_scalars(run_dir)["loss/generator"]]

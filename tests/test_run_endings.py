@@ -119,7 +119,7 @@ def test_a_full_disk_stops_in_one_line_and_the_run_continues_once_there_is_room(
             f"cannot write checkpoint {folder / 'step_0000020.pt'}: no space left on the device (",
             f"a checkpoint needs about {size / 2**20:.1f} MB)",
             f"the last good checkpoint is {folder / 'last.pt'} (step 10)",
-            f"continue with resume={disk / 'run'}",
+            f"continue this run with: python -m ganrun resume={disk / 'run'}",
         )
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000010.pt"]  # no temporary file

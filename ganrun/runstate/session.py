@@ -102,8 +102,11 @@ class RunSession:
             f"{tag} {value:.4g}" for tag, value in outcome.values.items() if tag.startswith(reported.METRICS)
         )
         files = f"{self.run_dir}: samples.png (the newest grid), checkpoints/last.pt"
-        if outcome.preempted:
-            return f"stopped at step {outcome.step}; so far in {files}; continue with resume={self.run_dir}"
+        if outcome.preempted:  # resume=auto would start a new folder from a new command: name this one
+            return (
+                f"stopped at step {outcome.step}; so far in {files}; continue this run with: "
+                f"python -m ganrun resume={self.run_dir}"
+            )
         return (
             f"finished at step {outcome.step}; results in {files}, status.json"
             f"{'; scores ' + scores if scores else ''}; watch it with tensorboard --logdir {self.run_dir}"
@@ -177,6 +180,6 @@ class RunSession:
             self.status.fields["checkpoint_step"] = step
             where = (
                 f"the last good checkpoint is {path} (step {step}); free space there (or make the folder "
-                f"writable) and continue with resume={self.run_dir}"
+                f"writable) and continue this run with: python -m ganrun resume={self.run_dir}"
             )
         return StorageError(f"{exc}; {where}", step=exc.step)

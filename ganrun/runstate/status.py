@@ -12,24 +12,41 @@ log = logging.getLogger("ganrun")
 
 class RunStatus:
     """Writes status.json atomically at the start of a run, at each log interval, and when it completes or fails.
-    A status that cannot be written (a full disk) is warned about once; the run goes on."""
+    A status that cannot be written (a full disk) is warned about once; the run goes on.
+
+    A resumed run continues in its folder, so its status.json says what the run has cost so far: `wall_time_s` over
+    every leg (what a sweep's jobs are compared by), `leg_wall_time_s` of this process, and `legs`."""
 
     def __init__(self, run_dir: Path, steps: int, enabled: bool = True):
         self.path, self.enabled = Path(run_dir) / "status.json", enabled
         self.started = time.time()
+        earlier = self._read() if enabled else {}  # the legs before this one (a resumed run), or none
+        self.earlier_s = float(earlier.get("wall_time_s") or 0.0)
+        now = datetime.now().isoformat(timespec="seconds")
         self.fields = {
             "status": "running",
             "error": None,
             "step": 0,
             "steps": steps,
-            "wall_time_s": 0.0,
-            "started": datetime.now().isoformat(timespec="seconds"),
+            "wall_time_s": self.earlier_s,
+            "leg_wall_time_s": 0.0,
+            "legs": int(earlier.get("legs") or (1 if earlier else 0)) + 1,
+            "started": earlier.get("started") or now,
+            "leg_started": now,
             "final": {},
         }
         self._warned = False
 
+    def _read(self) -> dict:
+        try:
+            found = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
     def update(self, **fields) -> None:
-        self.fields.update(fields, wall_time_s=round(time.time() - self.started, 3))
+        leg = time.time() - self.started
+        self.fields.update(fields, wall_time_s=round(self.earlier_s + leg, 3), leg_wall_time_s=round(leg, 3))
         if not self.enabled:
             return
         tmp = self.path.with_suffix(".json.tmp")
@@ -55,10 +72,7 @@ class RunStatus:
     def already_completed(self, step: int) -> dict:
         """A run found finished at `step` when it started: status.json stays as it is when it already says so
         (else it is set to completed at that step); returns its final values."""
-        try:
-            found = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            found = {}
+        found = self._read()
         if found.get("status") == "completed" and found.get("step") == step:
             self.fields = found
         else:

@@ -17,6 +17,7 @@ from ganrun.quality.protocol import TEXT_TAG, protocols_at, to_text
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.graphs import CudaGraphs, GraphedSteps
 from ganrun.training.parts import Parts
+from ganrun.training.progress import Progress
 from ganrun.training.sampling import grid_samples
 from ganrun.training.settings import Settings
 from ganrun.training.stats import RunningMeans
@@ -75,6 +76,7 @@ def fit(
         if settings.cuda_graphs
         else EagerSteps(parts, settings, means, guard)
     )
+    progress = Progress(start_step, settings.steps, device.type)
     with logging_redirect_tqdm():  # log lines go above the progress bar, which stays one line
         while step < settings.steps:
             guard.set_step(step + 1)
@@ -100,6 +102,7 @@ def fit(
                 logger.scalars(values, step)
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items() if k.startswith("loss/")})
                 log.info("step %d: %s", step, ", ".join(f"{k} {v:.5g}" for k, v in values.items()))
+                progress.logged()
                 if on_log is not None:
                     on_log(step, values)
             if step % settings.images_every == 0 or last:
@@ -135,10 +138,9 @@ def fit(
                 if improved:
                     checkpointer.save_best(state)
             if preempted:
-                log.warning(
-                    "stopped at step %d by a signal; checkpoint written, resume with resume=auto or resume=PATH", step
-                )
+                log.warning("stopped at step %d by a signal; checkpoint written", step)  # the session says how to go on
                 break
+            progress.step_done(step)
     bar.close()
     logger.flush()
     return Outcome(step, values, preempted)
