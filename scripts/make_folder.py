@@ -51,7 +51,7 @@ def write_range(folder: str, start: int, stop: int, size: int, seed: int) -> int
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
     parser.add_argument("folder")
     parser.add_argument("--num", type=int, default=10000)
     parser.add_argument("--size", type=int, default=64)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout'
 
 import torch  # noqa: E402
 
+from ganrun.base.commands import description  # noqa: E402
 from ganrun.models import r3gan  # noqa: E402
 
 # R3GAN's train.py, preset CIFAR10 (widths per stage from 4×4 up, blocks, groups of the 3×3 convs, z).
@@ -177,7 +178,7 @@ def compare(networks, num_classes: int, dtype: torch.dtype, batch: int = 4, seed
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=description(__doc__))
     p.add_argument("--reference", required=True, help="a checkout of github.com/brownvc/R3GAN")
     p.add_argument("what", choices=["compare", "speed"])
     p.add_argument("--out", help="write the results here as JSON")

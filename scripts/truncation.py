@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's ganrun, installed or not
 
 from ganrun import evaluate  # noqa: E402
+from ganrun.base.commands import description  # noqa: E402
 
 METRICS = ["classifier_fd", "classifier_precision", "classifier_recall", "classifier_density", "classifier_coverage"]
 PSIS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
@@ -66,7 +67,7 @@ def sample_rows(checkpoint: str, num: int, seed: int, psis: list[float | None] =
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("checkpoint")
     parser.add_argument("--out", type=Path, help="OUT.json and OUT.png are written")
     parser.add_argument("--num", type=int, default=10_000)
@@ -79,11 +80,14 @@ def main(argv=None) -> None:
     if args.samples is not None:
         from ganrun.pictures.files import write_rows
 
-        write_rows(sample_rows(args.checkpoint, args.samples_num, args.seed), args.samples)
+        captions = ["no truncation" if psi is None else f"psi {psi:g}" for psi in SAMPLE_PSIS]  # the font has no ψ
+        write_rows(sample_rows(args.checkpoint, args.samples_num, args.seed), args.samples, captions=captions)
+        print(f"wrote a row of {args.samples_num} samples for each of {', '.join(captions)} to {args.samples}")
     if args.out is not None:
         results = measure(args.checkpoint, args.num, PSIS)
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
         plot(results, args.out.with_suffix(".png"))
+        print(f"wrote {args.out.with_suffix('.json')} and its plot {args.out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.commands import description
 from ganrun.base.errors import UsageError
 from ganrun.data import image_folder
 from ganrun.data.source import TIERS
@@ -264,7 +265,7 @@ BENCHES = {"tiers": bench_tiers, "pack": bench_pack, "startup": bench_startup, "
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganrun.bench --data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ganrun.bench --data", description=description(__doc__))
     parser.add_argument("what", choices=sorted(BENCHES))
     parser.add_argument("--folder", type=Path, required=True, help="a folder of images (scripts/make_folder.py)")
     parser.add_argument("--size", type=int, default=64)

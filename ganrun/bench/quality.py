@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from ganrun import data
+from ganrun.base.commands import description
 from ganrun.base.errors import UsageError
 from ganrun.bench import textbook
 from ganrun.bench.speed import device_name
@@ -205,7 +206,7 @@ def write_grid(path: Path, shown: dict, steps: list[int], rows: list[dict], seed
 
 
 def parse_args(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ganrun.bench --quality", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m ganrun.bench --quality", description=description(__doc__))
     p.add_argument(
         "--root", required=True, help="the Fashion-MNIST idx files (Debian: /usr/share/datasets/fashion-mnist)"
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.commands import description
 from ganrun.base.errors import UsageError
 from ganrun.bench.textbook import BETAS, DIV_K, DIV_P, LAMBDA_GP, LR, MODELS, N_CRITIC, Z_DIM
 from ganrun.bench.timing import OPTIONS, parse_variant, synthetic_images, time_ganrun, time_textbook
@@ -79,7 +80,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ganrun.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ganrun.bench", description=description(__doc__))
     p.add_argument("--steps", type=int, default=50, help="timed generator steps per row (default 50)")
     p.add_argument("--warmup", type=int, default=5, help="untimed generator steps before them (default 5)")
     p.add_argument("--losses", default="bce,wgan_gp,wgan_div")

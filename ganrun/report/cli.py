@@ -4,13 +4,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ganrun.base.commands import description
 from ganrun.base.errors import UsageError
 from ganrun.report.summary import FILES, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
     """The CLI: rebuild a sweep's summary; a user error is one line on stderr and exit status 2."""
-    parser = argparse.ArgumentParser(prog="python -m ganrun.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ganrun.report", description=description(__doc__))
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument(
         "--metric",
