@@ -111,8 +111,7 @@ def test_missing_dataset_offline_names_files_and_fixes(tmp_path):
     )
     assert_user_error(result, "train-images-idx3-ubyte", "dataset.download=true", "dataset.root=")
     assert len(result.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "run" / "checkpoints").exists()
-    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "run").exists()  # a command that fails before training leaves no run folder behind
 
 
 @pytest.mark.slow

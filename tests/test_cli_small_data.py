@@ -92,7 +92,7 @@ def test_a_conditional_model_on_an_unlabelled_folder_stops_before_training(tmp_p
     )
     assert_user_error(
         result,
-        "model.conditional=true needs class labels, and the data set ganrun.data.image_folder has none",
+        "model.conditional=true needs class labels, and dataset=folder has none here",
         "model.conditional=false",
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1

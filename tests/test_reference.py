@@ -31,7 +31,7 @@ def test_a_folder_of_images_has_only_what_it_trains_on(tmp_path):
     cfg = {"_target_": "ganrun.data.image_folder", "root": str(tmp_path)}
     images = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
     assert reference_images(cfg, "train", lambda: images) is images
-    with pytest.raises(UsageError, match=r"^metrics\.reference=test: the data set image_folder has no test split") as e:
+    with pytest.raises(UsageError, match=r"^metrics\.reference=test: dataset=folder has no test split") as e:
         reference_images(cfg, "test", lambda: images)
     assert "\n" not in str(e.value)
 

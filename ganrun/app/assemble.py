@@ -18,6 +18,7 @@ from ganrun.data.files import NUM_CLASSES
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.open import open_source
+from ganrun.data.options import dataset_option
 from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
 from ganrun.training.accumulation import check_accumulation, has_batchnorm
@@ -74,9 +75,9 @@ def resolve_classes(cfg: DictConfig) -> None:
     classes = data_classes(cfg.dataset)
     if classes is None and cfg.model.get("num_classes") is None:
         raise UsageError(
-            f"model.conditional=true needs class labels, and the data set {cfg.dataset._target_} has "
-            f"none; train on a labelled one ({', '.join(LABELLED)}, or a folder with dataset.labels=folders or "
-            "a labels file) or set model.conditional=false"
+            f"model.conditional=true needs class labels, and {dataset_option(cfg.dataset)} has none here; train "
+            f"on a labelled data set (dataset={', '.join(LABELLED)}, or dataset=folder with dataset.labels=folders "
+            "or a labels file) or set model.conditional=false"
         )
     if cfg.model.num_classes is None:
         cfg.model.num_classes = classes

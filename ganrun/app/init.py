@@ -4,13 +4,14 @@ weights) in its config, its checkpoints (runstate/state.py) and the protocols of
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganrun.base.errors import UsageError
-from ganrun.build import name_of
+from ganrun.build import MODEL_META_KEYS, name_of
 from ganrun.runstate.resume import load_resume_state
 from ganrun.runstate.state import refuse_unfit, start_from, unfit
 from ganrun.training.parts import Parts
@@ -37,9 +38,50 @@ def load_init(cfg: DictConfig) -> tuple[Path, dict] | None:
 
 def check_init_fits(cfg: DictConfig, init: tuple[Path, dict], generator, critic) -> None:
     """Stop in one line, before any data are read, when the checkpoint's layers do not fit the new networks (and
-    init.strict, or init.optimizers, asks them all to)."""
+    init.strict, or init.optimizers, asks them all to), naming the settings that make them differ."""
     path, state = init
-    refuse_unfit(unfit(generator, critic, state), str(path), cfg.init.strict, cfg.init.optimizers)
+    differ = unfit(generator, critic, state)
+    because = settings_apart(cfg, state.get("config") or {}) if differ else ""
+    refuse_unfit(differ, str(path), cfg.init.strict, cfg.init.optimizers, because)
+
+
+def settings_apart(cfg: DictConfig, saved: dict) -> str:
+    """The model settings in which this run and the checkpoint's config differ, as the keys a user types (a model
+    key that follows the data set, `${dataset.image_size}`, as the data set's key; the family as model=<option>),
+    and what to add; "" when the checkpoint's config does not say (a checkpoint of one's own)."""
+    theirs = {k: v for k, v in (saved.get("model") or {}).items() if k not in MODEL_META_KEYS}
+    if not theirs:
+        return ""
+    ours, typed = OmegaConf.to_container(cfg.model, resolve=True), OmegaConf.to_container(cfg.model, resolve=False)
+    trained, here = [], []
+    for key, value in theirs.items():
+        if value == ours.get(key) or (key not in ours and value in (None, False)):  # another family's unset key
+            continue
+        raw = typed.get(key)
+        if key == "_target_":  # ganrun.models.<option>.build is model=<option>
+            name, value = "model", family(value)
+            here.append(f"model={family(ours.get(key))}")
+        else:
+            follows = isinstance(raw, str) and raw.startswith("${") and raw.endswith("}")
+            name = raw[2:-1] if follows else f"model.{key}"
+            if key in ours:
+                here.append(f"{name}={as_typed(ours[key])}")
+        trained.append((name, as_typed(value)))
+    if not trained:
+        return ""
+    said = f"it was trained with {', '.join(f'{n}={v}' for n, v in trained)} where this run has {', '.join(here)}"
+    # Other classes are other data: their layers start afresh (init.strict=false) rather than pretend the same.
+    settable = [f"{n}={v}" for n, v in trained if n != "model.num_classes"]
+    return f"{said}; add {' '.join(settable)} to train the same networks" if settable else said
+
+
+def family(target) -> str:
+    return str(target).removesuffix(".build").rsplit(".", 1)[-1]
+
+
+def as_typed(value) -> str:
+    """A config value as it is typed on the command line (false, null, [64,128])."""
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, (bool, list, type(None))) else str(value)
 
 
 def start_from_init(cfg: DictConfig, parts: Parts, init: tuple[Path, dict]) -> None:

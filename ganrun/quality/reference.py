@@ -16,6 +16,7 @@ import torch
 from ganrun.base.errors import UsageError
 from ganrun.data.files import ImageSet, check_classes, select_classes, to_shape
 from ganrun.data.labelled import LABELLED, labelled_source
+from ganrun.data.options import dataset_option
 
 SPLITS = ("train", "test")
 TRAIN_SPLIT_IS_TRAINED_ON = ("mnist", "fashion_mnist")  # their loaders read exactly the train split's files
@@ -56,8 +57,8 @@ def check_split(dataset_cfg: dict, split: str, option: str = "metrics.reference=
         raise UsageError(f"{option}{split} is not a split; use train or test")
     if split != "train" and labelled_source(dataset_cfg) is None:
         raise UsageError(
-            f"{option}{split}: the data set {loader_name(dataset_cfg)} has no {split} split (only "
-            f"{', '.join(LABELLED)} have one); use train"
+            f"{option}{split}: {dataset_option(dataset_cfg)} has no {split} split (only "
+            f"dataset={', '.join(LABELLED)} have one); use train"
         )
 
 

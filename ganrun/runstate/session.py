@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,10 @@ class RunSession:
         self.checkpointer: Checkpointer | None = None
         self.outcome: Outcome | None = None
         self.failed = False
+        self.training = False  # set once the run starts its first step (started())
+        # What Hydra wrote before the run began: a folder that holds nothing else is this command's own, and a
+        # command that fails before training (a bad value, missing data) takes it away again.
+        self.new_folder = rank == 0 and not in_sweep and new_run_folder(self.run_dir)
 
     def claim(self) -> bool:
         """Take the run folder's lock before anything is written; another live process holding it stops a run in
@@ -78,6 +83,7 @@ class RunSession:
         return lambda step: step % log_every == 0 and distributed.agree(self.stop.requested)
 
     def started(self, step: int, steps: int, objective: str | None) -> None:
+        self.training = True
         self.status.update(step=step, steps=steps, objective=objective)
 
     def logged(self, step: int, values: dict) -> None:
@@ -137,6 +143,8 @@ class RunSession:
             return self._failed(exc)
         finally:
             self.lock.release()
+            if isinstance(exc, UsageError) and not self.training and self.new_folder:
+                remove_new_folder(self.run_dir)
 
     def _ended(self) -> None:
         """A preempted run under submitit hands the signal to submitit (which requeues the job); a local sweep stops
@@ -154,7 +162,8 @@ class RunSession:
         if isinstance(exc, StorageError):
             exc = self._with_last_checkpoint(exc)
         self.failed = True
-        self.status.failed(exc)
+        if self.training or not self.new_folder or not isinstance(exc, UsageError):  # else the folder goes
+            self.status.failed(exc)
         if full_tracebacks():
             return False
         if self.in_sweep and isinstance(exc, Exception):
@@ -183,3 +192,29 @@ class RunSession:
                 f"writable) and continue this run with: python -m ganrun resume={self.run_dir}"
             )
         return StorageError(f"{exc}; {where}", step=exc.step)
+
+
+HYDRA_FILES = {".hydra", "ganrun.log"}  # what Hydra writes into a run folder before the run begins
+
+
+def new_run_folder(run_dir: Path) -> bool:
+    """Whether the run folder holds only what Hydra wrote for this command (not a resumed run's, not a folder
+    given with hydra.run.dir that holds anything else)."""
+    try:
+        return {p.name for p in run_dir.iterdir()} <= HYDRA_FILES
+    except OSError:
+        return False
+
+
+def remove_new_folder(run_dir: Path) -> None:
+    """Take away a run folder this command made (and the date folders above it it leaves empty, up to the current
+    folder): a command that failed before training leaves nothing behind in outputs/."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    here = Path.cwd().resolve()
+    parent = run_dir.resolve().parent
+    while parent != here and here in parent.parents:
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+        parent = parent.parent

@@ -132,13 +132,15 @@ def unfit(generator: torch.nn.Module, critic: torch.nn.Module, state: dict) -> d
     return {what: f for what, f in found.items() if any(f.values())}
 
 
-def refuse_unfit(differ: dict[str, dict], path: str, strict: bool, optimizers: bool) -> None:
-    """A one-line UsageError listing the layers that do not fit, unless there are none or not `strict`."""
+def refuse_unfit(differ: dict[str, dict], path: str, strict: bool, optimizers: bool, because: str = "") -> None:
+    """A one-line UsageError, unless no layer differs or not `strict`: the settings that make them differ
+    (`because`, e.g. `it was trained with dataset.image_size=28 where this run has 64; set dataset.image_size=28`),
+    else the layers themselves."""
     if differ and strict:
+        layers = " | ".join(f"{what}: {listed(f)}" for what, f in differ.items())
         raise UsageError(
-            f"init={path} does not fit this model: "
-            + " | ".join(f"{what}: {listed(f)}" for what, f in differ.items())
-            + "; use the model settings it was trained with, or init.strict=false to take the matching layers only"
+            f"init={path} does not fit this model: {because or layers + '; use the model settings it was trained with'}"
+            ", or init.strict=false to take the matching layers only"
         )
     if differ and optimizers:
         raise UsageError(
