@@ -98,6 +98,7 @@ def test_init_starts_a_new_run_from_the_weights_and_optimizer_states(tmp_path, t
     origin = {"path": str(trained / "checkpoints" / "last.pt"), "step": 6}
     assert tuned["step"] == 1 and {k: tuned["init"][k] for k in origin} == origin
     assert tuned["config"]["init"] | {"strict": True} == {**tuned["init"], "strict": True, "optimizers": True}
+    assert json.loads((tmp_path / "tuned" / "status.json").read_text())["init"] == tuned["init"]  # in the run folder
     for key in ("generator", "critic"):  # the weights (batch norm's running statistics follow the new batches)
         weights = {k: v for k, v in start[key].items() if v.is_floating_point() and "running_" not in k}
         weights.pop("class_prior", None)

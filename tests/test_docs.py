@@ -1,6 +1,9 @@
-"""Spec of the docs: the README's set-up, first-run and test commands are exactly what CI runs."""
+"""Spec of the docs: the README's set-up, first-run and test commands are exactly what CI runs; the guides' tables
+of groups and options are those of conf/."""
 
 import re
+
+import pytest
 
 from helpers.cli import REPO
 
@@ -44,3 +47,46 @@ def test_the_logging_guides_tag_table_is_the_registry_of_what_is_reported():
     table = guide.split("## Scalars and images", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([^`]+)` \| (\w+) \|", table, re.M)
     assert rows == [(r.name, r.kind) for r in REPORTED]
+
+
+GROUPS = {p.name: {o.stem for o in p.glob("*.yaml")} for p in (REPO / "conf").iterdir() if p.is_dir()}
+GROUPS.pop("hydra")
+
+
+def table_rows(text: str, header: str) -> list[list[str]]:
+    """The cells of every row of the Markdown tables whose header row starts with `header`."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if line.startswith(header):
+            inside = True
+        elif inside and line.startswith("|") and not line.startswith("|---"):
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))])
+        elif not line.startswith("|"):
+            inside = False
+    return rows
+
+
+def named(cell: str) -> set[str]:
+    """The option-like words a cell names in backticks (`r3gan`, not `logger=[tensorboard,wandb]`)."""
+    return {word for word in re.findall(r"`([^`]+)`", cell) if re.fullmatch(r"[a-z0-9_]+", word)}
+
+
+@pytest.mark.parametrize("guide", ["README.md", "docs/configuration.md"])
+def test_the_group_tables_list_every_option_of_conf(guide):
+    rows = table_rows((REPO / guide).read_text(), "| group | options")
+    groups = {named(row[0]).pop(): named(row[1]) for row in rows}
+    assert set(groups) == set(GROUPS)
+    cells = {named(row[0]).pop(): row[1] for row in rows}
+    for group, options in groups.items():
+        if "…" in cells[group]:  # a row that says it names some (the README's presets): those exist
+            assert options <= GROUPS[group], f"{guide}: the {group} row names {sorted(options - GROUPS[group])}"
+        else:
+            assert options == GROUPS[group], f"{guide}: the {group} row lists {sorted(options ^ GROUPS[group])} apart"
+
+
+def test_each_groups_option_table_in_the_configuration_guide_lists_its_options():
+    text = (REPO / "docs" / "configuration.md").read_text()
+    for group in ("dataset", "model"):
+        section = text.split(f"### `{group}`", 1)[1].split("\n### ", 1)[0]
+        listed = {next(iter(named(row[0]))) for row in table_rows(section, "| option |")}
+        assert listed == GROUPS[group], group

@@ -74,7 +74,7 @@ def train(cfg: DictConfig, run_dir: Path, session: RunSession) -> Outcome:
         graphs.refuse_unsupported(device, settings, parts, world)
     evaluate = make_evaluate(cfg, parts, config["dataset"], device) if rank == 0 else None
     log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
-    session.started(start, cfg.train.steps, objective)
+    session.started(start, cfg.train.steps, objective, parts.origin)
     checkpointer = session.checkpoints(cfg.ckpt.every, cfg.ckpt.keep, (resumed_from, start) if state else None)
     info = RunInfo(
         run_dir,

@@ -82,9 +82,10 @@ class RunSession:
             return lambda step: self.stop.requested
         return lambda step: step % log_every == 0 and distributed.agree(self.stop.requested)
 
-    def started(self, step: int, steps: int, objective: str | None) -> None:
+    def started(self, step: int, steps: int, objective: str | None, origin: dict | None = None) -> None:
+        """The run begins its first step (`origin`: where its weights started, init=PATH, shown in status.json)."""
         self.training = True
-        self.status.update(step=step, steps=steps, objective=objective)
+        self.status.update(step=step, steps=steps, objective=objective, **({"init": origin} if origin else {}))
 
     def logged(self, step: int, values: dict) -> None:
         """status.json follows the run at each log interval."""
