@@ -43,7 +43,7 @@ def updated(loss_name: str, regularizer_name: str, accumulate: int, num_classes:
     torch.manual_seed(1)  # the noise, the penalties' points, the generator's labels
     critic_step(parts, real, labels if num_classes else None, 0, means, guard, accumulate=accumulate)
     compared = None  # a relativistic generator loss compares its fakes with a real batch of its own
-    if parts.loss.generator_needs_real:
+    if parts.objective.generator_needs_real:
         real_g, labels_g = parts.data.next_labelled_batch(BATCH)
         compared = real_g, labels_g if num_classes else None
     generator_step(parts, BATCH, torch.device("cpu"), means, guard, accumulate=accumulate, real_batch=compared)

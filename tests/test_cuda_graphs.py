@@ -85,7 +85,7 @@ def test_the_emulated_capture_catches_state_kept_outside_tensors(tiny_mnist, mon
     monkeypatch.setattr(LeCam, "_track", rebinding_track)
     cfg = compose_run(CASES["lecam"], tiny_mnist)
     graphed, eager = train(cfg, 6, graphed=True, backend=EmulatedGraphs()), train(cfg, 6, graphed=False)
-    assert not torch.equal(graphed[0].regularizer.alpha_real, eager[0].regularizer.alpha_real)
+    assert not torch.equal(graphed[0].objective.regularizer.alpha_real, eager[0].objective.regularizer.alpha_real)
 
 
 def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
@@ -109,7 +109,9 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
     steps = GraphedSteps(
         build(cfg), settings_for(cfg, 20, cuda_graphs=True), RunningMeans(), UpdateGuard("stop", CPU), backend
     )
-    steps.parts.regularizer.phase = lambda critic_step: critic_step % 6 == 0  # n_critic 2: (T, F) every 3rd step
+    steps.parts.objective.regularizer.phase = lambda critic_step: (
+        critic_step % 6 == 0
+    )  # n_critic 2: (T, F) every 3rd step
     ran = []
     steps._step = lambda first: ran.append(first // 2) or True
     for step in range(10):

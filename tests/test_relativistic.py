@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from ganrun.objectives import losses, regularizers
+from ganrun.objectives.objective import Objective
 from helpers.critics import Linear
 
 
@@ -145,7 +146,7 @@ def test_the_step_draws_a_real_batch_for_the_generator_only_for_a_loss_that_need
 
     from ganrun.training.step import next_batches
 
-    parts = SimpleNamespace(loss=loss, data=Counting(), conditional=False)
+    parts = SimpleNamespace(objective=Objective(loss), data=Counting(), conditional=False)
     settings = SimpleNamespace(n_critic=2, batch_size=3, channels_last=False)
     batches = next_batches(parts, settings)
     # from the data source's own order, after the critic's: the run's data stream stays one seeded sequence

@@ -19,6 +19,7 @@ from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.open import open_source
 from ganrun.data.options import dataset_option
+from ganrun.objectives.objective import Objective
 from ganrun.quality.protocol import origin_text
 from ganrun.training import distributed, speed
 from ganrun.training.accumulation import check_accumulation, has_batchnorm
@@ -144,12 +145,10 @@ def build_parts(cfg: DictConfig, device: torch.device, init: tuple | None = None
         critic=critic,
         opt_g=make_optimizer(generator.parameters(), cfg.optim.generator, device),
         opt_d=make_optimizer(critic.parameters(), cfg.optim.critic, device),
-        loss=loss,
-        regularizer=regularizer,
+        objective=Objective(loss, regularizer, augment),
         data=data,
         fixed_noise=torch.randn(cfg.log.num_samples, generator.z_dim, device=device),
         ema=make_ema(generator, config),
-        augment=augment,
     )
     if init is not None:
         start_from_init(cfg, parts, init)

@@ -73,7 +73,13 @@ def train(cfg: DictConfig, run_dir: Path, session: RunSession) -> Outcome:
     if settings.cuda_graphs:
         graphs.refuse_unsupported(device, settings, parts, world)
     evaluate = make_evaluate(cfg, parts, config["dataset"], device) if rank == 0 else None
-    log.info("run folder %s on %s: %d images, %s", run_dir, device, parts.data.num_images, type(parts.loss).__name__)
+    log.info(
+        "run folder %s on %s: %d images, %s",
+        run_dir,
+        device,
+        parts.data.num_images,
+        type(parts.objective.loss).__name__,
+    )
     session.started(start, cfg.train.steps, objective, parts.origin)
     checkpointer = session.checkpoints(cfg.ckpt.every, cfg.ckpt.keep, (resumed_from, start) if state else None)
     info = RunInfo(

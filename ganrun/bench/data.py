@@ -44,7 +44,7 @@ def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers
     from ganrun.build import make_optimizer
     from ganrun.models import dcgan
     from ganrun.objectives.losses import WGANGP
-    from ganrun.objectives.regularizers import Regularizer
+    from ganrun.objectives.objective import Objective
     from ganrun.training.loop import fit
     from ganrun.training.parts import Parts
 
@@ -58,8 +58,7 @@ def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers
         critic=critic,
         opt_g=make_optimizer(generator.parameters(), adam, torch.device("cpu")),
         opt_d=make_optimizer(critic.parameters(), adam, torch.device("cpu")),
-        loss=WGANGP(),
-        regularizer=Regularizer(),
+        objective=Objective(WGANGP()),
         data=source,
         fixed_noise=torch.randn(4, 64),
     )

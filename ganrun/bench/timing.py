@@ -26,7 +26,7 @@ from ganrun.bench.textbook import (
 from ganrun.build import make_optimizer
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.objectives import losses
-from ganrun.objectives.regularizers import Regularizer
+from ganrun.objectives.objective import Objective
 from ganrun.training import speed
 from ganrun.training.ema import EMA
 from ganrun.training.graphs import WARMUP_STEPS, require_cuda
@@ -120,8 +120,7 @@ def ganrun_parts(
         critic=D,
         opt_g=make_optimizer(G.parameters(), adam, device),
         opt_d=make_optimizer(D.parameters(), adam, device),
-        loss=make_loss(loss),
-        regularizer=Regularizer(),
+        objective=Objective(make_loss(loss)),
         data=DeviceBatches(ImageSet(images), device, seed),
         fixed_noise=torch.randn(64, Z_DIM, device=device),
         ema=EMA(G, ema) if ema > 0 else None,

@@ -33,6 +33,9 @@ class Loss:
     # Whether critic_loss scores `real` and `fake` as given (no detach), so that a regularizer may take the input
     # gradients of the very scores the loss uses (R1 and R2 at the batches: one forward of each, not two).
     scores_given_inputs = False
+    # Whether a score is compared with the mean of a batch's scores (ragan): under train.accumulate the mean is a
+    # chunk's, so an update differs from the one-batch update (the run says so).
+    uses_batch_means = False
 
     def critic_loss(self, critic, real, fake, labels=None) -> dict:
         real_scores, fake_scores = call(critic, real, labels), call(critic, fake.detach(), labels)
@@ -216,8 +219,7 @@ class RaGAN(RpGAN):
     batch's mean, E[softplus(−(D(x_r) − E D(x_f)))] + E[softplus(D(x_f) − E D(x_r))] for the critic and the same
     with real and fake swapped for the generator."""
 
-    # Each score is compared with a mean over the other batch: under train.accumulate, a chunk's (the run says so).
-    uses_batch_means = True
+    uses_batch_means = True  # each score is compared with a mean over the other batch
 
     @staticmethod
     def _average(ahead, behind):

@@ -55,8 +55,8 @@ def capture(parts: Parts, step: int, config: dict | None = None, overrides: list
         "fixed_noise": parts.fixed_noise.cpu(),
         "ema": parts.ema.state_dict() if parts.ema is not None else None,
         "best": dict(parts.best),
-        "augment": parts.augment.state_dict(),  # the adaptive p and its counters
-        "regularizer": parts.regularizer.state_dict(),  # LeCam's moving averages
+        "augment": parts.objective.augment.state_dict(),  # the adaptive p and its counters
+        "regularizer": parts.objective.regularizer.state_dict(),  # LeCam's moving averages
         "classes": parts.data.class_names,  # what each label means: grids, ganrun.sample --class NAME
         "init": parts.origin,  # the checkpoint the run started from (init=PATH), or None
         "rng": rng_state(),
@@ -81,9 +81,9 @@ def restore(parts: Parts, state: dict, rank: int = 0, seed: int = 0) -> int:
     parts.best = dict(state.get("best") or {})
     # Checkpoints from before augmentation and LeCam have neither entry: both then start afresh.
     if state.get("augment"):
-        parts.augment.load_state_dict(state["augment"])
+        parts.objective.augment.load_state_dict(state["augment"])
     if state.get("regularizer"):
-        parts.regularizer.load_state_dict(state["regularizer"])
+        parts.objective.regularizer.load_state_dict(state["regularizer"])
     parts.origin = state.get("init")
     if rank == 0:
         set_rng_state(state["rng"])

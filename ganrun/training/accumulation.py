@@ -45,7 +45,7 @@ def check_accumulation(
             batch // count,
             batch,
         )
-    if count > 1 and getattr(loss, "uses_batch_means", False):
+    if count > 1 and loss is not None and loss.uses_batch_means:
         log.warning(
             "train.accumulate=%d: the loss compares each score with the mean of the other batch, here of a chunk of "
             "%d images, not of %d, so an update differs from the one-batch update (docs/own_data.md)",

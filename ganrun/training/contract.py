@@ -16,7 +16,10 @@ regularizer of one's own meets (docs/own_parts.md writes it out). Each part is c
   step then scores a real batch for it); `after_critic_step(critic)`; `penalized` (whether it takes gradients at
   the critic's input), `decision_boundary` (the score between real and fake, None for a Wasserstein critic) and
   `scores_given_inputs` (whether critic_loss scores `real` and `fake` as given, so R1/R2 may differentiate its
-  scores). ganrun's `objectives.losses.Loss` has all of it but the two losses.
+  scores) and `uses_batch_means` (whether a score is compared with a batch's mean, which train.accumulate takes
+  over a chunk). ganrun's `objectives.losses.Loss` has all of it but the two losses. The training step reads none
+  of these: it asks `objectives.objective.Objective`, which does; the setup's rules read them to refuse what
+  cannot work (a penalty through batch norm, adaptive augmentation without a decision boundary).
 - A regularizer has `apply(generator, critic)`, `critic_penalty(critic, real, fake, critic_step, labels, terms)`
   (None or a dict with "penalty"), `phase(critic_step)`, `penalizes_inputs(critic_step)`, `state_dict()`,
   `load_state_dict(state)` and `penalized`,
@@ -38,7 +41,7 @@ LOSS_METHODS = {
     "generator_loss": "generator_loss(fake_scores)",
     "after_critic_step": "after_critic_step(critic)",
 }
-LOSS_ATTRIBUTES = ("penalized", "decision_boundary", "generator_needs_real", "scores_given_inputs")
+LOSS_ATTRIBUTES = ("penalized", "decision_boundary", "generator_needs_real", "scores_given_inputs", "uses_batch_means")
 REGULARIZER_METHODS = ("apply", "critic_penalty", "phase", "penalizes_inputs", "state_dict", "load_state_dict")
 TERMS = ("loss", "real_scores", "fake_scores")
 

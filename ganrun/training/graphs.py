@@ -56,7 +56,7 @@ def refuse_unsupported(device: torch.device, settings, parts, world: int) -> Non
             "train.nan_policy=skip decides on the host whether to apply each update, which a CUDA "
             "graph cannot replay; use train.nan_policy=stop with train.cuda_graphs"
         )
-    if parts.augment.adaptive:
+    if parts.objective.augment.adaptive:
         raise UsageError(
             "augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
             "use augment=diffaugment, or drop train.cuda_graphs"
@@ -127,7 +127,7 @@ class GraphedSteps:
         """Train generator step `step` + 1 (its generator update is always applied: nan_policy=skip is refused)."""
         self._fill(next_batches(self.parts, self.settings))
         first = step * self.settings.n_critic
-        phase = tuple(self.parts.regularizer.phase(first + i) for i in range(self.settings.n_critic))
+        phase = tuple(self.parts.objective.phase(first + i) for i in range(self.settings.n_critic))
         if phase not in self.graphs:
             if self.eager_runs[phase] < self.warmup:
                 self.eager_runs[phase] += 1

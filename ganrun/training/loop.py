@@ -83,7 +83,7 @@ def fit(
             parts.schedules.apply(step)
             if stepper.run(step) and parts.ema is not None:
                 parts.ema.update(parts.generator, step + 1)
-            for name, value in parts.augment.log_values().items():
+            for name, value in parts.objective.augment.log_values().items():
                 means.add(reported.augment(name), torch.as_tensor(value, dtype=torch.float32, device=device))
             step += 1
             bar.update(1)

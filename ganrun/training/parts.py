@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ganrun.data.source import BatchSource
-from ganrun.objectives.augment import Augment
-from ganrun.objectives.losses import Loss
-from ganrun.objectives.regularizers import Regularizer
+from ganrun.objectives.objective import Objective
 from ganrun.training.ema import EMA
 from ganrun.training.schedules import Schedules
 
@@ -22,12 +20,10 @@ class Parts:
     critic: torch.nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    loss: Loss
-    regularizer: Regularizer
+    objective: Objective  # the loss, the regularizer and the augmentation, phase by phase
     data: BatchSource  # the training images in their storage tier
     fixed_noise: torch.Tensor  # the noise of the `samples` grid
     ema: EMA | None = None  # the generator's moving average
-    augment: Augment = field(default_factory=Augment)  # what the critic's input goes through (D∘T)
     fast_generator: torch.nn.Module | None = None  # compiled or DDP-wrapped forwards sharing the parameters
     fast_critic: torch.nn.Module | None = None
     best: dict = field(default_factory=dict)  # {"step", <metric>: value, "protocol"} of the best evaluation so far

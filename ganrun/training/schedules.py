@@ -30,8 +30,8 @@ def setters(parts) -> dict[str, Callable[[float], None]]:
         "optim.critic.lr": lambda value: set_lr(parts.opt_d, value),
         "optim.generator.betas.1": lambda value: set_beta2(parts.opt_g, value),
         "optim.critic.betas.1": lambda value: set_beta2(parts.opt_d, value),
-        "regularizer.gamma": lambda value: setattr(parts.regularizer, "gamma", value),
-        "augment.p": lambda value: parts.augment.set_p(value),
+        "regularizer.gamma": lambda value: setattr(parts.objective.regularizer, "gamma", value),
+        "augment.p": lambda value: parts.objective.augment.set_p(value),
         "train.ema_halflife": lambda value: None,  # the EMA values its own schedule at every update
     }
 

@@ -10,7 +10,6 @@ import torch
 
 from ganrun.base import reported
 from ganrun.base.modules import call, eager
-from ganrun.objectives.augment import augmented
 from ganrun.training.accumulation import chunks
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.parts import Parts
@@ -34,7 +33,6 @@ def critic_step(
     goes through in that many chunks whose gradients add up to the batch's (each chunk's loss is its mean / count);
     the noise is drawn for the whole batch first, so the update is the one-batch update."""
     G, D = parts.step_modules()
-    D = augmented(D, parts.augment)  # D∘T: every critic call sees augmented images
     noise = torch.randn(real.shape[0], parts.generator.z_dim, device=real.device)
     parts.opt_d.zero_grad(set_to_none=True)
     signs = []
@@ -42,29 +40,20 @@ def critic_step(
         with autocast(real.device, precision):
             with torch.no_grad():
                 fake = call(G, noise_part, labels_part)
-            if parts.loss.scores_given_inputs and parts.regularizer.penalizes_inputs(critic_updates):
-                # One forward of each batch serves the loss and R1/R2's input gradients (differentiated twice: eager).
-                D, real_part, fake = eager(D), real_part.detach().requires_grad_(True), fake.requires_grad_(True)
-            terms = parts.loss.critic_loss(D, real_part, fake, labels_part)
-            total = terms["loss"]
-            extra = parts.regularizer.critic_penalty(D, real_part, fake, critic_updates, labels_part, terms) or {}
-            if extra:
-                total = total + extra["penalty"]
-        if not guard.allows(reported.LOSS_CRITIC, total):
+            chunk = parts.objective.critic_loss(D, real_part, fake, labels_part, critic_updates)
+        if not guard.allows(reported.LOSS_CRITIC, chunk.loss):
             parts.opt_d.zero_grad(set_to_none=True)  # not even the chunks before it
             return
-        (total / accumulate if accumulate > 1 else total).backward()
-        means.add(reported.LOSS_CRITIC, total)
-        means.add_all(reported.CRITIC_TERMS, terms)
-        means.add_all(reported.REGULARIZER_TERMS, extra)
-        if parts.loss.decision_boundary is not None:
-            # r_t = E[sign(D(x_real))], the overfitting signal: near 1 when the critic has memorized the real images.
-            signs.append(torch.sign(terms["real_scores"].detach().float() - parts.loss.decision_boundary))
+        (chunk.loss / accumulate if accumulate > 1 else chunk.loss).backward()
+        means.add(reported.LOSS_CRITIC, chunk.loss)
+        means.add_all(reported.CRITIC_TERMS, chunk.terms)
+        means.add_all(reported.REGULARIZER_TERMS, chunk.regularizer)
+        if chunk.real_signs is not None:
+            signs.append(chunk.real_signs)
     parts.opt_d.step()
-    parts.loss.after_critic_step(parts.critic)
-    if signs:
-        signs = torch.cat(signs) if len(signs) > 1 else signs[0]  # the batch's, once per update
-        parts.augment.observe(signs)
+    signs = (torch.cat(signs) if len(signs) > 1 else signs[0]) if signs else None  # the batch's, once per update
+    parts.objective.after_critic_update(parts.critic, signs)
+    if signs is not None:
         means.add(reported.AUGMENT_RT, signs.mean())
 
 
@@ -92,15 +81,14 @@ def generator_step(
     accumulate: int = 1,
     real_batch: tuple[torch.Tensor, torch.Tensor | None] | None = None,
 ) -> bool:
-    """One generator update against the current critic (D∘T when augmenting; fakes of the data's class mix, or of
-    `real_batch`'s classes when the loss compares them with it), in `accumulate` chunks as the critic's; whether it
-    was applied (train.nan_policy=skip drops a non-finite one)."""
+    """One generator update against the current critic (fakes of the data's class mix, or of `real_batch`'s classes
+    when the objective compares them with it), in `accumulate` chunks as the critic's; whether it was applied
+    (train.nan_policy=skip drops a non-finite one)."""
     G, D = parts.step_modules()
     # The critic is not updated here: its weight gradients are not needed, and under DDP its plain module
     # runs this forward (a DDP forward would wait for a critic backward that never comes).
     if isinstance(eager(D), torch.nn.parallel.DistributedDataParallel):
         D = eager(D).module
-    scored = augmented(D, parts.augment)  # G's gradient flows through T
     if real_batch is not None:  # a relativistic loss: each fake is paired with a real image of its class
         real, labels = real_batch
     else:
@@ -110,13 +98,7 @@ def generator_step(
     with weights_fixed(D):
         for noise_part, labels_part, real_part in chunks(accumulate, noise, labels, real):
             with autocast(device, precision):
-                fake_scores = call(scored, call(G, noise_part, labels_part), labels_part)
-                if real_part is None:
-                    loss = parts.loss.generator_loss(fake_scores)
-                else:
-                    with torch.no_grad():  # the real images' scores do not depend on G
-                        real_scores = call(scored, real_part, labels_part)
-                    loss = parts.loss.generator_loss(fake_scores, real_scores)
+                loss = parts.objective.generator_loss(D, call(G, noise_part, labels_part), labels_part, real_part)
             if not guard.allows(reported.LOSS_GENERATOR, loss):
                 parts.opt_g.zero_grad(set_to_none=True)
                 return False
@@ -130,7 +112,7 @@ def next_batches(parts: Parts, settings: Settings) -> list[tuple[torch.Tensor, t
     """The n_critic real batches of one generator step, with their labels for a conditional model, and one more for
     the generator's update when its loss compares fakes with real images."""
     batches = []
-    for _ in range(settings.n_critic + parts.loss.generator_needs_real):
+    for _ in range(settings.n_critic + parts.objective.generator_needs_real):
         real, labels = parts.data.next_labelled_batch(settings.batch_size)
         if settings.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)

@@ -141,7 +141,7 @@ def state_of(parts) -> dict:
             "opt_g": parts.opt_g.state_dict()["state"],
             "opt_d": parts.opt_d.state_dict()["state"],
             "ema": parts.ema.state_dict(),
-            "regularizer": parts.regularizer.state_dict(),
+            "regularizer": parts.objective.regularizer.state_dict(),
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
         }

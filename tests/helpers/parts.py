@@ -5,7 +5,7 @@ import torch
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.models import dcgan28
 from ganrun.models.conditional import LabelledGenerator
-from ganrun.objectives.regularizers import Regularizer
+from ganrun.objectives.objective import Objective
 from ganrun.training.parts import Parts
 
 
@@ -18,8 +18,7 @@ def make_parts(loss) -> Parts:
         critic=critic,
         opt_g=torch.optim.Adam(generator.parameters()),
         opt_d=torch.optim.Adam(critic.parameters()),
-        loss=loss,
-        regularizer=Regularizer(),
+        objective=Objective(loss),
         data=DeviceBatches(ImageSet(images), "cpu", 0),
         fixed_noise=torch.randn(4, 8),
     )
@@ -65,8 +64,7 @@ def plain_parts(loss, regularizer, num_classes: int = 0, batchnorm: bool = False
         critic=critic,
         opt_g=torch.optim.SGD(generator.parameters(), lr=0.1),
         opt_d=torch.optim.SGD(critic.parameters(), lr=0.1),
-        loss=loss,
-        regularizer=regularizer,
+        objective=Objective(loss, regularizer),
         data=DeviceBatches(ImageSet(images, labels), "cpu", 0, labelled=bool(num_classes)),
         fixed_noise=torch.randn(4, 8),
     )
