@@ -23,16 +23,13 @@ from ganrun.training.ema import recalibrate_batchnorm
 
 # Keys of the model config that configure ganrun itself rather than the model's build function.
 MODEL_META_KEYS = ("allow_batchnorm_with_penalty",)
+# A key of an optimizer's config that picks its _target_ (by interpolation), not an argument of it.
+OPTIMIZER_META_KEYS = ("name",)
 # What installs the trackers' packages (W&B, MLflow), the optional extra of pyproject.toml.
 LOGGERS_HINT = 'pip install -e ".[loggers]"'
-# Where targets stored in older checkpoints' configs live now (the package was flat before).
-MOVED_TARGETS = {
-    "ganrun.losses.": "ganrun.objectives.losses.",
-    "ganrun.regularizers.": "ganrun.objectives.regularizers.",
-}
 
 
-def name_of(value) -> str:
+def enum_value(value) -> str:
     """The plain string of an enum-typed key (Hydra gives Enum members for typed keys)."""
     return str(getattr(value, "value", value))
 
@@ -43,14 +40,9 @@ def plain(node) -> dict:
 
 
 def instantiate(node, **kwargs):
-    """hydra.utils.instantiate of a config node (a target moved since it was stored is found where it is now; a
-    schedule given as its value at the first step: training/schedules.py moves it on), re-raising a UsageError from
-    the target as itself (one line, no wrapper)."""
+    """hydra.utils.instantiate of a config node (a schedule given as its value at the first step: the training loop
+    moves it on, training/schedules.py), re-raising a UsageError from the target as itself (one line, no wrapper)."""
     node = schedules.at_start_everywhere(plain(node))
-    target = str(node.get("_target_", ""))
-    for old, new in MOVED_TARGETS.items():
-        if target.startswith(old):
-            node["_target_"] = new + target[len(old) :]
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
@@ -144,18 +136,11 @@ def signature_of(target) -> inspect.Signature:
         return inspect.Signature()
 
 
-def number(value) -> float:
-    """A number of the config, or a schedule's value at the first step."""
-    return float(schedules.at_start(plain(value) if isinstance(value, DictConfig) else value))
-
-
-def make_optimizer(params, opt_cfg, device: torch.device) -> torch.optim.Optimizer:
-    """Adam (fused on CUDA) or RMSprop, from optim.generator / optim.critic (a scheduled lr or β₂ at its first
-    value)."""
-    if name_of(opt_cfg.name) == "rmsprop":
-        return torch.optim.RMSprop(params, lr=number(opt_cfg.lr))
-    betas = tuple(number(beta) for beta in opt_cfg.betas)
-    return torch.optim.Adam(params, lr=number(opt_cfg.lr), betas=betas, fused=device.type == "cuda")
+def build_optimizer(params, node, device: torch.device) -> torch.optim.Optimizer:
+    """The optimizer an `optim.generator` / `optim.critic` node describes (its `_target_` with `_partial_`: a
+    schedule's learning rate or β₂ at its first value), over `params`, on `device`."""
+    kwargs = {k: v for k, v in plain(node).items() if k not in OPTIMIZER_META_KEYS}
+    return instantiate(kwargs)(params, device=device)
 
 
 def load_generator(path, device: torch.device, use_ema: bool = True) -> torch.nn.Module:

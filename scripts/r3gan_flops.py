@@ -17,8 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils.flop_counter import flop_registry  # noqa: E402
 
 from ganrun.app import resolvers, schema  # noqa: E402
-from ganrun.app.assemble import build_parts  # noqa: E402
-from ganrun.app.run import settings_from  # noqa: E402
+from ganrun.app.assemble import build, start  # noqa: E402
+from ganrun.app.resolve import resolve  # noqa: E402
 from ganrun.training.divergence import UpdateGuard  # noqa: E402
 from ganrun.training.stats import RunningMeans  # noqa: E402
 from ganrun.training.step import next_batches, train_step  # noqa: E402
@@ -49,7 +49,8 @@ def count(overrides: list[str], steps: int = 4) -> dict:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     cpu = torch.device("cpu")
-    parts, settings = build_parts(cfg, cpu), settings_from(cfg, 0, 1)
+    plan = resolve(cfg)
+    (parts, _), settings = start(plan, build(plan)), plan.settings
     args = (RunningMeans(), UpdateGuard("stop", cpu))
     train_step(parts, settings, next_batches(parts, settings), 0, *args)  # the first step may differ (lazy R1 due)
     with Flops() as counter:

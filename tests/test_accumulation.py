@@ -5,14 +5,18 @@ whose penalty is a per-sample mean, conditional or not. With batch norm they dif
 and the run says so once; a K that does not divide the batch is one line."""
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.testing import assert_close
 
-from ganrun.base.errors import UsageError
+from ganrun.app.validate import accumulation_cuts_the_batch
+from ganrun.base.errors import SetupError
 from ganrun.build import build_loss, instantiate
-from ganrun.training.accumulation import check_accumulation
+from ganrun.objectives.losses import Loss
+from ganrun.objectives.objective import Objective
 from ganrun.training.divergence import UpdateGuard
 from ganrun.training.stats import RunningMeans
 from ganrun.training.step import critic_step, generator_step
@@ -20,6 +24,17 @@ from helpers.configs import compose_with
 from helpers.parts import plain_parts
 
 BATCH = 16
+
+
+def check_accumulation(count: int, batch: int, generator, critic, loss=None) -> None:
+    """What setting a run up with train.accumulate=`count` on a batch of `batch` says (app/validate.py's rule)."""
+    plan = SimpleNamespace(
+        cfg=OmegaConf.create({"train": {"accumulate": count}}), settings=SimpleNamespace(batch_size=batch)
+    )
+    built = SimpleNamespace(generator=generator, critic=critic, objective=Objective(loss or Loss()))
+    accumulation_cuts_the_batch(plan, built)
+
+
 # (loss, regularizer) by their config names. LeCam's anchors move once per chunk, and spectral norm's power
 # iteration runs once per forward, so neither is the one-batch update; interpolate_within pairs samples of a chunk;
 # ragan compares each score with the other batch's mean, which is the chunk's.
@@ -106,5 +121,5 @@ def test_ragan_compares_with_a_chunks_mean_and_the_run_says_so_once(caplog):
 
 def test_chunks_that_do_not_divide_the_batch_are_one_line():
     plain = plain_parts(None, instantiate(compose_with().regularizer))
-    with pytest.raises(UsageError, match=r"^train.accumulate=3 must cut the batch of 64 images .* into equal chunks"):
+    with pytest.raises(SetupError, match=r"^train.accumulate=3 must cut the batch of 64 images .* into equal chunks"):
         check_accumulation(3, 64, plain.generator, plain.critic)

@@ -122,7 +122,7 @@ def test_a_cuda_graphs_row_fails_alone_without_a_gpu(tmp_path):
     )
     rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
     assert code == 1 and rows["eager"]["it_per_s"] > 0
-    assert rows["cuda_graphs"]["error"].startswith("UsageError: train.cuda_graphs=true needs a CUDA GPU")
+    assert rows["cuda_graphs"]["error"].startswith("SetupError: train.cuda_graphs=true needs a CUDA GPU")
 
 
 def test_textbook_dataset_is_torchvision_style():

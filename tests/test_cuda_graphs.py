@@ -1,7 +1,7 @@
 """Spec of train.cuda_graphs: a run whose steps are captured once and replayed trains exactly what the eager loop
 trains: the same weights, optimizer states, moving average, logged means and RNG state, for every loss and
 stabilizer that can be captured, with lazy penalties (one graph per phase), across a resume. What cannot be
-captured is refused in one line.
+captured is refused in one line (tests/app/test_validate.py).
 
 A CUDA graph replays kernels without running Python. On this CPU-only machine `graph_emulator` gives a capture
 those semantics (see its docstring), so these tests fail on state kept in Python, on a tensor rebound instead
@@ -15,16 +15,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganrun.app.assemble import build_parts
 from ganrun.base.errors import UsageError
-from ganrun.bench.timing import _Nothing
-from ganrun.build import name_of
 from ganrun.objectives.regularizers import LeCam
-from ganrun.training import graphs
 from ganrun.training.divergence import UpdateGuard
-from ganrun.training.graphs import GraphedSteps, refuse_unsupported
-from ganrun.training.loop import fit
-from ganrun.training.settings import Settings
+from ganrun.training.graphs import GraphedSteps
+from ganrun.training.loop import Hooks, fit
 from ganrun.training.stats import RunningMeans
 from helpers.cli import FAST, assert_user_error, ganrun
 from helpers.graph_cases import (
@@ -91,7 +86,7 @@ def test_the_emulated_capture_catches_state_kept_outside_tensors(tiny_mnist, mon
 def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
     """nan_policy=skip asks the host before each update: not capturable (the app refuses it before training)."""
     cfg = compose_run(["loss=bce"], tiny_mnist)
-    parts = build(cfg)
+    parts, _ = build(cfg)
     settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy="skip")
     with pytest.raises(
         UsageError,
@@ -99,7 +94,7 @@ def test_a_host_sync_inside_the_step_fails_the_capture(tiny_mnist):
         r"aten._local_scalar_dense.default reads a value on the host .*\); run it without "
         "train.cuda_graphs",
     ) as caught:
-        fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, graph_backend=EmulatedGraphs())
+        fit(parts, settings, Hooks.quiet(graph_backend=EmulatedGraphs()))
     assert "\n" not in str(caught.value)
 
 
@@ -107,7 +102,7 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
     cfg = compose_run(CASES["lazy_r1_hinge"], tiny_mnist)
     backend = EmulatedGraphs()
     steps = GraphedSteps(
-        build(cfg), settings_for(cfg, 20, cuda_graphs=True), RunningMeans(), UpdateGuard("stop", CPU), backend
+        build(cfg)[0], settings_for(cfg, 20, cuda_graphs=True), RunningMeans(), UpdateGuard("stop", CPU), backend
     )
     steps.parts.objective.regularizer.phase = lambda critic_step: (
         critic_step % 6 == 0
@@ -121,36 +116,6 @@ def test_each_phase_runs_its_warmup_eagerly_then_replays(tiny_mnist):
     assert sorted(steps.eager_runs.items()) == [((False, False), 3), ((True, False), 3)]
     assert backend.captures == 2
     assert ran == [0, 1, 2, 3, 4, 5, 6, 9]
-
-
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (["train.compile=true"], "train.cuda_graphs=true and train.compile=true do not go together"),
-        (["train.nan_policy=skip"], "train.nan_policy=skip decides on the host"),
-        (["augment=adaptive", "loss=hinge"], "augment=adaptive tunes p on the host"),
-        (["regularizer=r1", "regularizer.gamma={start: 1, end: 0.1, length: 5}"], "a schedule of regularizer.gamma"),
-    ],
-)
-def test_what_a_graph_cannot_replay_is_refused_in_one_line(overrides, message, tiny_mnist):
-    cfg = compose_run(overrides, tiny_mnist)
-    parts = build_parts(cfg, CPU)
-    settings = settings_for(cfg, 5, cuda_graphs=True, nan_policy=name_of(cfg.train.nan_policy))
-    with pytest.raises(UsageError, match=message):
-        refuse_unsupported(torch.device("cuda"), settings, parts, world=1)
-
-
-def test_torchrun_and_the_cpu_are_refused(tiny_mnist):
-    parts = build_parts(compose_run([], tiny_mnist), CPU)
-    with pytest.raises(UsageError, match="does not run under torchrun yet"):
-        refuse_unsupported(
-            torch.device("cuda"),
-            Settings(steps=1, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1),
-            parts,
-            world=2,
-        )
-    with pytest.raises(UsageError, match="needs a CUDA GPU and this run is on cpu"):
-        graphs.CudaGraphs(CPU)
 
 
 @pytest.mark.slow

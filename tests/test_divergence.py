@@ -8,11 +8,10 @@ from ganrun.objectives.losses import WGANGP
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
-from ganrun.runstate.state import capture
 from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
-from helpers.parts import make_parts
+from helpers.parts import hooks, make_parts
 
 
 class NaNAtStep(WGANGP):
@@ -36,13 +35,7 @@ def train(tmp_path, parts, policy, steps=6):
     )
     logger = TensorBoardLogger(RunInfo(tmp_path))
     try:
-        return fit(
-            parts,
-            settings,
-            logger,
-            Checkpointer(tmp_path / "checkpoints", 1),
-            lambda step: capture(parts, step),
-        )
+        return fit(parts, settings, hooks(parts, logger, Checkpointer(tmp_path / "checkpoints", 1)))
     finally:
         logger.close()
 

@@ -16,7 +16,9 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.testing import assert_close
 
-from ganrun.app.assemble import resolve_classes
+from ganrun.app.assemble import build
+from ganrun.app.resolve import resolve
+from ganrun.app.validate import validate
 from ganrun.base.errors import UsageError
 from ganrun.data import DatasetError, folder, image_folder
 from ganrun.data.listing import folder_class_names
@@ -93,9 +95,10 @@ def test_an_unknown_class_is_one_line_that_lists_the_classes(tmp_path):
 def test_a_conditional_model_on_one_class_is_one_line_before_anything_is_read(tmp_path, per_class, picked, named):
     root = write_labelled_folder(tmp_path / "pets", per_class=per_class)
     options = [f"dataset.root={root}", "dataset.labels=folders", f"dataset.classes={picked or 'null'}"]
-    cfg = compose_with("dataset=folder", *options, "model.conditional=true")
+    cfg = compose_with("dataset=folder", *options, "model.conditional=true", "device=cpu")
+    plan = resolve(cfg)
     with pytest.raises(UsageError) as error:
-        resolve_classes(cfg)
+        validate(plan, build(plan))
     assert_one_line(error, f"model.conditional=true needs two classes or more, and the data hold one ({named})")
     assert not (tmp_path / "cache").exists()
 

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.slow
 def make_old(path) -> dict:
     """Rewrite a checkpoint as ganrun wrote it before: the EMA holds the live generator's batch-norm statistics,
     the config has no train.ema_rampup or metrics.best, and best.pt's entry is {"step", "fid"}; nor anything of
-    augmentation, LeCam, labels, subsets or class-conditional models."""
+    augmentation, LeCam, labels, subsets or class-conditional models, nor a format version."""
     state = torch.load(path, weights_only=True)
     for key, value in state["generator"].items():
         if "running" in key or "num_batches" in key:
             state["ema"][key] = value.clone()
     del state["config"]["train"]["ema_rampup"], state["config"]["metrics"]["best"]
     del state["augment"], state["regularizer"], state["config"]["augment"]
+    del state["version"]  # written before checkpoints had one
     for section, keys in (("dataset", ("classes", "limit", "limit_seed")), ("model", ("conditional", "num_classes"))):
         for key in keys:
             del state["config"][section][key]

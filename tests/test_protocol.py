@@ -14,10 +14,9 @@ from ganrun.quality.protocol import FIELDS, Protocol, Scores, describe, differen
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
-from ganrun.runstate.state import capture
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
-from helpers.parts import make_parts
+from helpers.parts import hooks, make_parts
 from helpers.sweeps import make_job, status
 
 FID = Protocol(
@@ -98,10 +97,12 @@ def test_the_loop_logs_each_scores_protocol_beside_it_and_best_pt_keeps_the_best
     fit(
         parts,
         settings,
-        logger,
-        Checkpointer(tmp_path / "checkpoints", 100),
-        lambda step: capture(parts, step),
-        evaluate=lambda: Scores({"metrics/fid": next(scripted)}, {"fid": FID}),
+        hooks(
+            parts,
+            logger,
+            Checkpointer(tmp_path / "checkpoints", 100),
+            evaluate=lambda: Scores({"metrics/fid": next(scripted)}, {"fid": FID}),
+        ),
     )
     logger.close()
     texts = text_events(tmp_path)["protocol/fid/text_summary"]

@@ -1,5 +1,6 @@
 """Quality metrics inside training: logged, best.pt follows the minimum FID, EMA kept, offline runs go on."""
 
+import dataclasses
 import json
 import math
 
@@ -11,13 +12,12 @@ from ganrun.report.reading import read_events
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
-from ganrun.runstate.state import capture
 from ganrun.training.ema import EMA
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, ganrun, on_tiny_mnist
 from helpers.events import read_scalars
-from helpers.parts import make_parts
+from helpers.parts import hooks, make_parts
 
 
 def test_best_pt_follows_the_minimum_fid(tmp_path):
@@ -30,10 +30,9 @@ def test_best_pt_follows_the_minimum_fid(tmp_path):
     fit(
         parts,
         settings,
-        logger,
-        Checkpointer(tmp_path / "checkpoints", 100),
-        lambda step: capture(parts, step),
-        evaluate=lambda: {"metrics/fid": next(scripted)},
+        hooks(
+            parts, logger, Checkpointer(tmp_path / "checkpoints", 100), evaluate=lambda: {"metrics/fid": next(scripted)}
+        ),
     )
     logger.close()
     best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
@@ -61,7 +60,6 @@ def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
         images_every=100,
         ckpt_every=100,
         metrics_every=1,
-        best_metric=chosen,
     )
 
     def evaluate():
@@ -72,10 +70,7 @@ def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
     fit(
         parts,
         settings,
-        logger,
-        Checkpointer(tmp_path / "checkpoints", 100),
-        lambda step: capture(parts, step),
-        evaluate=evaluate,
+        hooks(parts, logger, Checkpointer(tmp_path / "checkpoints", 100), evaluate=evaluate, chosen=chosen),
     )
     logger.close()
     assert torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["best"] == best
@@ -83,10 +78,10 @@ def test_best_pt_follows_the_chosen_metric(tmp_path, chosen, best):
 
 def test_the_ema_is_trained_checkpointed_and_used_for_samples(tmp_path):
     parts = make_parts(WGANGP())
-    parts.ema = EMA(parts.generator, 0.5)
+    parts = dataclasses.replace(parts, ema=EMA(parts.generator, 0.5))
     settings = Settings(steps=3, batch_size=8, n_critic=1, log_every=1, images_every=1, ckpt_every=1)
     logger = TensorBoardLogger(RunInfo(tmp_path))
-    fit(parts, settings, logger, Checkpointer(tmp_path / "checkpoints", 1), lambda step: capture(parts, step))
+    fit(parts, settings, hooks(parts, logger, Checkpointer(tmp_path / "checkpoints", 1)))
     logger.close()
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     torch.testing.assert_close(state["ema"], parts.ema.state_dict())

@@ -15,6 +15,9 @@ class OptimizerName(str, Enum):
     adam = "adam"
     rmsprop = "rmsprop"
 
+    def __str__(self) -> str:  # what `${.name}` interpolates: optimizers.adam, not OptimizerName.adam
+        return self.value
+
 
 class Precision(str, Enum):
     fp32 = "fp32"
@@ -26,6 +29,11 @@ class NanPolicy(str, Enum):
     skip = "skip"
 
 
+class ResumeSchedules(str, Enum):
+    follow = "follow"
+    keep = "keep"
+
+
 class Reference(str, Enum):
     train = "train"
     test = "test"
@@ -33,7 +41,9 @@ class Reference(str, Enum):
 
 @dataclass
 class OptimizerConfig:
-    name: OptimizerName = OptimizerName.adam
+    name: OptimizerName = OptimizerName.adam  # picks the constructor: ganrun/training/optimizers.py
+    _target_: str = "ganrun.training.optimizers.${.name}"
+    _partial_: bool = True  # build.py hands the parameters over
     # A number or a schedule (base/schedules.py): typed Any, and checked by check_ranges before any compute.
     lr: Any = 2e-4
     betas: list[Any] = field(default_factory=lambda: [0.5, 0.999])  # Adam only; β₂ may be a schedule
@@ -110,6 +120,9 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     resume: str | None = None
+    # A resumed run whose schedules change with its settings (train.steps that they follow): follow the new ones
+    # (said in one line at the resume) or keep those it trained with.
+    resume_schedules: ResumeSchedules = ResumeSchedules.follow
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -40,24 +40,23 @@ def gib(size: float) -> str:
 
 def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers: int) -> float:
     """Seconds for `steps` generator steps of WGAN-GP (dcgan, 5 critic steps) with the images in `tier`."""
-    from ganrun.bench.timing import _Nothing, loop_settings
-    from ganrun.build import make_optimizer
+    from ganrun.bench.timing import loop_settings
     from ganrun.models import dcgan
     from ganrun.objectives.losses import WGANGP
     from ganrun.objectives.objective import Objective
-    from ganrun.training.loop import fit
+    from ganrun.training import optimizers
+    from ganrun.training.loop import Hooks, fit
     from ganrun.training.parts import Parts
 
     torch.manual_seed(0)
     generator, critic = dcgan.build(data.shape[-1], data.shape[1], z_dim=64, width=32)
     options = {"workers": readers} if tier == "stream" else {}
     source = TIERS[tier](data, "cpu", 0, labelled=False, **options)
-    adam = type("Adam", (), {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9]})
     parts = Parts(
         generator=generator,
         critic=critic,
-        opt_g=make_optimizer(generator.parameters(), adam, torch.device("cpu")),
-        opt_d=make_optimizer(critic.parameters(), adam, torch.device("cpu")),
+        opt_g=optimizers.adam(generator.parameters(), 1e-4, (0.5, 0.9)),
+        opt_d=optimizers.adam(critic.parameters(), 1e-4, (0.5, 0.9)),
         objective=Objective(WGANGP()),
         data=source,
         fixed_noise=torch.randn(4, 64),
@@ -70,7 +69,7 @@ def time_tier(data, tier: str, steps: int, warmup: int, batch_size: int, readers
         return False
 
     settings = loop_settings(warmup + steps, batch_size, 5, "fp32", False)
-    fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, should_stop=clock)
+    fit(parts, settings, Hooks.quiet(should_stop=clock))
     source.close()
     return time.perf_counter() - started["t"]
 

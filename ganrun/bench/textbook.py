@@ -46,7 +46,7 @@ class TextbookImages(Dataset):
 
 
 def build_models(device: torch.device, seed: int, model: str = "dcgan28"):
-    """The pair ganrun builds as `model` (MODELS) for its images, seeded like app.parts.build_parts."""
+    """The pair ganrun builds as `model` (MODELS) for its images, seeded like the app's setup (app/assemble.py)."""
     build, size, channels = MODELS[model]
     torch.manual_seed(seed)
     generator, critic = build(size, channels, z_dim=Z_DIM)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from types import SimpleNamespace
 
 import torch
 from torch.utils.data import DataLoader
@@ -23,14 +22,13 @@ from ganrun.bench.textbook import (
     reference_generator_step,
     textbook_transform,
 )
-from ganrun.build import make_optimizer
 from ganrun.data import DeviceBatches, ImageSet
 from ganrun.objectives import losses
 from ganrun.objectives.objective import Objective
-from ganrun.training import speed
+from ganrun.training import optimizers, speed
 from ganrun.training.ema import EMA
 from ganrun.training.graphs import WARMUP_STEPS, require_cuda
-from ganrun.training.loop import fit
+from ganrun.training.loop import Hooks, fit
 from ganrun.training.parts import Parts
 from ganrun.training.settings import Settings
 
@@ -86,13 +84,6 @@ def time_textbook(
                 return time.perf_counter() - start
 
 
-class _Nothing:
-    """Logger and checkpointer that do nothing (the benchmark times training, not I/O)."""
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
 def make_loss(loss: str) -> losses.Loss:
     return {
         "bce": lambda: losses.BCE(),
@@ -112,23 +103,20 @@ def ganrun_parts(
     ema: float = 0.0,
     model: str = "dcgan28",
 ) -> Parts:
-    """Parts as app.assemble.build_parts makes them for `model`, regularizer=none, without Hydra."""
+    """Parts as the app's setup (app/assemble.py) makes them for `model`, regularizer=none, without Hydra."""
     G, D = build_models(device, seed, model)
-    adam = SimpleNamespace(name="adam", lr=LR, betas=list(BETAS))
     parts = Parts(
         generator=G,
         critic=D,
-        opt_g=make_optimizer(G.parameters(), adam, device),
-        opt_d=make_optimizer(D.parameters(), adam, device),
+        opt_g=optimizers.adam(G.parameters(), LR, BETAS, device),
+        opt_d=optimizers.adam(D.parameters(), LR, BETAS, device),
         objective=Objective(make_loss(loss)),
         data=DeviceBatches(ImageSet(images), device, seed),
         fixed_noise=torch.randn(64, Z_DIM, device=device),
         ema=EMA(G, ema) if ema > 0 else None,
     )
     fast_g, fast_d = speed.prepare(G, D, precision, channels_last, compile_models)
-    if compile_models:
-        parts.fast_generator, parts.fast_critic = fast_g, fast_d
-    return parts
+    return dataclasses.replace(parts, fast_generator=fast_g, fast_critic=fast_d) if compile_models else parts
 
 
 def loop_settings(
@@ -188,7 +176,7 @@ def time_ganrun(
     settings = loop_settings(
         warmup + steps, batch_size, N_CRITIC[loss], opts["precision"], opts["channels_last"], opts["cuda_graphs"]
     )
-    fit(parts, settings, _Nothing(), _Nothing(), lambda step: {}, should_stop=clock)
+    fit(parts, settings, Hooks.quiet(should_stop=clock))
     sync(device)
     return time.perf_counter() - started["at"]
 

@@ -25,8 +25,8 @@ def refuse_forced_tier(storage: str, limit: int | None, device: torch.device, ro
 
 
 def check_labels(data: ImageSet, num_classes: int) -> None:
-    """A class-conditional model with `num_classes` classes needs labels of two classes at least, all of them below
-    num_classes."""
+    """A class-conditional model with `num_classes` classes needs the data's labels, all of them below num_classes
+    (that it needs two classes is known before the data are read: app/validate.py)."""
     if data.labels is None:
         raise DatasetError(
             "model.conditional=true needs the data set's labels, and none were found beside its images "
@@ -37,13 +37,6 @@ def check_labels(data: ImageSet, num_classes: int) -> None:
         raise DatasetError(
             f"model.num_classes={num_classes} but the data set has label {int(data.labels.max())}; set "
             "model.num_classes=null (the data set's number of classes)"
-        )
-    present = torch.unique(data.labels).tolist()
-    if len(present) < 2:
-        name = data.classes[present[0]] if data.classes else present[0]
-        raise DatasetError(
-            f"model.conditional=true needs images of two classes at least, and the data set has one ({name}); "
-            "train an unconditional model (model.conditional=false) or add classes (dataset.classes)"
         )
 
 

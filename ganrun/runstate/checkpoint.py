@@ -1,4 +1,5 @@
-"""Checkpoints: atomic writes, weights_only loading, and the RNG states a run needs to continue."""
+"""Checkpoint files: written atomically (last.pt, step_NNNNNNN.pt, best.pt, the newest kept), loaded with
+weights_only=True and brought to today's format (runstate/migrate.py); runstate/state.py decides what they hold."""
 
 import re
 from pathlib import Path
@@ -7,6 +8,7 @@ import torch
 
 from ganrun.base.errors import UsageError
 from ganrun.base.files import save_atomic
+from ganrun.runstate.migrate import migrate
 from ganrun.runstate.storage import write_failure
 
 PERIODIC = re.compile(r"step_(\d{7,})\.pt$")
@@ -27,7 +29,7 @@ def load(path, map_location="cpu") -> dict:
         ) from None
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise UsageError(f"checkpoint {path} is not a ganrun checkpoint (no generator weights or config in it)")
-    return state
+    return migrate(state)
 
 
 def tensor_bytes(state) -> int:

@@ -54,7 +54,7 @@ class PartError(UsageError):
         super().__init__(f"{part} does not meet ganrun's interface: {missing}; {derive}see {GUIDE}")
 
 
-def name_of(part) -> str:
+def type_name(part) -> str:
     kind = type(part)
     return f"{kind.__module__}.{kind.__qualname__}"
 
@@ -62,7 +62,7 @@ def name_of(part) -> str:
 def check_pair(built, target: str) -> tuple[nn.Module, nn.Module]:
     """The model target's result as (generator, critic)."""
     if not (isinstance(built, (tuple, list)) and len(built) == 2 and all(isinstance(m, nn.Module) for m in built)):
-        got = name_of(built)
+        got = type_name(built)
         raise PartError(
             f"model._target_={target}",
             f"it returned a {got}, not the pair (generator, critic) of torch modules; point it at a function that "
@@ -73,7 +73,7 @@ def check_pair(built, target: str) -> tuple[nn.Module, nn.Module]:
 
 def check_generator(generator: nn.Module, conditional: bool) -> None:
     """The attributes training reads of a generator."""
-    part = f"the generator {name_of(generator)}"
+    part = f"the generator {type_name(generator)}"
     z_dim = getattr(generator, "z_dim", None)
     if not isinstance(z_dim, int) or isinstance(z_dim, bool) or z_dim < 1:
         raise PartError(part, f"it has no z_dim (an int >= 1, the noise's size), got {z_dim!r}")
@@ -106,15 +106,17 @@ def check_networks(generator: nn.Module, critic: nn.Module, image_shape: tuple[i
             images = _called(generator, "generator", noise, labels)
             expected = (2, *image_shape) if image_shape is not None else None
             if not torch.is_tensor(images) or (expected is not None and tuple(images.shape) != expected):
-                got = tuple(images.shape) if torch.is_tensor(images) else name_of(images)
+                got = tuple(images.shape) if torch.is_tensor(images) else type_name(images)
                 raise PartError(
-                    f"the generator {name_of(generator)}",
+                    f"the generator {type_name(generator)}",
                     f"G(z) of 2 noise vectors returned {got}, not images of shape {expected} (N×C×H×W of the data)",
                 )
             scores = _called(critic, "critic", images, labels)
             if not torch.is_tensor(scores) or scores.numel() != 2:
-                got = tuple(scores.shape) if torch.is_tensor(scores) else name_of(scores)
-                raise PartError(f"the critic {name_of(critic)}", f"D(x) of 2 images returned {got}, not one score each")
+                got = tuple(scores.shape) if torch.is_tensor(scores) else type_name(scores)
+                raise PartError(
+                    f"the critic {type_name(critic)}", f"D(x) of 2 images returned {got}, not one score each"
+                )
     finally:
         generator.train(modes[0]), critic.train(modes[1])
 
@@ -124,12 +126,12 @@ def _called(net: nn.Module, role: str, x: torch.Tensor, labels: torch.Tensor | N
         return call(net, x, labels)
     except TypeError as exc:  # a conditional call a network does not take
         form = f"{role[0].upper()}(x, labels)" if labels is not None else f"{role[0].upper()}(x)"
-        raise PartError(f"the {role} {name_of(net)}", f"it cannot be called as {form} ({exc})") from None
+        raise PartError(f"the {role} {type_name(net)}", f"it cannot be called as {form} ({exc})") from None
 
 
 def check_loss(loss) -> None:
     """The methods and attributes training uses of a loss."""
-    part = f"the loss {name_of(loss)}"
+    part = f"the loss {type_name(loss)}"
     base = "ganrun.objectives.losses.Loss"
     for method, form in LOSS_METHODS.items():
         if not callable(getattr(loss, method, None)):
@@ -142,7 +144,7 @@ def check_loss(loss) -> None:
 def check_loss_terms(loss, generator: nn.Module, critic: nn.Module) -> None:
     """Call the loss once on two generated images (eval mode, random streams of its own): critic_loss returns
     the terms training reads, and generator_loss a scalar."""
-    part = f"the loss {name_of(loss)}"
+    part = f"the loss {type_name(loss)}"
     device = next(generator.parameters(), torch.zeros(())).device
     labels = torch.zeros(2, dtype=torch.long, device=device) if getattr(generator, "num_classes", 0) else None
     modes = generator.training, critic.training
@@ -169,7 +171,7 @@ def check_loss_terms(loss, generator: nn.Module, critic: nn.Module) -> None:
 
 def check_regularizer(regularizer) -> None:
     """The methods training calls of a regularizer."""
-    part = f"the regularizer {name_of(regularizer)}"
+    part = f"the regularizer {type_name(regularizer)}"
     base = "ganrun.objectives.regularizers.Regularizer"
     for method in REGULARIZER_METHODS:
         if not callable(getattr(regularizer, method, None)):

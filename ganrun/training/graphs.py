@@ -9,7 +9,7 @@ logged sums, the divergence watch, LeCam's anchors and the optimizers' step coun
 moving average of G (whose decay changes every step) is updated eagerly after the replay. A step runs eagerly,
 on a side stream, until its phase has run `warmup` times (optimizer state, cuDNN's autotuning and every logged
 tag exist before capture); a lazy penalty has one phase per pattern of due critic steps, each with its graph.
-What a graph cannot replay (a host decision per step) is refused at the start, in one line.
+What a graph cannot replay (a host decision per step) is refused at the start, in one line (app/validate.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from ganrun.base.errors import UsageError
+from ganrun.base.errors import SetupError, UsageError
 from ganrun.training.step import next_batches, train_step
 
 log = logging.getLogger(__name__)
@@ -30,43 +30,11 @@ WARMUP_STEPS = 3  # eager steps of each phase before its capture (PyTorch's whol
 
 
 def require_cuda(device: torch.device) -> None:
-    """A one-line UsageError unless `device` is a CUDA GPU."""
+    """A one-line SetupError unless `device` is a CUDA GPU."""
     if device.type != "cuda":
-        raise UsageError(
+        raise SetupError(
             f"train.cuda_graphs=true needs a CUDA GPU and this run is on {device}; "
             "use device=cuda on a GPU machine, or drop train.cuda_graphs"
-        )
-
-
-def refuse_unsupported(device: torch.device, settings, parts, world: int) -> None:
-    """Raise a one-line UsageError when train.cuda_graphs cannot run this configuration."""
-    require_cuda(device)
-    if world > 1:
-        raise UsageError(
-            "train.cuda_graphs=true does not run under torchrun yet (DDP's all-reduce is not captured); "
-            "drop train.cuda_graphs, or train on one GPU"
-        )
-    if parts.fast_generator is not None or parts.fast_critic is not None:
-        raise UsageError(
-            "train.cuda_graphs=true and train.compile=true do not go together; choose one "
-            "(docs/benchmarks.md compares them)"
-        )
-    if settings.nan_policy == "skip":
-        raise UsageError(
-            "train.nan_policy=skip decides on the host whether to apply each update, which a CUDA "
-            "graph cannot replay; use train.nan_policy=stop with train.cuda_graphs"
-        )
-    if parts.objective.augment.adaptive:
-        raise UsageError(
-            "augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
-            "use augment=diffaugment, or drop train.cuda_graphs"
-        )
-    # The EMA's half-life is read outside the graph (the average is updated eagerly after each replay).
-    on_host = [key for key in parts.schedules.schedules if key != "train.ema_halflife"]
-    if on_host:
-        raise UsageError(
-            f"a schedule of {on_host[0]} sets its value on the host before every step, which a CUDA graph cannot "
-            "replay; give it a number with train.cuda_graphs, or drop train.cuda_graphs"
         )
 
 

@@ -1,4 +1,6 @@
-"""What the loop trains and draws from (runstate/state.py decides what a checkpoint holds of it)."""
+"""What the loop trains and draws from, made once by the setup (app/assemble.py) and not rebound after: the loop
+and the run state change what the parts hold (weights, optimizer moments, the data order), never which parts they
+are. runstate/state.py decides what a checkpoint holds of them."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from ganrun.training.ema import EMA
 from ganrun.training.schedules import Schedules
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Parts:
     """Everything the loop trains or draws from."""
 
@@ -24,11 +26,9 @@ class Parts:
     data: BatchSource  # the training images in their storage tier
     fixed_noise: torch.Tensor  # the noise of the `samples` grid
     ema: EMA | None = None  # the generator's moving average
+    schedules: Schedules = field(default_factory=Schedules)  # the keys that move along training, set every step
     fast_generator: torch.nn.Module | None = None  # compiled or DDP-wrapped forwards sharing the parameters
     fast_critic: torch.nn.Module | None = None
-    best: dict = field(default_factory=dict)  # {"step", <metric>: value, "protocol"} of the best evaluation so far
-    origin: dict | None = None  # {"path", "step", "weights"} of the checkpoint a run started from (init=PATH)
-    schedules: Schedules = field(default_factory=Schedules)  # the keys that move along training, set every step
 
     def step_modules(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """The (generator, critic) a training step calls: the compiled or wrapped ones when there are."""

@@ -22,16 +22,15 @@ def set_beta2(optimizer: torch.optim.Optimizer, value: float) -> None:
         group["betas"] = (group["betas"][0], value)
 
 
-def setters(parts) -> dict[str, Callable[[float], None]]:
-    """Where each schedulable key's value is used, as a function that sets it (base.schedules.SCHEDULABLE); each
-    looks its part up when called, so a part replaced after the build (an optimizer rebuilt) is the one set."""
+def setters(opt_g, opt_d, objective) -> dict[str, Callable[[float], None]]:
+    """Where each schedulable key's value is used, as a function that sets it (base.schedules.SCHEDULABLE)."""
     return {
-        "optim.generator.lr": lambda value: set_lr(parts.opt_g, value),
-        "optim.critic.lr": lambda value: set_lr(parts.opt_d, value),
-        "optim.generator.betas.1": lambda value: set_beta2(parts.opt_g, value),
-        "optim.critic.betas.1": lambda value: set_beta2(parts.opt_d, value),
-        "regularizer.gamma": lambda value: setattr(parts.objective.regularizer, "gamma", value),
-        "augment.p": lambda value: parts.objective.augment.set_p(value),
+        "optim.generator.lr": lambda value: set_lr(opt_g, value),
+        "optim.critic.lr": lambda value: set_lr(opt_d, value),
+        "optim.generator.betas.1": lambda value: set_beta2(opt_g, value),
+        "optim.critic.betas.1": lambda value: set_beta2(opt_d, value),
+        "regularizer.gamma": lambda value: setattr(objective.regularizer, "gamma", value),
+        "augment.p": lambda value: objective.augment.set_p(value),
         "train.ema_halflife": lambda value: None,  # the EMA values its own schedule at every update
     }
 
@@ -39,9 +38,11 @@ def setters(parts) -> dict[str, Callable[[float], None]]:
 class Schedules:
     """The scheduled keys of a run (none: nothing to do), applied before each generator step and reported."""
 
-    def __init__(self, schedules: dict[str, Schedule] | None = None, images_per_step: int = 1, parts=None):
+    def __init__(
+        self, schedules: dict[str, Schedule] | None = None, images_per_step: int = 1, setters: dict | None = None
+    ):
         self.schedules, self.images_per_step = dict(schedules or {}), images_per_step
-        self.setters = setters(parts) if self.schedules else {}
+        self.setters = setters or {}  # key → what sets its value where it is used (setters())
 
     def value(self, key: str, step: int) -> float:
         return self.schedules[key].at(step, self.images_per_step)

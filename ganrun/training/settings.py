@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 @dataclass(kw_only=True)
 class Settings:
-    """The loop's knobs, read from the config at the edge (app/run.py); keyword-only, as their names say what
-    each number is."""
+    """The loop's knobs, read from the config at the edge (app/resolve.py: settings_from); keyword-only, as their
+    names say what each number is."""
 
     steps: int  # generator updates in the whole run
     batch_size: int
@@ -20,5 +20,4 @@ class Settings:
     channels_last: bool = False
     progress: bool = True  # the progress bar (rank 0 only under torchrun)
     cuda_graphs: bool = False  # replay each generator step from a CUDA graph (ganrun.training.graphs)
-    best_metric: str | None = None  # the metric best.pt follows; None: the first of metric_names.BEST logged
     accumulate: int = 1  # chunks each update's batch goes through, their gradients summed

@@ -7,18 +7,12 @@ import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 
 from ganrun.app import resolvers, schema
-from ganrun.app.assemble import build_parts
 from ganrun.data.order import EpochOrder
-from ganrun.runstate.state import capture
 from ganrun.training import distributed
-from ganrun.training.loop import fit
+from ganrun.training.loop import Hooks, fit
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, REPO
-
-
-class Quiet:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
+from helpers.setup import set_up
 
 
 def main(mnist_root: str) -> None:
@@ -28,10 +22,10 @@ def main(mnist_root: str) -> None:
     resolvers.register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", [f"dataset.root={mnist_root}", "dataset.download=false", *FAST, "loss=wgan_gp"])
-    parts = build_parts(cfg, torch.device("cpu"))
+    parts, state, _ = set_up(cfg)
     first_batch = parts.data.next_batch(4)
     settings = Settings(steps=3, batch_size=8 // world, n_critic=2, log_every=100, images_every=100, ckpt_every=100)
-    fit(parts, settings, Quiet(), Quiet(), lambda step: capture(parts, step))
+    fit(parts, settings, Hooks.quiet(capture=state.capture))
     weights = torch.cat([p.detach().flatten() for m in (parts.generator, parts.critic) for p in m.parameters()])
     gathered, batches = distributed.gather(weights), distributed.gather(first_batch)
     if rank == 0:

@@ -11,13 +11,11 @@ from hydra import compose, initialize_config_dir
 from torch.testing import assert_close
 
 from ganrun.app import resolvers, schema
-from ganrun.app.assemble import build_parts
-from ganrun.bench.timing import _Nothing
-from ganrun.build import name_of
-from ganrun.runstate.state import capture, restore
-from ganrun.training.loop import fit
+from ganrun.build import enum_value
+from ganrun.training.loop import Hooks, fit
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, REPO
+from helpers.setup import set_up
 
 CPU = torch.device("cpu")
 
@@ -84,19 +82,20 @@ def compose_run(overrides, data_root, device="cpu"):
         )
 
 
+def fused_adam(params, lr, betas, device=None):
+    """Adam fused on the CPU too: its step count stays a tensor, graph-safe as on CUDA (the CPU's default Adam reads
+    it on the host)."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
+
+
 def build(cfg, device=CPU):
-    """Parts as a run builds them; on the CPU with fused Adam, whose steps are graph-safe as on CUDA (the CPU's
-    default Adam reads its step count on the host)."""
-    parts = build_parts(cfg, device)
+    """(parts, run state) as a run sets them up; on the CPU with fused Adam."""
     if device.type == "cpu":
-        for name in ("opt_g", "opt_d"):
-            opt = getattr(parts, name)
-            if isinstance(opt, torch.optim.Adam):
-                group = opt.param_groups[0]
-                setattr(
-                    parts, name, torch.optim.Adam(group["params"], lr=group["lr"], betas=group["betas"], fused=True)
-                )
-    return parts
+        for role in ("generator", "critic"):
+            if enum_value(cfg.optim[role].name) == "adam":
+                cfg.optim[role]._target_ = "helpers.graph_cases.fused_adam"
+    parts, state, _ = set_up(cfg)
+    return parts, state
 
 
 def settings_for(cfg, steps, **extra):
@@ -108,7 +107,7 @@ def settings_for(cfg, steps, **extra):
         images_every=10**9,
         ckpt_every=extra.pop("ckpt_every", 10**9),
         progress=False,
-        precision=name_of(cfg.train.precision),
+        precision=enum_value(cfg.train.precision),
         channels_last=cfg.train.channels_last,
         **extra,
     )
@@ -116,19 +115,14 @@ def settings_for(cfg, steps, **extra):
 
 def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10**9):
     """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome)."""
-    parts = build(cfg, device)
+    parts, state = build(cfg, device)
     torch.manual_seed(cfg.seed)
-    start_step = 0
-    if start is not None:
-        start_step = restore(parts, start)
+    start_step = 0 if start is None else state.restore(start)
     settings = settings_for(cfg, steps, cuda_graphs=graphed, ckpt_every=ckpt_every)
-
-    def save_state(step):
-        return capture(parts, step)
-
-    outcome = fit(
-        parts, settings, _Nothing(), checkpoints or _Nothing(), save_state, start_step=start_step, graph_backend=backend
-    )
+    hooks = Hooks.quiet(capture=state.capture, graph_backend=backend)
+    if checkpoints is not None:
+        hooks.checkpointer = checkpoints
+    outcome = fit(parts, settings, hooks, start_step)
     return parts, outcome
 
 

@@ -6,6 +6,9 @@ from ganrun.data import DeviceBatches, ImageSet
 from ganrun.models import dcgan28
 from ganrun.models.conditional import LabelledGenerator
 from ganrun.objectives.objective import Objective
+from ganrun.runstate.state import RunState
+from ganrun.training.best import BestScore
+from ganrun.training.loop import Hooks
 from ganrun.training.parts import Parts
 
 
@@ -68,3 +71,11 @@ def plain_parts(loss, regularizer, num_classes: int = 0, batchnorm: bool = False
         data=DeviceBatches(ImageSet(images, labels), "cpu", 0, labelled=bool(num_classes)),
         fixed_noise=torch.randn(4, 8),
     )
+
+
+def hooks(parts: Parts, logger, checkpointer, chosen: str | None = None, **extra) -> Hooks:
+    """The loop's hooks for hand-made parts: checkpoints hold their run state; best.pt follows `chosen` (None: the
+    first of fid, classifier_fd, … logged)."""
+    best = BestScore(chosen)
+    state = RunState.of(parts, best)
+    return Hooks(logger=logger, checkpointer=checkpointer, capture=state.capture, best=best, **extra)

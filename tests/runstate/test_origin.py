@@ -1,10 +1,21 @@
 """Spec of init=PATH's refusal when the checkpoint's layers do not fit: it names the settings that make them differ,
-as the keys a user types, and what to add (app/init.py: settings_apart)."""
+as the keys a user types, and what to add (runstate/origin.py: settings_apart)."""
 
 from omegaconf import OmegaConf
 
-from ganrun.app.init import settings_apart
+from ganrun.build import MODEL_META_KEYS
+from ganrun.runstate import origin
 from helpers.configs import compose_with
+
+
+def settings_apart(now, saved: dict) -> str:
+    """What the refusal says of this run's composed config `now` against a checkpoint's stored `saved`."""
+    theirs = {k: v for k, v in (saved.get("model") or {}).items() if k not in MODEL_META_KEYS}
+    if not theirs:
+        return ""
+    return origin.settings_apart(
+        theirs, OmegaConf.to_container(now.model, resolve=True), OmegaConf.to_container(now.model)
+    )
 
 
 def saved(*overrides: str) -> dict:

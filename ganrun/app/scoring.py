@@ -1,0 +1,70 @@
+"""The loop's `evaluate()`: the sampling generator's scores with their protocols, as metrics.* asks (None when
+metrics are off); built after the parts, from the run's plan."""
+
+from __future__ import annotations
+
+import logging
+
+from ganrun.app.resolve import Plan
+from ganrun.build import build_dataset, enum_value
+from ganrun.data.labelled import labelled_source
+from ganrun.quality.protocol import origin_text
+from ganrun.training.parts import Parts
+from ganrun.training.sampling import generate
+
+log = logging.getLogger("ganrun")
+
+
+def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -> None:
+    """Say at the start what a first run does once at its first evaluation: train the data set's classifier for the
+    classifier_* metrics (minutes on a CPU), so that a newcomer is not surprised by it at the end."""
+    from ganrun.quality import classifier
+    from ganrun.quality.names import CLASSIFIER
+
+    source = labelled_source(dataset_cfg)
+    if source is None or not any(name in CLASSIFIER for name in names) or classifier.is_trained(source):
+        return
+    when = f"at step {every}" if every else "at the end of this run"
+    log.info(
+        "metrics: the first evaluation (%s) trains the %s classifier for %s, once: about three minutes on a "
+        "2-core CPU; cached in %s for every later run",
+        when,
+        source.name,
+        ", ".join(name for name in names if name in CLASSIFIER),
+        classifier.cache_root(),
+    )
+
+
+def make_evaluate(plan: Plan, parts: Parts):
+    """The loop's `evaluate()`: torch-fidelity scores of the sampling generator with their protocols, or None when
+    metrics are off."""
+    cfg, device, dataset_cfg = plan.cfg, plan.device, plan.config["dataset"]
+    if not cfg.metrics.names:
+        return None
+    from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
+    from ganrun.quality.reference import reference_images, reference_name
+
+    announce_first_classifier(list(cfg.metrics.names), dataset_cfg, cfg.metrics.every)
+    # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
+    # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
+    split = enum_value(cfg.metrics.reference)
+    real = reference_images(
+        dataset_cfg,
+        split,
+        lambda: build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data,
+    )
+    quality = QualityMetrics(
+        list(cfg.metrics.names),
+        cfg.metrics.num_samples,
+        real,
+        dataset_cache_key(dataset_cfg),
+        cfg.metrics.inception_weights,
+        device,
+        labelled=labelled_source(dataset_cfg),
+        split=split,
+        reference=reference_name(dataset_cfg, real),
+        init=origin_text(plan.origin),
+    )
+    sampler = "ema" if parts.ema is not None else "raw"
+    # The same seeded noise at every evaluation, so differences come from the generator alone.
+    return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)
