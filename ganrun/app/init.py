@@ -11,8 +11,8 @@ from omegaconf import DictConfig, open_dict
 
 from ganrun.base.errors import UsageError
 from ganrun.build import name_of
-from ganrun.runstate.resume import load_resume_state
 from ganrun.runstate.state import refuse_unfit, start_from, unfit
+from ganrun.sharing.init import init_state
 from ganrun.training.parts import Parts
 
 log = logging.getLogger("ganrun")
@@ -24,7 +24,7 @@ def load_init(cfg: DictConfig) -> tuple[Path, dict] | None:
     if not cfg.init.path:
         return None
     try:
-        found = load_resume_state(str(cfg.init.path), Path.cwd())
+        found = init_state(str(cfg.init.path), cfg.init.strict, cfg.init.optimizers)
     except UsageError as exc:
         raise UsageError(f"init={cfg.init.path}: {exc}") from None
     if found is None:  # init=auto: the current folder's run, which has none

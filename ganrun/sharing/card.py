@@ -19,13 +19,14 @@ HUB_DATASETS = {
 METRIC_NAMES = {"fid": "FID", "kid": "KID", "isc": "Inception Score", "classifier_fd": "classifier FD"}
 
 
-def model_card(config: dict, source, repo_id: str | None = None) -> str:
-    """README.md of an export with config.json `config`, made from `source`; `repo_id`: where it will live."""
+def model_card(config: dict, source, where: str) -> str:
+    """README.md of an export with config.json `config`, made from `source`; `where`: what loads it (its folder, or
+    hf://user/repo where it is pushed)."""
     facts = provenance.training_facts(config, source)
     scores = config.get("scores") or []
     metadata = card_metadata(config, facts, scores)
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
-    return f"---\n{front}---\n\n" + "\n".join(page(config, facts, scores, repo_id)) + "\n"
+    return f"---\n{front}---\n\n" + "\n".join(page(config, facts, scores, where)) + "\n"
 
 
 def card_metadata(config: dict, facts: dict, scores: list[dict]) -> dict:
@@ -65,8 +66,7 @@ def card_metadata(config: dict, facts: dict, scores: list[dict]) -> dict:
     return metadata
 
 
-def page(config: dict, facts: dict, scores: list[dict], repo_id: str | None) -> list[str]:
-    where = f"hf://{repo_id}" if repo_id else "THIS_FOLDER"
+def page(config: dict, facts: dict, scores: list[dict], where: str) -> list[str]:
     lines = [
         f"# {facts['title']}",
         "",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ganrun.quality.protocol import describe
 
+NO_OP = ("Regularizer", "Augment")  # the base classes that do nothing: regularizer=none, augment=none
 DEVICE_LINE = re.compile(r"run folder .* on (\S+): \d+ images")  # app/run.py's first log line
 
 
@@ -19,8 +20,8 @@ def option(config: dict, overrides: list[str], group: str) -> str:
         key, _, value = override.lstrip("+").partition("=")
         if key == group:
             return value
-    target = str((config.get(group) or {}).get("_target_", "none"))
-    return target.rsplit(".", 1)[-1]
+    target = str((config.get(group) or {}).get("_target_", "none")).rsplit(".", 1)[-1]
+    return "none" if target in NO_OP else target
 
 
 def run_folder(source) -> Path | None:
@@ -77,7 +78,7 @@ def training_facts(config: dict, source) -> dict:
             f"{train.get('n_critic', '?')} critic step(s) each",
         ),
         ("images seen", f"{config['images_seen']:,} real images shown to the critic"),
-        ("wall time", f"{wall / 3600:.2f} h ({wall:.0f} s)" if wall else "not recorded"),
+        ("wall time", duration(wall) if wall else "not recorded"),
         ("machine", device_of(folder) or "not recorded"),
         ("started", status.get("started") or "not recorded"),
         ("seed", str(run_config.get("seed"))),
@@ -130,3 +131,13 @@ def scores(source) -> list[dict]:
 def score(name: str, value: float, protocol: dict | None) -> dict:
     text = describe(protocol, metric=False) if protocol else "by the run at its last step (protocol not recorded)"
     return {"metric": name, "value": float(value), "protocol_text": text, "protocol": protocol}
+
+
+def duration(seconds: float) -> str:
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 600
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )

@@ -61,12 +61,12 @@ def resolve(given: str | Path) -> Source:
     """The generator `given` names, loaded on the CPU; a one-line UsageError saying what it is not."""
     text = str(given)
     if text.startswith(hub.SCHEME):
-        folder = hub.download(text)
-        return Source(exported.read(folder, text), folder, text, HUB)
+        return _hub(text)
     path = Path(text).expanduser()
     if not path.exists():
+        what = {".pt": "checkpoint ", ".pkl": "network pickle "}.get(path.suffix, "")
         raise UsageError(
-            f"{text} does not exist; give a checkpoint (.pt), a run folder, a folder of runs such as outputs, "
+            f"{what}{text} does not exist; give a checkpoint (.pt), a run folder, a folder of runs such as outputs, "
             "an exported folder, hf://user/repo or an R3GAN .pkl"
         )
     if path.is_file():
@@ -113,3 +113,21 @@ def _runs(folder: Path, label: str) -> Source:
             )
             return Source(state, path, label, RUN, [note])
     raise UsageError(f"{label}: none of its {len(found_runs)} runs holds a readable checkpoint")
+
+
+def _hub(text: str) -> Source:
+    """A Hub repository: a ganrun export, or a network pickle (R3GAN publishes each network as a repository)."""
+    local = hub.download(text)
+    if local.is_file():
+        return Source(r3gan_import.read(local), local, text, HUB)
+    if exported.is_export(local):
+        return Source(exported.read(local, text), local, text, HUB)
+    pickles = sorted(local.glob("*.pkl"))
+    if len(pickles) == 1:
+        return Source(r3gan_import.read(pickles[0]), pickles[0], text, HUB)
+    if pickles:
+        raise UsageError(
+            f"{text} holds {len(pickles)} pickles ({', '.join(p.name for p in pickles[:4])}); name one: "
+            f"{text}/{pickles[0].name}"
+        )
+    raise UsageError(f"{text} holds no ganrun export ({exported.CONFIG} and {exported.WEIGHTS}) and no network pickle")

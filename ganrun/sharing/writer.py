@@ -39,7 +39,7 @@ def export(source: Source, out: Path, options: Options, force: bool = False) -> 
     check_target(out, force)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        write_folder(source, tmp, options)
+        write_folder(source, tmp, options, f"hf://{options.repo_id}" if options.repo_id else str(out))
         replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -62,7 +62,13 @@ def check_target(out: Path, force: bool) -> None:
 
 
 def replace(tmp: Path, out: Path) -> None:
-    """Put the finished folder at `out`: a rename (an old `out` is moved aside first and removed after)."""
+    """Put the finished folder at `out`: a rename (an old `out` is moved aside first and removed after), with the
+    permissions of a folder made by hand (the temporary one was private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    for path in tmp.iterdir():
+        path.chmod(0o666 & ~umask)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -72,7 +78,7 @@ def replace(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_folder(source: Source, folder: Path, options: Options) -> None:
+def write_folder(source: Source, folder: Path, options: Options, where: str) -> None:
     state = source.state
     if options.critic and not state.get("critic"):
         raise UsageError(f"{source.label} holds no critic to export; leave out --critic")
@@ -87,7 +93,7 @@ def write_folder(source: Source, folder: Path, options: Options) -> None:
         from ganrun.sharing.onnx_export import export_onnx
 
         export_onnx(generator, folder / exported.ONNX)
-    (folder / exported.CARD).write_text(card.model_card(config, source, options.repo_id))
+    (folder / exported.CARD).write_text(card.model_card(config, source, where))
 
 
 def write_weights(path: Path, generator: torch.nn.Module, critic: dict | None) -> None:
@@ -125,7 +131,7 @@ def export_config(source: Source, generator: torch.nn.Module, options: Options) 
         "classes": classes,
         "trained_classes": None if trained is None else torch.nonzero(trained > 0).flatten().tolist(),
         "step": int(state.get("step") or 0),
-        "images_seen": previous.get("images_seen", int(state.get("step") or 0) * images_per_step(run)),
+        "images_seen": images_seen(state),
         "seed": run.get("seed"),
         "init": state.get("init"),
         "source": previous.get("source") or source_description(source),
@@ -148,3 +154,9 @@ def write_samples(generator: torch.nn.Module, path: Path, names: list[str] | Non
     rng = torch.Generator().manual_seed(SAMPLES_SEED)
     images, nrow = grid_samples(generator, normal_noise(SAMPLES, generator.z_dim, rng), names)
     save_grid(images, path, nrow)
+
+
+def images_seen(state: dict) -> int:
+    """Real images the critic saw: recorded (an export, an R3GAN pickle's count), else steps × images a step."""
+    recorded = (state.get("exported") or {}).get("images_seen", state.get("images_seen"))
+    return int(recorded) if recorded is not None else int(state.get("step") or 0) * images_per_step(state["config"])
