@@ -33,7 +33,7 @@ def init_state(given: str, strict: bool, optimizers: bool) -> tuple[Path, dict] 
         state["critic"] = {}
     if optimizers and source.kind not in (CHECKPOINT, RUN):
         raise UsageError(
-            f"init.optimizers=true takes a ganrun checkpoint's optimizer states, and {source.label} is "
-            f"{'an' if source.kind[0] in 'aeiouAEIOU' else 'a'} {source.kind} without them; drop init.optimizers"
+            f"init.optimizers=true takes a ganrun checkpoint's optimizer states, and {source.label} ({source.kind}) "
+            "holds none; drop init.optimizers"
         )
     return source.path, state
