@@ -66,6 +66,7 @@ def training_facts(config: dict, source) -> dict:
     image = f"{config['image']['channels']}×{config['image']['size']}×{config['image']['size']}"
     classes = config.get("classes") or []
     wall = status.get("wall_time_s")
+    trained_by = (config.get("source") or {}).get("trained_by")  # a network ganrun did not train (an R3GAN pickle)
     table = [
         ("model", f"`model={model}` ({keys(config['model'])})"),
         ("objective", f"`loss={loss}` ({keys(run_config.get('loss'))})"),
@@ -86,6 +87,10 @@ def training_facts(config: dict, source) -> dict:
         ("generator", "the EMA of the weights" if config["generator"] == "ema" else "the trained weights (no EMA)"),
         ("command", "`python -m ganrun " + " ".join(overrides) + "`" if overrides else "not recorded"),
     ]
+    if trained_by:
+        keep = ("model", "data", "images seen", "generator")
+        table = [("trained by", trained_by), *[row for row in table if row[0] in keep]]
+        loss = "rpgan"  # its objective, in ganrun's terms (with regularizer=r1r2)
     return {
         "title": f"ganrun {model} · {loss} · {dataset}",
         "model": model,

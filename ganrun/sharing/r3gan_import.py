@@ -41,7 +41,10 @@ def read(path: Path) -> dict:
         "classes": None,
         "init": None,
         "overrides": [],
-        "source_info": {"format": "R3GAN network pickle", "images_seen": int(data.get("cur_nimg") or 0)},
+        "source_info": {
+            "format": "R3GAN network pickle",
+            "trained_by": "R3GAN's own training loop (brownvc/R3GAN): the relativistic pairing loss with R1 and R2",
+        },
     }
     check_builds(state, path)
     return state
