@@ -27,7 +27,7 @@ from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.quality.names import NAMES
 from ganrun.quality.protocol import describe_all, origin_text
 from ganrun.quality.reference import SPLITS, held_out_split, reference_images, reference_name, seeded_subset
-from ganrun.sharing.source import Source, resolve
+from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate
 
@@ -37,15 +37,7 @@ HELD_OUT_SEED = 2021  # the held-out images scored, when the split has more than
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ganrun.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "checkpoint",
-        metavar="GENERATOR",
-        help="a checkpoint, a run folder, a folder of runs (outputs: its newest run), an export, hf://user/repo or an "
-        "R3GAN .pkl",
-    )
+    parser = tool_parser("python -m ganrun.evaluate", __doc__)
     parser.add_argument(
         "--num", type=int, help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})"
     )

@@ -25,20 +25,12 @@ from pathlib import Path
 
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.sharing import hub
-from ganrun.sharing.source import resolve
+from ganrun.sharing.source import resolve, tool_parser
 from ganrun.sharing.writer import Options, export
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ganrun.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "generator",
-        metavar="GENERATOR",
-        help="a checkpoint, a run folder, a folder of runs (outputs: its newest run), an export, hf://user/repo or an "
-        "R3GAN .pkl",
-    )
+    parser = tool_parser("python -m ganrun.export", __doc__, dest="generator")
     parser.add_argument("out", metavar="OUT", help="the folder to write (new or empty, unless --force)")
     parser.add_argument("--raw", action="store_true", help="the trained generator, not its moving average")
     parser.add_argument("--critic", action="store_true", help="the critic too (for fine-tuning with init=OUT)")

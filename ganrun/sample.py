@@ -32,7 +32,7 @@ from ganrun.build import build_dataset
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.files import MOVIES, write_rows
 from ganrun.runstate.loggers.grids import grid_pixels, save_grid
-from ganrun.sharing.source import Source, resolve
+from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate_labelled, grid_samples, normal_noise
 
@@ -187,15 +187,7 @@ def nearest_rows(
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ganrun.sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "checkpoint",
-        metavar="GENERATOR",
-        help="a checkpoint, a run folder, a folder of runs (outputs: its newest run), an export, hf://user/repo or an "
-        "R3GAN .pkl",
-    )
+    parser = tool_parser("python -m ganrun.sample", __doc__)
     parser.add_argument("--num", type=int, help=f"number of images (default {NUM}; with --nearest {NEAREST_NUM})")
     parser.add_argument(
         "--out",

@@ -6,6 +6,7 @@ tools and `init=` read as they read a checkpoint."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,19 @@ def resolve(given: str | Path) -> Source:
     if exported.is_export(path):
         return Source(exported.read(path, text), path, text, EXPORT)
     return _runs(path, text)
+
+
+def tool_parser(prog: str, doc: str, dest: str = "checkpoint") -> argparse.ArgumentParser:
+    """A tool's argument parser whose --help shows its whole docstring, with the GENERATOR argument every tool
+    takes (what `resolve` reads) as `dest`."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        dest,
+        metavar="GENERATOR",
+        help="a checkpoint, a run folder, a folder of runs (outputs: its newest run), an export, hf://user/repo or an "
+        "R3GAN .pkl",
+    )
+    return parser
 
 
 def _file(path: Path, label: str) -> Source:
