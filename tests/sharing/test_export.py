@@ -145,3 +145,9 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path, checkpoint, capsys):
         command.main([str(checkpoint), str(tmp_path / "a-file" / "out")])
     err = capsys.readouterr().err
     assert err.startswith(f"Error: cannot create {tmp_path / 'a-file'}: ") and err.count("\n") == 1
+
+
+def test_evaluate_writes_its_scores_beside_what_it_scored(tmp_path, checkpoint):
+    command.main([str(checkpoint), str(tmp_path / "out")])
+    assert resolve(tmp_path / "out").beside(".metrics.json") == tmp_path / "out" / "generator.metrics.json"
+    assert resolve(checkpoint.parent.parent).beside(".metrics.json") == checkpoint.with_name("last.metrics.json")
