@@ -98,7 +98,7 @@ def page(config: dict, facts: dict, scores: list[dict], where: str) -> list[str]
             + (" and `labels` (N int64)" if config["conditional"] else "")
             + " and returns `images` (N×C×H×W in [-1, 1]) for any batch size N (onnxruntime).",
         ]
-    lines += ["", "## How it was trained", "", "| | |", "|---|---|"]
+    lines += ["", "## How it was trained", "", "| what | how |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in facts["table"]]
     lines += ["", "## Scores", ""]
     if scores:

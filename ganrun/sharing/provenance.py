@@ -20,8 +20,9 @@ def option(config: dict, overrides: list[str], group: str) -> str:
         key, _, value = override.lstrip("+").partition("=")
         if key == group:
             return value
-    target = str((config.get(group) or {}).get("_target_", "none")).rsplit(".", 1)[-1]
-    return "none" if target in NO_OP else target
+    parts = str((config.get(group) or {}).get("_target_", "none")).split(".")
+    name = parts[-2] if parts[-1] == "build" and len(parts) > 1 else parts[-1]  # a model family's build function
+    return "none" if name in NO_OP else name
 
 
 def run_folder(source) -> Path | None:

@@ -151,3 +151,21 @@ def test_evaluate_writes_its_scores_beside_what_it_scored(tmp_path, checkpoint):
     command.main([str(checkpoint), str(tmp_path / "out")])
     assert resolve(tmp_path / "out").beside(".metrics.json") == tmp_path / "out" / "generator.metrics.json"
     assert resolve(checkpoint.parent.parent).beside(".metrics.json") == checkpoint.with_name("last.metrics.json")
+
+
+def test_the_python_api_samples_what_the_cli_samples(tmp_path, checkpoint):
+    import numpy as np
+
+    from ganrun import sample
+    from ganrun.sharing import load
+
+    command.main([str(checkpoint), str(tmp_path / "out")])
+    generator = load(str(tmp_path / "out"))
+    assert (generator.z_dim, generator.num_classes, generator.classes) == (8, 3, CLASS_NAMES)
+    assert generator.trained_classes == [0, 2] and generator.config["model"]["hidden"] == 8
+    sample.main([str(tmp_path / "out"), "--num", "6", "--seed", "4", "--out", str(tmp_path / "s.npz")])
+    cli = np.load(tmp_path / "s.npz")["arr_0"]
+    np.testing.assert_array_equal(generator.sample(6, seed=4).permute(0, 2, 3, 1).numpy(), cli)
+    assert generator.sample(2, seed=0, label="fox").shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="needs labels"):
+        generator(torch.randn(2, 8))
