@@ -1,6 +1,6 @@
 """Spec of `ganrun.export --onnx` (ganrun/sharing/onnx_export.py): for every model family, conditional and not, the
-generator under onnxruntime computes PyTorch's images to 1e-4 for a batch size other than the one traced. One
-family in the fast suite, every family in the full one (each export takes a few seconds)."""
+generator under onnxruntime computes PyTorch's images to 1e-4 for a batch size other than the one traced. The full
+suite only: each export takes a few seconds."""
 
 import numpy as np
 import onnxruntime
@@ -11,10 +11,9 @@ from ganrun.build import generator_of
 from ganrun.sharing.onnx_export import Sampler, example_inputs, export_onnx
 from helpers.generators import CASES, family_state
 
-SLOW_CASES = [pytest.param(*case, marks=pytest.mark.slow) for case in CASES if case != ("r3gan", True)]
 
-
-@pytest.mark.parametrize(("family", "conditional"), [("r3gan", True), *SLOW_CASES])
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "conditional"), CASES)
 def test_onnxruntime_computes_pytorchs_images(tmp_path, family, conditional):
     generator = generator_of(family_state(family, conditional), torch.device("cpu"), use_ema=False)
     path = tmp_path / "generator.onnx"
