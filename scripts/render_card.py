@@ -68,7 +68,7 @@ def main(argv=None) -> int:
             print("no chromium: apt-get install chromium", file=sys.stderr)
             return 1
         subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1900",
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1720",
              f"--screenshot={args.png.absolute()}", args.out.absolute().as_uri()],
             check=True, capture_output=True,
         )  # fmt: skip

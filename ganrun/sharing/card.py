@@ -48,7 +48,7 @@ def card_metadata(config: dict, facts: dict, scores: list[dict]) -> dict:
                 "results": [
                     {
                         "task": {"type": task, "name": task.replace("-", " ").capitalize()},
-                        "dataset": {"type": facts["dataset"], "name": facts["dataset_text"]},
+                        "dataset": {"type": facts["dataset"], "name": facts["dataset"]},
                         "metrics": [
                             {
                                 "type": s["metric"],
