@@ -1,6 +1,6 @@
-"""An R3GAN network pickle as a ganrun state: the settings of `model=r3gan` read from the networks' layers (and
-checked against the constructor arguments where the pickle stores them), and every R3GAN parameter moved to the
-ganrun parameter that holds the same numbers (the pairing scripts/r3gan_reference.py checks against R3GAN's code).
+"""An R3GAN network pickle as a ganrun state: the settings of `model=r3gan` read from the networks
+(r3gan_settings.py), and every R3GAN parameter moved to the ganrun parameter that holds the same numbers (the pairing
+of scripts/r3gan_reference.py, by name; scripts/r3gan_pickles.py checks the result against R3GAN's code).
 
 R3GAN's generator: MainLayers[0] = [GenerativeBasis, blocks…], MainLayers[i] = [UpsampleLayer, blocks…],
 AggregationLayer; its discriminator: ExtractionLayer, MainLayers[i] = [blocks…, DownsampleLayer], the last
@@ -16,13 +16,11 @@ import torch
 
 from ganrun.base.errors import UsageError
 from ganrun.build import build_gan
-from ganrun.models.r3gan_layers import lowpass_kernel
 from ganrun.sharing.r3gan_pickle import Recorded, load
+from ganrun.sharing.r3gan_settings import conv, generator_settings, model_of, stages_of
 
-KERNEL = 3  # ganrun's r3gan: 3×3 grouped convolutions
 BLOCK = {"LinearLayer1": "expand", "LinearLayer2": "spatial", "LinearLayer3": "project"}
 BIASES = {"NonLinearity1": "expand", "NonLinearity2": "spatial"}
-CONSTRUCTOR = {"NoiseDimension": "z_dim", "WidthPerStage": "widths", "BlocksPerStage": "blocks"}
 
 
 def read(path: Path) -> dict:
@@ -48,91 +46,6 @@ def read(path: Path) -> dict:
     }
     check_builds(state, path)
     return state
-
-
-def model_of(wrapper: Recorded, path: Path) -> Recorded:
-    """The R3GAN network inside training.networks' wrapper (its `Model`)."""
-    model = wrapper.child("Model")
-    if model is None or model.child("MainLayers") is None:
-        raise UsageError(f"{path}: {wrapper.kind} is not an R3GAN network (no Model.MainLayers in it)")
-    return model
-
-
-def stages_of(model: Recorded) -> list[list[Recorded]]:
-    return [list(stage.child("Layers").children().values()) for stage in model.child("MainLayers").children().values()]
-
-
-def conv(layer: Recorded) -> Recorded:
-    """The torch conv inside R3GAN's Convolution (its `Layer`)."""
-    return layer.child("Layer")
-
-
-def generator_settings(wrapper: Recorded, path: Path) -> dict:
-    """ganrun's r3gan keys read from the generator's layers."""
-    model = model_of(wrapper, path)
-    stages = stages_of(model)
-    widths, blocks, groups, expansions = [], [], [], set()
-    for layers in stages:
-        width = layers[0].state["_parameters"]["Basis"].shape[0] if len(widths) == 0 else None
-        for block in layers[1:]:
-            first, spatial = conv(block.child("LinearLayer1")), conv(block.child("LinearLayer2"))
-            width = first.state["in_channels"]
-            expansions.add(first.state["out_channels"] // width)
-            groups.append(spatial.state["out_channels"] // spatial.state["groups"])
-            if tuple(spatial.state["kernel_size"]) != (KERNEL, KERNEL):
-                raise UsageError(f"{path}: R3GAN's kernel size {spatial.state['kernel_size']} is not ganrun's 3×3")
-        if width is None:  # a stage without blocks: its width is its transition conv's
-            width = conv(layers[0].child("LinearLayer")).state["out_channels"]
-        widths.append(int(width))
-        blocks.append(len(layers) - 1)
-        for layer in layers:
-            check_kernel(layer, path)
-    if len(set(groups)) > 1 or len(expansions) > 1:
-        raise UsageError(
-            f"{path}: its stages use group widths {sorted(set(groups))} and expansions {sorted(expansions)}; ganrun's "
-            "model.group_width and model.expansion are one number each"
-        )
-    embedding = model.child("EmbeddingLayer")
-    z_dim = int(wrapper.state.get("z_dim") or (wrapper.state.get("_init_kwargs") or {}).get("NoiseDimension") or 0)
-    if not z_dim:
-        raise UsageError(f"{path}: its generator does not say the size of z (no z_dim); not an R3GAN generator")
-    settings = {
-        "image_size": int(wrapper.state["img_resolution"]),
-        "channels": int(conv(model.child("AggregationLayer")).state["out_channels"]),
-        "z_dim": z_dim,
-        "widths": widths,
-        "blocks": blocks,
-        "group_width": groups[0] if groups else 16,
-        "expansion": expansions.pop() if expansions else 2,
-        "conditional": embedding is not None,
-        "num_classes": int(embedding.state["in_features"]) if embedding is not None else None,
-    }
-    if embedding is not None and embedding.state["out_features"] != z_dim:
-        raise UsageError(
-            f"{path}: its class embedding has {embedding.state['out_features']} dimensions and z {z_dim}; ganrun's "
-            "r3gan embeds the class in as many dimensions as z"
-        )
-    check_constructor(wrapper, settings, path)
-    return settings
-
-
-def check_kernel(layer: Recorded, path: Path) -> None:
-    """A resampler's filter must be R3GAN's [1,2,1] interpolation filter, which ganrun's r3gan has built in."""
-    resampler = layer.child("Resampler")
-    kernel = None if resampler is None else (resampler.state.get("_buffers") or {}).get("Kernel")
-    if kernel is not None and not torch.allclose(kernel.double(), lowpass_kernel().double()):
-        raise UsageError(f"{path}: a resampling filter other than R3GAN's [1,2,1] one, which ganrun's r3gan has")
-
-
-def check_constructor(wrapper: Recorded, settings: dict, path: Path) -> None:
-    """Where the pickle stores its constructor arguments (a persistent class), they must say what the layers say."""
-    kwargs = wrapper.state.get("_init_kwargs") or {}
-    for theirs, ours in CONSTRUCTOR.items():
-        if theirs not in kwargs:
-            continue
-        said = list(kwargs[theirs]) if isinstance(kwargs[theirs], (list, tuple)) else kwargs[theirs]
-        if said != settings[ours]:
-            raise UsageError(f"{path}: its constructor says {theirs}={said}, its layers {settings[ours]}")
 
 
 def ganrun_config(settings: dict, training_set: dict) -> dict:
