@@ -1,10 +1,14 @@
-"""Score a checkpoint's generator against its data set's reference split, each score with its protocol; print and
-write JSON.
+"""Score a generator against its data set's reference split, each score with its protocol; print and write JSON.
 
     python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --num 10000 --metrics fid,kid
-    python -m ganrun.evaluate outputs/<date>/<time>/checkpoints/last.pt --metrics classifier_fd,classifier_recall --real
+    python -m ganrun.evaluate outputs --metrics classifier_fd,classifier_recall --real
 
-The numbers go to stdout and to <checkpoint stem>.metrics.json beside the checkpoint, each with how it was measured
+GENERATOR is what ganrun.sample takes: a checkpoint, a run folder (its newest checkpoint), a folder of runs such as
+`outputs` (its newest run), an exported folder, `hf://user/repo`, or an R3GAN network pickle (its data set: an image
+folder, `--data-root` where its dataset zip is unpacked).
+
+The numbers go to stdout and to <checkpoint stem>.metrics.json beside the checkpoint (generator.metrics.json in an
+exported folder, <user>--<repo>.metrics.json in the current folder for a Hub repository), each with how it was measured
 (reference split and its size, generated images, generator and step, features and their weights, resize). The EMA
 generator is used when the checkpoint has one (unless --no-ema). `--reference test` measures against the test split
 (default: the run's metrics.reference, else train); `--real` scores the held-out split's real images the same way,
@@ -14,17 +18,16 @@ the floor each number can reach, printed beside the generator's. `--truncation Ï
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.base.schedules import images_per_step, in_force, schedules_of
-from ganrun.build import build_dataset, load_generator
+from ganrun.build import build_dataset
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
 from ganrun.quality.names import NAMES
 from ganrun.quality.protocol import describe_all, origin_text
 from ganrun.quality.reference import SPLITS, held_out_split, reference_images, reference_name, seeded_subset
-from ganrun.runstate import checkpoint
+from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate
 
@@ -34,8 +37,7 @@ HELD_OUT_SEED = 2021  # the held-out images scored, when the split has more than
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ganrun.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
+    parser = tool_parser("python -m ganrun.evaluate", __doc__)
     parser.add_argument(
         "--num", type=int, help=f"generated images (default: the run's metrics.num_samples, else {DEFAULT_NUM})"
     )
@@ -78,18 +80,17 @@ def trained_under(state: dict) -> str | None:
     return in_force(schedules_of(config), state["step"], images_per_step(config))
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    """The scores of `args.checkpoint` with their protocols (and, with --real, the held-out images'), as written to
-    its .metrics.json."""
-    path = Path(args.checkpoint)
-    state = checkpoint.load(path)
+def evaluate(args: argparse.Namespace, source: Source) -> dict:
+    """The scores of the generator `source` with their protocols (and, with --real, the held-out images'), as
+    written to its .metrics.json."""
+    state = source.state
     run_metrics = state["config"].get("metrics") or {}
     names = args.metrics or run_metrics.get("names") or DEFAULT_NAMES
     num = args.num or run_metrics.get("num_samples") or DEFAULT_NUM
     split = args.reference or run_metrics.get("reference") or "train"
     dataset_cfg = dict(state["config"].get("dataset") or {})
     if "_target_" not in dataset_cfg:
-        raise UsageError(f"checkpoint {path} has no dataset config to rebuild the real images from")
+        raise UsageError(f"{source.label} has no dataset config to rebuild the real images from")
     if args.data_root:
         dataset_cfg["root"] = args.data_root
     if args.real and labelled_source(dataset_cfg) is None:
@@ -119,15 +120,16 @@ def evaluate(args: argparse.Namespace) -> dict:
     )
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 
-    generator = load_generator(path, device, use_ema=not args.no_ema)
-    used_ema = not args.no_ema and state.get("ema") is not None
+    generator = source.generator(device, use_ema=not args.no_ema)
+    used_ema = not args.no_ema and source.used_ema
     scores = metrics.compute(
         lambda n: generate(generator, n, args.seed, device, truncation=args.truncation),
         "ema" if used_ema else "raw",
         args.truncation,
     )
     result = {
-        "checkpoint": str(path),
+        "checkpoint": str(source.path),
+        "generator": source.label,
         "step": state["step"],
         "num_samples": num,
         "ema": used_ema,
@@ -185,8 +187,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the KID subset note, download notes
     try:
-        result = evaluate(args)
-        out = Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}.metrics.json")
+        source = resolve(args.checkpoint)
+        for note in source.notes:
+            print(note)
+        result = evaluate(args, source)
+        out = source.beside(".metrics.json")
         try:
             out.write_text(json.dumps(result, indent=2) + "\n")
         except OSError as exc:

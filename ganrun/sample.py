@@ -1,11 +1,15 @@
-"""`python -m ganrun.sample CKPT --out OUT`: images from a checkpoint's generator, and pictures of it.
+"""`python -m ganrun.sample GENERATOR --out OUT`: images from a generator, and pictures of it.
 
-OUT ending in .png writes one grid (a class-conditional generator's: one row per class, its name beside it, unless
---class); .npz writes a uint8 array `arr_0` of shape N×H×W×C (the layout FID tools read), and `labels` (with the
-class names, `classes`) for a class-conditional generator; anything else is a folder of N PNG files (named with
-their class when conditional). `--class NAME` (or its index K) makes every image of that class (a
-class-conditional checkpoint only), e.g. a per-class .npz.
-`--truncation ψ` draws the noise from a normal truncated to ±ψ (entries outside are drawn again).
+GENERATOR is a checkpoint (.pt), a run folder (its newest checkpoint), a folder of runs such as `outputs` (its
+newest run, named in a line), an exported folder (`python -m ganrun.export`), a Hub repository `hf://user/repo`,
+or an R3GAN network pickle (.pkl, read without running its code).
+
+OUT with an image extension (grid.png, grid.jpg, grid.webp …) writes one grid in that format (a class-conditional
+generator's: one row per class, its name beside it, unless --class); .npz writes a uint8 array `arr_0` of shape
+N×H×W×C (the layout FID tools read), and `labels` (with the class names, `classes`) for a class-conditional
+generator; a name without an extension is a folder of N PNG files (named with their class when conditional).
+`--class NAME` (or its index K) makes every image of that class (a class-conditional generator only), e.g. a
+per-class .npz. `--truncation ψ` draws the noise from a normal truncated to ±ψ (entries outside are drawn again).
 
 Pictures: `--interpolate K --out walk.gif|walk.mp4|walk.png` walks between K fixed noise points by spherical
 interpolation, one row per pair (for a class-conditional model also between classes at fixed noise);
@@ -14,6 +18,7 @@ the data set's classifier (or Inception's), the memorization check.
 """
 
 import argparse
+import os
 import re
 from pathlib import Path
 
@@ -23,11 +28,11 @@ from PIL import Image
 
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.base.pixels import to_uint8
-from ganrun.build import build_dataset, generator_of
+from ganrun.build import build_dataset
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.files import MOVIES, write_rows
-from ganrun.runstate import checkpoint
-from ganrun.runstate.loggers.grids import save_grid
+from ganrun.runstate.loggers.grids import grid_pixels, save_grid
+from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate_labelled, grid_samples, normal_noise
 
@@ -45,9 +50,9 @@ def write(
     class `names`) or a folder of PNGs (named with their class)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     hwc = images.permute(0, 2, 3, 1).numpy()
-    if out.suffix.lower() == ".png":
-        save_grid(images, out, nrow)
-    elif out.suffix.lower() == ".npz":
+    if out_kind(str(out)) == "grid":
+        save_image_grid(images, out, nrow)
+    elif out_kind(str(out)) == "npz":
         extra = {} if labels is None else {"labels": labels.numpy()}
         if labels is not None and names:
             extra["classes"] = np.array(names)
@@ -57,6 +62,42 @@ def write(
         for i, image in enumerate(hwc):
             name = f"{i:06d}.png" if labels is None else f"{i:06d}_{class_tag(int(labels[i]), names)}.png"
             Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(out / name)
+
+
+def image_format(out: Path) -> str | None:
+    """The image format PIL writes for --out's extension (grid.jpg: JPEG), or None where it names none."""
+    Image.init()
+    found = Image.registered_extensions().get(out.suffix.lower())
+    return found if found in Image.SAVE else None
+
+
+def save_image_grid(images: torch.Tensor, out: Path, nrow: int | None) -> None:
+    """The grid in the format of `out`'s extension, written whole or not at all (a format that cannot hold these
+    images, such as JPEG for RGBA, is one line)."""
+    if image_format(out) == "PNG":
+        return save_grid(images, out, nrow)
+    pixels = grid_pixels(images, nrow)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(tmp, format=image_format(out))
+        os.replace(tmp, out)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"--out {out}: {image_format(out)} cannot hold these images ({exc}); use a .png") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def out_kind(out: str) -> str:
+    """What --out names: "grid" (an image extension), "npz", "movie", "folder" (no extension, or an existing
+    folder), else "unknown"."""
+    path = Path(out)
+    if path.suffix.lower() == ".npz":
+        return "npz"
+    if path.suffix.lower() in MOVIES:
+        return "movie"
+    if path.suffix and image_format(path) is not None:
+        return "grid"
+    return "folder" if out.endswith(("/", os.sep)) or path.is_dir() or not path.suffix else "unknown"
 
 
 def class_tag(label: int, names: list[str] | None) -> str:
@@ -95,7 +136,7 @@ def check_class(generator: torch.nn.Module, label: int | None, names: list[str] 
 
 def make(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device, names: list[str] | None):
     """(uint8 images, labels or None, grid row length or None, how many samples they show) as `args` ask."""
-    if Path(args.out).suffix.lower() == ".png" and args.label is None and trained_classes(generator) is not None:
+    if out_kind(args.out) == "grid" and args.label is None and trained_classes(generator) is not None:
         rng = torch.Generator().manual_seed(args.seed)
         images, columns = grid_samples(
             generator, normal_noise(args.num, generator.z_dim, rng, args.truncation).to(device), names
@@ -116,15 +157,17 @@ def walk_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torc
     return rows, walk_captions(generator, args.interpolate, args.label, names)
 
 
-def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: torch.device) -> torch.Tensor:
+def nearest_rows(
+    generator: torch.nn.Module, args: argparse.Namespace, device: torch.device, source: Source
+) -> torch.Tensor:
     """Each sample beside its --nearest nearest images of the training set (as the run trained on it)."""
     from ganrun.data.labelled import labelled_source
     from ganrun.pictures.nearest import beside, extractor_features, nearest_training_images
     from ganrun.quality import classifier, inception  # torch-fidelity takes seconds to import
 
-    dataset_cfg = dict(checkpoint.load(Path(args.checkpoint))["config"].get("dataset") or {})
+    dataset_cfg = dict(source.state["config"].get("dataset") or {})
     if "_target_" not in dataset_cfg:
-        raise UsageError(f"checkpoint {args.checkpoint} has no dataset config to find its training images from")
+        raise UsageError(f"{source.label} has no dataset config to find its training images from")
     if args.data_root:
         dataset_cfg["root"] = args.data_root
     labelled = labelled_source(dataset_cfg)
@@ -144,13 +187,13 @@ def nearest_rows(generator: torch.nn.Module, args: argparse.Namespace, device: t
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ganrun.sample", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a checkpoint, e.g. outputs/<date>/<time>/checkpoints/last.pt")
+    parser = tool_parser("python -m ganrun.sample", __doc__)
     parser.add_argument("--num", type=int, help=f"number of images (default {NUM}; with --nearest {NEAREST_NUM})")
     parser.add_argument(
         "--out",
         required=True,
-        help="grid.png, samples.npz, a folder for PNG files; with --interpolate walk.png, walk.gif or walk.mp4",
+        help="grid.png (or .jpg, .webp …: a grid), samples.npz, a folder for PNG files; with --interpolate walk.png, "
+        "walk.gif or walk.mp4",
     )
     parser.add_argument(
         "--class",
@@ -200,6 +243,15 @@ def check_picture_args(parser: argparse.ArgumentParser, args: argparse.Namespace
             args.interpolate is None and args.nearest is None and suffix in MOVIES,
             f"--out {args.out}: a movie is a walk; add --interpolate K",
         ),
+        (
+            out_kind(args.out) in ("grid", "npz", "movie") and Path(args.out).is_dir(),
+            f"--out {args.out} is an existing folder; a grid, an array or a movie is a file: choose another name",
+        ),
+        (
+            args.interpolate is None and args.nearest is None and out_kind(args.out) == "unknown",
+            f"--out {args.out}: {suffix} is neither an image format (.png, .jpg, .webp …) nor .npz; a name without "
+            "an extension writes a folder of PNG files",
+        ),
     ]
     for failed, message in checks:
         if failed:
@@ -210,9 +262,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
-        state = checkpoint.load(Path(args.checkpoint))
-        generator = generator_of(state, device, use_ema=not args.no_ema)
-        names = state.get("classes")  # what each label means, where the run knew it
+        source = resolve(args.checkpoint)
+        for note in source.notes:
+            print(note)
+        generator = source.generator(device, use_ema=not args.no_ema)
+        names = source.state.get("classes")  # what each label means, where the run knew it
         args.label = class_label(args.label, names)
         check_class(generator, args.label, names)
         if args.interpolate is not None:
@@ -220,7 +274,7 @@ def main(argv=None) -> None:
             write_rows(rows, Path(args.out), captions=captions)
             done = f"{len(rows)} walks of {rows.shape[1]} images"
         elif args.nearest is not None:
-            rows = nearest_rows(generator, args, device)
+            rows = nearest_rows(generator, args, device, source)
             write_rows(rows, Path(args.out), gap_after=0)
             done = f"{len(rows)} samples beside their {args.nearest} nearest training images"
         else:

@@ -11,8 +11,10 @@ from helpers.cli import REPO
 LAYERS = [
     {"__main__"},
     {"app"},
-    {"sample", "evaluate", "report", "bench"},  # the tools: built on the library, never on the app
-    {"pictures"},  # walks, truncation and nearest neighbours: what ganrun.sample draws with
+    {"sample", "evaluate", "export", "report", "bench"},  # the tools: built on the library, never on the app
+    # walks, truncation and nearest neighbours: what ganrun.sample draws with; sharing: a generator given by path
+    # (checkpoint, run folder, export, Hub, R3GAN pickle), exports, the Hub
+    {"pictures", "sharing"},
     {"build"},  # every instantiate call: what the app and the tools build parts with
     {"runstate"},
     {"training"},

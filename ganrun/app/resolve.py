@@ -19,7 +19,7 @@ from ganrun.base.errors import UsageError
 from ganrun.base.schedules import Schedule, images_per_step, schedules_of
 from ganrun.build import enum_value
 from ganrun.runstate.origin import origin_of
-from ganrun.runstate.resume import load_resume_state
+from ganrun.sharing.init import init_state
 from ganrun.training import distributed
 from ganrun.training.devices import training_device
 from ganrun.training.settings import Settings
@@ -110,11 +110,12 @@ def settings_from(cfg: DictConfig, rank: int, world: int) -> Settings:
 
 
 def load_init(cfg: DictConfig) -> tuple[Path, dict] | None:
-    """The checkpoint `init.path` names (a run folder: its newest readable one), loaded, or None without one."""
+    """The weights `init.path` names (a checkpoint, a run folder, an export, hf://…, an R3GAN pickle: anything the
+    tools take), loaded, or None without one."""
     if not cfg.init.path:
         return None
     try:
-        found = load_resume_state(str(cfg.init.path), Path.cwd())
+        found = init_state(str(cfg.init.path), cfg.init.strict, cfg.init.optimizers)
     except UsageError as exc:
         raise UsageError(f"init={cfg.init.path}: {exc}") from None
     if found is None:  # init=auto: the current folder's run, which has none
