@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganrun.base import schedules
 from ganrun.base.errors import UsageError
 from ganrun.base.weights import load_weights
-from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
+from ganrun.data.reading import DRAWING_KEYS, STORAGE_KEYS, ImageSet, take_subset
 from ganrun.objectives.augment import Augment
 from ganrun.runstate import checkpoint
 from ganrun.training import contract

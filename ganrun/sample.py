@@ -30,7 +30,7 @@ from ganrun.base.errors import UsageError, exit_with
 from ganrun.base.pixels import to_uint8
 from ganrun.build import build_dataset
 from ganrun.models.conditional import trained_classes
-from ganrun.pictures.files import MOVIES, write_rows
+from ganrun.pictures.strips import MOVIES, write_rows
 from ganrun.runstate.loggers.grids import grid_pixels, save_grid
 from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device

@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     if args.out is None and args.samples is None:
         parser.error("nothing to do: give --out (the measurement), --samples (the picture) or both")
     if args.samples is not None:
-        from ganrun.pictures.files import write_rows
+        from ganrun.pictures.strips import write_rows
 
         captions = ["no truncation" if psi is None else f"psi {psi:g}" for psi in SAMPLE_PSIS]  # the font has no ψ
         write_rows(sample_rows(args.checkpoint, args.samples_num, args.seed), args.samples, captions=captions)

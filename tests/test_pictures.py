@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from ganrun.models import dcgan28
-from ganrun.pictures import files, walk
+from ganrun.pictures import strips, walk
 from ganrun.pictures.nearest import beside, nearest_training_images
 from ganrun.training.sampling import normal_noise, samples
 
@@ -129,9 +129,9 @@ def rows_of(count=3, steps=4, size=6, channels=1) -> torch.Tensor:
 
 def test_a_png_strip_is_one_row_per_walk_with_a_gap_after_the_marked_column(tmp_path):
     rows = rows_of()
-    files.write_rows(rows, tmp_path / "strip.png", gap_after=0)
+    strips.write_rows(rows, tmp_path / "strip.png", gap_after=0)
     pixels = np.asarray(Image.open(tmp_path / "strip.png"))
-    pad, gap = files.PAD, files.GAP
+    pad, gap = strips.PAD, strips.GAP
     assert pixels.shape == (pad + 3 * (6 + pad), pad + 4 * (6 + pad) + gap - pad)
     np.testing.assert_array_equal(pixels[pad : pad + 6, pad : pad + 6], rows[0, 0, 0].numpy())
     left = pad + 6 + gap  # column 1 starts after the wider gap
@@ -139,16 +139,16 @@ def test_a_png_strip_is_one_row_per_walk_with_a_gap_after_the_marked_column(tmp_
 
 
 def test_a_gif_plays_the_columns_forward_and_back(tmp_path):
-    files.write_rows(rows_of(steps=4), tmp_path / "walk.gif")
+    strips.write_rows(rows_of(steps=4), tmp_path / "walk.gif")
     with Image.open(tmp_path / "walk.gif") as gif:
         assert gif.n_frames == 4 + 2  # 0 1 2 3, then 2 1 back to the start, looping
-        assert min(gif.size) >= files.MIN_FRAME_SIDE and gif.info["loop"] == 0
+        assert min(gif.size) >= strips.MIN_FRAME_SIDE and gif.info["loop"] == 0
 
 
 def test_an_mp4_has_the_frames_of_the_gif(tmp_path):
     import av
 
-    files.write_rows(rows_of(steps=4, channels=3), tmp_path / "walk.mp4")
+    strips.write_rows(rows_of(steps=4, channels=3), tmp_path / "walk.mp4")
     with av.open(str(tmp_path / "walk.mp4")) as video:
         frames = list(video.decode(video=0))
     assert len(frames) == 6 and frames[0].width % 2 == 0 and frames[0].height % 2 == 0
@@ -173,8 +173,8 @@ def test_sample_writes_a_walk_as_a_strip_and_a_gif(checkpoint, tmp_path, capsys)
     common = [str(checkpoint), "--interpolate", "3", "--steps", "4", "--device", "cpu"]
     main([*common, "--out", str(tmp_path / "walk.png")])
     main([*common, "--out", str(tmp_path / "walk.gif"), "--truncation", "0.5"])
-    tile = 28 + files.PAD
-    assert Image.open(tmp_path / "walk.png").size == (files.PAD + 4 * tile, files.PAD + 2 * tile)
+    tile = 28 + strips.PAD
+    assert Image.open(tmp_path / "walk.png").size == (strips.PAD + 4 * tile, strips.PAD + 2 * tile)
     assert Image.open(tmp_path / "walk.gif").n_frames == 4 + 2
     assert capsys.readouterr().out.splitlines()[0] == f"wrote 2 walks of 4 images to {tmp_path / 'walk.png'}"
 
@@ -186,7 +186,7 @@ def test_sample_puts_each_sample_beside_its_nearest_training_images(checkpoint, 
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "cache"))
     main([str(checkpoint), "--nearest", "2", "--num", "3", "--out", str(tmp_path / "nearest.png"), "--device", "cpu"])
     pixels = np.asarray(Image.open(tmp_path / "nearest.png"))
-    pad, gap = files.PAD, files.GAP
+    pad, gap = strips.PAD, strips.GAP
     assert pixels.shape == (pad + 3 * (28 + pad), pad + 3 * (28 + pad) + gap - pad)
     training = build_dataset(torch.load(checkpoint, weights_only=True)["config"]["dataset"]).images[:, 0].numpy()
     for row in range(3):

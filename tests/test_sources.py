@@ -1,4 +1,4 @@
-"""Spec of the batch sources (ganrun.data.source) and their order (ganrun.data.order): every storage tier (device,
+"""Spec of the batch sources (ganrun.data.tiers) and their order (ganrun.data.order): every storage tier (device,
 host, stream) draws the same batches for the same seed, with any number of reader threads, from images in RAM or
 from a packed cache on disk; each epoch shows every image once; the state continues exactly; ranks take disjoint
 shares of one global order; labels come with their images."""
@@ -11,7 +11,7 @@ from torch.testing import assert_close
 from ganrun.data import DatasetError, ImageSet
 from ganrun.data.order import EpochOrder
 from ganrun.data.pack import packed
-from ganrun.data.source import TIERS, StreamedBatches
+from ganrun.data.tiers import TIERS, StreamedBatches
 
 TIER_OPTIONS = [("device", {}), ("host", {}), ("stream", {"workers": 1}), ("stream", {"workers": 3, "prefetch": 2})]
 IDS = ["device", "host", "stream-1-reader", "stream-3-readers"]

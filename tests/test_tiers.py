@@ -1,5 +1,5 @@
-"""Spec of the storage tier choice (ganrun.data.tiers, ganrun.data.memory): `auto` keeps the images where they take
-at most half of the memory (the device's, then the host's), else streams them; the host's memory is the smaller
+"""Spec of the storage tier choice (ganrun.data.tier_choice, ganrun.data.memory): `auto` keeps the images where they
+take at most half of the memory (the device's, then the host's), else streams them; the host's memory is the smaller
 of MemAvailable and what this process's cgroup limit leaves (v1 and v2, the tightest of its ancestors), read from
 /proc and /sys/fs/cgroup (fake ones here); a forced tier that cannot hold the data is one line."""
 
@@ -10,7 +10,7 @@ import torch
 
 from ganrun.data import DatasetError
 from ganrun.data.memory import cgroup_available, host_available
-from ganrun.data.tiers import choose_tier
+from ganrun.data.tier_choice import choose_tier
 
 GB = 2**30
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
@@ -127,13 +127,13 @@ def test_a_forced_tier_is_refused_before_a_folder_is_packed(tmp_path, monkeypatc
     from omegaconf import OmegaConf
 
     from ganrun.build import build_dataset
-    from ganrun.data import tiers
+    from ganrun.data import tier_choice
     from ganrun.data.open import open_source
     from helpers.tiny_data import write_image_folder
 
     folder = write_image_folder(tmp_path / "faces", n=6, size=40, broken=0)
     monkeypatch.setenv("GANRUN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tiers, "host_available", lambda: (3 * 16 * 16 * 3, "cgroup limit 0.00 GB"))  # three rows
+    monkeypatch.setattr(tier_choice, "host_available", lambda: (3 * 16 * 16 * 3, "cgroup limit 0.00 GB"))  # three rows
     cfg = OmegaConf.create(
         {
             "seed": 0,

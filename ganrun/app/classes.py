@@ -8,10 +8,10 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from ganrun.base.errors import UsageError
-from ganrun.data.files import NUM_CLASSES, check_classes
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.options import dataset_option
+from ganrun.data.reading import NUM_CLASSES, check_classes
 
 
 def fill_classes(cfg: DictConfig) -> list[str] | None:

@@ -28,7 +28,7 @@ import torch
 from ganrun.base.commands import description
 from ganrun.base.errors import UsageError
 from ganrun.data import image_folder
-from ganrun.data.source import TIERS
+from ganrun.data.tiers import TIERS
 
 
 def gib(size: float) -> str:

@@ -5,10 +5,10 @@ The loaders below are the dataset group's Hydra targets (`ganrun.data.mnist` …
 """
 
 from ganrun.data.cifar import cifar10
-from ganrun.data.files import DatasetError, ImageSet
 from ganrun.data.folder import image_folder
 from ganrun.data.idx import fashion_mnist, mnist
-from ganrun.data.source import TIERS, BatchSource, DeviceBatches, HostBatches, StreamedBatches
+from ganrun.data.reading import DatasetError, ImageSet
+from ganrun.data.tiers import TIERS, BatchSource, DeviceBatches, HostBatches, StreamedBatches
 
 __all__ = [
     "BatchSource",

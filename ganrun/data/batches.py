@@ -1,4 +1,4 @@
-"""What every storage tier's batch source shares (ganrun/data/source.py has the tiers): the order, over the images
+"""What every storage tier's batch source shares (ganrun/data/tiers.py has the tiers): the order, over the images
 and, with `xflip`, their mirror images (position i ≥ N of the order draws image i − N flipped left to right, as
 StyleGAN2-ADA's --mirror), the labels, the class names, the `real` grid's sample and the checkpoint state."""
 
@@ -8,9 +8,9 @@ import torch
 
 from ganrun.base.named_rows import with_names
 from ganrun.base.pixels import to_unit_range
-from ganrun.data.files import DatasetError
 from ganrun.data.imageset import ImageSet
 from ganrun.data.order import EpochOrder
+from ganrun.data.reading import DatasetError
 
 PREVIEW_SEED = 0x5EA1  # the `real` grid's draw: the same training images in every run of a data set
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganrun.data.files import (
+from ganrun.data.pack import packed
+from ganrun.data.reading import (
     DatasetError,
     ImageSet,
     check_classes,
@@ -20,7 +21,6 @@ from ganrun.data.files import (
     to_shape,
     torchvision_download,
 )
-from ganrun.data.pack import packed
 
 CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganrun.data.files import DatasetError
+from ganrun.data.reading import DatasetError
 
 CROPS = ("center", "pad")
 
@@ -26,7 +26,7 @@ def decode_image(path: str | Path, image_size: int, mode: str, crop: str = "cent
     """One image file as H×W[×3] uint8 fitted to image_size as `crop` says, and whether it had to be enlarged (it
     was smaller than image_size: its shorter side for a center crop, its longer side for padding); None if
     unreadable. Any mode (grayscale, RGBA, palette, CMYK, 16-bit) is converted to `mode` ("L" or "RGB") by PIL."""
-    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (files.torchvision_download)
+    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (reading.torchvision_download)
 
     try:
         with Image.open(path) as img:
@@ -42,7 +42,7 @@ def decode_image(path: str | Path, image_size: int, mode: str, crop: str = "cent
 
 def fit_and_pad(img: Image.Image, size: int) -> np.ndarray:
     """The whole image resized so that its longer side is `size`, centered on a black size×size square."""
-    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (files.torchvision_download)
+    import torchvision.transforms.functional as TF  # here: torchvision's import is slow (reading.torchvision_download)
 
     width, height = img.size
     scale = size / max(width, height)

@@ -18,10 +18,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ganrun.data.decode import check_crop, decode_image
-from ganrun.data.files import DatasetError, ImageSet, check_options
 from ganrun.data.listing import IMAGE_EXTENSIONS, UNLABELLED, Labelling, label_files, list_images, pick_classes
 from ganrun.data.memory import gigabytes, host_available
 from ganrun.data.pack import packed
+from ganrun.data.reading import DatasetError, ImageSet, check_options
 
 log = logging.getLogger("ganrun")
 

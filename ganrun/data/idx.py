@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganrun.data.files import (
+from ganrun.data.pack import packed
+from ganrun.data.reading import (
     DatasetError,
     ImageSet,
     check_classes,
@@ -21,7 +22,6 @@ from ganrun.data.files import (
     to_shape,
     torchvision_download,
 )
-from ganrun.data.pack import packed
 
 CLASS_NAMES = {  # the names of labels 0..9
     "MNIST": [str(digit) for digit in range(10)],

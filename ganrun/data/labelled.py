@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from ganrun.data.cifar import CIFAR_BATCHES, read_cifar_batches
-from ganrun.data.files import DatasetError, locate, stat, torchvision_download
 from ganrun.data.idx import read_idx, read_idx_labels
+from ganrun.data.reading import DatasetError, locate, stat, torchvision_download
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}  # our split name → the idx files' prefix
 CIFAR_SPLITS = {"train": CIFAR_BATCHES[:5], "test": CIFAR_BATCHES[5:]}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganrun.data.files import DatasetError
+from ganrun.data.reading import DatasetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 UNLABELLED, BY_FOLDER = "none", "folders"  # dataset.labels: none, folders, or the name of a labels file

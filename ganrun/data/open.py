@@ -9,10 +9,10 @@ from functools import partial
 
 import torch
 
-from ganrun.data.files import DatasetError
 from ganrun.data.imageset import ImageSet
-from ganrun.data.source import TIERS, BatchSource
-from ganrun.data.tiers import check_storage, choose_tier
+from ganrun.data.reading import DatasetError
+from ganrun.data.tier_choice import check_storage, choose_tier
+from ganrun.data.tiers import TIERS, BatchSource
 
 log = logging.getLogger("ganrun")
 

@@ -7,7 +7,7 @@ import copy
 
 import torch
 
-from ganrun.data.files import DatasetError
+from ganrun.data.reading import DatasetError
 
 
 class EpochOrder:

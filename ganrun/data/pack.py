@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ganrun.base.files import cache_root
-from ganrun.data.files import DatasetError
+from ganrun.base.disk import cache_root
 from ganrun.data.memory import gigabytes
+from ganrun.data.reading import DatasetError
 from ganrun.data.writers import HEADER, MemoryWriter, PackWriter, open_pack
 
 __all__ = ["HEADER", "labels_path", "notes_path", "open_pack", "pack_path", "packed"]

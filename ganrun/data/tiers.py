@@ -1,66 +1,59 @@
-"""Which storage tier holds the training images (`dataset.storage=auto|device|host|stream`), decided from the
-packed set's size and the memory really available to this process."""
+"""Batches of training images from one of three storage tiers behind one interface (the loop never knows where the
+images live):
+
+- `device`: every image on the training device as uint8, batches gathered there;
+- `host`: every image in one host tensor (pinned on CUDA), each batch gathered there and copied asynchronously;
+- `stream`: the packed cache read batch by batch by background threads into a few (pinned) buffers, ahead of
+  training (ganrun/data/streamed.py). Host memory is bounded by a few batches and device memory by two, whatever
+  the set's size.
+
+All three draw the same batches for the same seed and position (data/order.py), x-flips included
+(ganrun/data/batches.py).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import numpy as np
 import torch
 
-from ganrun.data.files import DatasetError
-from ganrun.data.memory import device_free, gigabytes, host_available
+from ganrun.data.batches import BatchSource
+from ganrun.data.imageset import ImageSet
+from ganrun.data.streamed import PREFETCH, StreamedBatches
 
-STORAGE = ("auto", "device", "host", "stream")
-ROOM = 0.5  # auto puts the data in a memory only when they take at most half of it: the rest is the model's,
-#             the activations', the optimizer's and (on the host) the page cache's
-
-
-@dataclass(frozen=True)
-class TierChoice:
-    tier: str  # device | host | stream
-    reason: str  # the sizes it compared, for the one log line at the start
+__all__ = ["BatchSource", "DeviceBatches", "HostBatches", "StreamedBatches", "TIERS", "PREFETCH"]
 
 
-def check_storage(storage: str, readers) -> None:
-    """dataset.storage and dataset.readers as one-line errors, before any data are read."""
-    if storage not in STORAGE:
-        raise DatasetError(f"dataset.storage={storage} is not one of {', '.join(STORAGE)}")
-    if not isinstance(readers, int) or isinstance(readers, bool) or readers < 1:
-        raise DatasetError(f"dataset.readers={readers} must be a number of reader threads >= 1")
+class DeviceBatches(BatchSource):
+    """Every image on the training device as uint8 (one byte per pixel); batches gathered there."""
+
+    tier = "device"
+
+    def __init__(self, data: ImageSet, device, seed: int, rank: int = 0, world: int = 1, **options):
+        super().__init__(data, device, seed, rank, world, **options)
+        self.images = data.read_stored(np.arange(len(data))).to(self.device)
+
+    def _images(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.data.deliver(self.images[indices.to(self.device)])
 
 
-def choose_tier(
-    storage: str,
-    nbytes: int,
-    device: torch.device,
-    host: tuple[int, str] | None = None,
-    free_on_device: int | None = None,
-) -> TierChoice:
-    """The tier for a packed set of `nbytes` on `device`. `host` is (available bytes, where that figure comes
-    from) and `free_on_device` a CUDA device's free bytes; both are read from this machine when not given. A
-    forced tier that cannot hold the set is a one-line DatasetError."""
-    check_storage(storage, 1)
-    available, source = host if host is not None else host_available()
-    on_device = device.type == "cuda"
-    free = (free_on_device if free_on_device is not None else device_free(device)) if on_device else available
-    size = f"the packed set ({gigabytes(nbytes)})"
-    host_memory = f"the host's {gigabytes(available)} ({source})"
-    device_memory = f"{device}'s {gigabytes(free)} free" if on_device else host_memory
-    if storage != "auto":
-        memory = {"device": free, "host": available}
-        if storage != "stream" and nbytes > memory[storage]:
-            where = device_memory if storage == "device" else host_memory
-            raise DatasetError(
-                f"dataset.storage={storage} cannot hold the data: {size} is more than {where}; use "
-                "dataset.storage=stream (or auto)"
-            )
-        return TierChoice(storage, f"asked for; {size}, {device_memory}")
-    if nbytes <= ROOM * free:
-        return TierChoice("device", f"{size} fits in half of {device_memory}")
-    if on_device and nbytes <= ROOM * available:
-        return TierChoice("host", f"{size} is more than half of {device_memory}, and fits in half of {host_memory}")
-    return TierChoice(
-        "stream",
-        f"{size} is more than half of {host_memory}"
-        f"{' and of ' + device_memory if on_device else ''}: read from the pack batch by batch",
-    )
+class HostBatches(BatchSource):
+    """Every image in one host tensor (pinned for a CUDA device); each batch gathered into pinned memory and
+    copied to the device asynchronously."""
+
+    tier = "host"
+
+    def __init__(self, data: ImageSet, device, seed: int, rank: int = 0, world: int = 1, **options):
+        super().__init__(data, device, seed, rank, world, **options)
+        self.cuda = self.device.type == "cuda"
+        self.images = data.read_stored(np.arange(len(data)), pin=self.cuda)
+
+    def _images(self, indices: torch.Tensor) -> torch.Tensor:
+        if not self.cuda:
+            return self.data.deliver(self.images[indices])
+        batch = torch.empty((len(indices), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=True)
+        torch.index_select(self.images, 0, indices, out=batch)
+        # torch's caching host allocator does not hand this pinned block out again before the copy has run.
+        return self.data.deliver(batch.to(self.device, non_blocking=True))
+
+
+TIERS = {"device": DeviceBatches, "host": HostBatches, "stream": StreamedBatches}

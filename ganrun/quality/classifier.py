@@ -24,9 +24,9 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor
 
-from ganrun.base import files
+from ganrun.base import disk
+from ganrun.base.disk import save_atomic
 from ganrun.base.errors import UsageError
-from ganrun.base.files import save_atomic
 from ganrun.base.pixels import to_unit_range
 from ganrun.data.labelled import LABELLED, LabelledSource
 
@@ -102,7 +102,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
 
 def cache_root() -> Path:
     """$GANRUN_CACHE/classifiers: the trained classifiers, one file per data set's files and recipe."""
-    return files.cache_root() / "classifiers"
+    return disk.cache_root() / "classifiers"
 
 
 def cache_path(source: LabelledSource, recipe: dict = RECIPE) -> Path:

@@ -14,8 +14,8 @@ import torch
 
 from ganrun.base.errors import UsageError
 from ganrun.base.streams import own_streams
-from ganrun.data.files import DRAWING_KEYS, STORAGE_KEYS, SUBSET_KEYS
 from ganrun.data.labelled import LabelledSource
+from ganrun.data.reading import DRAWING_KEYS, STORAGE_KEYS, SUBSET_KEYS
 from ganrun.quality import classifier, inception
 from ganrun.quality.inception import hub_weights_path  # noqa: F401  (part of this module's interface)
 from ganrun.quality.names import CLASSIFIER, MEASURES, NAMES

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import torch
 
 from ganrun.base.errors import UsageError
-from ganrun.data.files import ImageSet, check_classes, select_classes, to_shape
 from ganrun.data.labelled import LABELLED, labelled_source
 from ganrun.data.options import dataset_option
+from ganrun.data.reading import ImageSet, check_classes, select_classes, to_shape
 
 SPLITS = ("train", "test")
 TRAIN_SPLIT_IS_TRAINED_ON = ("mnist", "fashion_mnist")  # their loaders read exactly the train split's files

@@ -19,7 +19,7 @@ from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 from torch_fidelity.utils import extract_featuresdict_from_input_id, extract_featuresdict_from_input_id_cached
 
-from ganrun.base import files
+from ganrun.base import disk
 from ganrun.base.errors import UsageError
 from ganrun.quality.names import MEASURES
 from ganrun.quality.neighbours import DC_K, density_coverage, kth_neighbour_radii
@@ -43,7 +43,7 @@ SEED = 2020  # torch-fidelity's default rng_seed: the real subset, KID subsets a
 
 def cache_root() -> Path:
     """$GANRUN_CACHE/fidelity (default ~/.cache/ganrun/fidelity): torch-fidelity's cache of real features."""
-    return files.cache_root() / "fidelity"
+    return disk.cache_root() / "fidelity"
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

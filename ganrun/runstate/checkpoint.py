@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from ganrun.base.disk import save_atomic
 from ganrun.base.errors import UsageError
-from ganrun.base.files import save_atomic
 from ganrun.runstate.migrate import migrate
 from ganrun.runstate.storage import write_failure
 

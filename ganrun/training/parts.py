@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganrun.data.source import BatchSource
+from ganrun.data.tiers import BatchSource
 from ganrun.objectives.objective import Objective
 from ganrun.training.ema import EMA
 from ganrun.training.schedules import Schedules
