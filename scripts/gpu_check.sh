@@ -60,7 +60,7 @@ for stage in "${stages[@]}"; do
     start=$SECONDS
     case $stage in
     tests)
-        timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graphs_gpu.py > "$RES/tests.log" 2>&1
+        timeout 240 python3 -m pytest -q -p no:cacheprovider tests/training/test_graphs_gpu.py > "$RES/tests.log" 2>&1
         echo "tests: exit $?"; tail -n 30 "$RES/tests.log" ;;
     bench28)
         graphs=eager,bf16,bf16+channels_last,cuda_graphs,bf16+channels_last+cuda_graphs

@@ -1,6 +1,6 @@
 """`python scripts/onnx_agreement.py`: for every model family, conditional and not, the largest difference between
 onnxruntime's images and PyTorch's for generator.onnx as `ganrun.export --onnx` writes it (small widths, seeded random
-weights: tests/helpers/generators.py, as tests/sharing/test_onnx.py checks them to 1e-4), on a batch of 16 other
+weights: tests/helpers/generators.py, as tests/sharing/test_onnx_export.py checks them to 1e-4), on a batch of 16 other
 than the one traced; a markdown table for docs/sharing.md."""
 
 import sys

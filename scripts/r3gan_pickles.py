@@ -1,7 +1,7 @@
 """`python scripts/r3gan_pickles.py --reference DIR make|check`: R3GAN network pickles made and read by R3GAN's own
 code (github.com/brownvc/R3GAN, checked out in DIR), against ganrun's reader (ganrun/sharing/r3gan_pickle.py).
 
-- `make --out tests/data/r3gan`: two small pickles in the format of R3GAN's training loop (its
+- `make --out tests/files/r3gan`: two small pickles in the format of R3GAN's training loop (its
   `network-snapshot-*.pkl`: a dict of G, D, G_ema as deep copies in eval mode, training_set_kwargs, cur_nimg and the
   optimizer states, `pickle.dump`ed), one unconditional and one class-conditional, built with R3GAN's own
   `training.networks` classes from train.py-style keyword arguments at small widths (bf16 stages included as its
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     p.add_argument("--reference", required=True, help="a checkout of github.com/brownvc/R3GAN")
     p.add_argument("what", choices=["make", "check"])
     p.add_argument("pickles", nargs="*", help="check: the pickles to compare")
-    p.add_argument("--out", default="tests/data/r3gan", help="make: where the pickles go")
+    p.add_argument("--out", default="tests/files/r3gan", help="make: where the pickles go")
     args = p.parse_args(argv)
     networks = load_r3gan(args.reference)
     if args.what == "make":

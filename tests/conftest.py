@@ -1,10 +1,12 @@
 """Shared fixtures: tiny data sets in real formats, and random Inception weights. What the tests share besides
 fixtures lives in tests/helpers/."""
 
+import copy
 import os
 
 import pytest
 
+from helpers.configs import compose_with
 from helpers.inception import random_inception_weights
 from helpers.tiny_data import write_mnist
 
@@ -32,6 +34,18 @@ def private_cache(tmp_path_factory):
         os.environ["GANRUN_CACHE"] = previous
 
 
+@pytest.fixture(scope="session")
+def config_global():
+    """The real config (conf/ with its defaults), composed once per session as `python -m ganrun` composes it."""
+    return compose_with()
+
+
+@pytest.fixture
+def config(config_global):
+    """A copy of the composed default config, for one test to read or change."""
+    return copy.deepcopy(config_global)
+
+
 @pytest.fixture
 def tiny_mnist(tmp_path):
     """A 64-image MNIST in torchvision's layout (ROOT/MNIST/raw/*-ubyte.gz)."""
@@ -54,7 +68,7 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     """A plain `pytest` deselects the tests marked slow: the fast suite. --full, a -m expression of one's own or
-    test files named on the command line (`pytest tests/test_slurm.py`) run what they select, slow or not."""
+    test files named on the command line (`pytest tests/app/test_slurm.py`) run what they select, slow or not."""
     named = config.args_source == pytest.Config.ArgsSource.ARGS
     if config.getoption("--full") or config.getoption("markexpr") or named:
         return

@@ -66,3 +66,18 @@ def test_composing_a_config_imports_no_heavy_module():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert "HEAVY []" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_the_tests_mirror_the_package():
+    """tests/<folder>/ specifies ganrun/<folder>/ (a test module per module where it can: test_<module>.py); the
+    properties of whole runs are in tests/properties/, what tests share in tests/helpers/, files they read in
+    tests/files/; only the project's own specs (this one, the docs, the install) stay at the top."""
+    tests = REPO / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    package = {p.name for p in (REPO / "ganrun").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - package == {"properties", "helpers", "files"}
+    top = sorted(p.name for p in tests.glob("test_*.py"))
+    assert top == ["test_architecture.py", "test_docs.py", "test_install.py"]
+    for folder in folders & package:  # below a stage, a test module's folder is one of that stage's folders
+        for test in (tests / folder).rglob("test_*.py"):
+            assert (REPO / "ganrun" / test.parent.relative_to(tests)).is_dir(), test

@@ -1,6 +1,6 @@
 """The textbook loop's pieces: seed 000's hyper-parameters and networks, a torchvision-style data set of PIL
 images, the GAN math written out plainly, and the whole loop on Fashion-MNIST. The speed and quality benchmarks
-measure ganrun against these; tests/test_bench.py checks that ganrun's steps compute the same math."""
+measure ganrun against these; tests/bench/test_speed.py checks that ganrun's steps compute the same math."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ganrun import data
 from ganrun.base.errors import UsageError
 from ganrun.models import dcgan, dcgan28, resnet
 
-# ganrun's defaults (conf/train.yaml, conf/loss/*.yaml, conf/model/dcgan28.yaml); tests/test_bench.py checks them.
+# ganrun's defaults (conf/train.yaml, conf/loss/*.yaml, conf/model/dcgan28.yaml); tests/bench/test_speed.py checks them.
 Z_DIM, LR, BETAS = 64, 2e-4, (0.5, 0.999)
 LAMBDA_GP, DIV_K, DIV_P = 10.0, 2.0, 6.0
 N_CRITIC = {"bce": 1, "wgan_gp": 5, "wgan_div": 5}

@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/test_distributed.py: a few DDP steps of the real loop, then compare ranks."""
+"""Run under torchrun by tests/training/test_distributed.py: a few DDP steps of the real loop, then compare ranks."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""A folder's packing that dies part way: what the tests of a resumable pack (test_pack.py, test_folder_labels.py)
+"""A folder's packing that dies part way: what the tests of a resumable pack (data/test_pack.py, data/test_listing.py)
 share."""
 
 from ganrun.data import folder

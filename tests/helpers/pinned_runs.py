@@ -1,4 +1,4 @@
-"""Short real runs whose trained weights are pinned by hash (tests/test_pinned_weights.py).
+"""Short real runs whose trained weights are pinned by hash (tests/properties/test_pinned_weights.py).
 
 Each run goes through the real CLI in a subprocess with portable numerics: one thread, ATen's plain (not
 vectorized) CPU kernels, MKL's compatible code path and oneDNN at SSE4.1, so that the same code trains the same

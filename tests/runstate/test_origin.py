@@ -56,5 +56,5 @@ def test_another_family_width_or_conditioning_is_named_as_typed():
     )
 
 
-def test_a_checkpoint_without_a_config_says_nothing_more():
-    assert settings_apart(compose_with(), {}) == ""
+def test_a_checkpoint_without_a_config_says_nothing_more(config):
+    assert settings_apart(config, {}) == ""

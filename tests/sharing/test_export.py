@@ -130,7 +130,7 @@ def test_bad_input_is_one_line(tmp_path, checkpoint, capsys):
     cases = [
         ([str(tmp_path / "nowhere"), str(tmp_path / "out")], f"{tmp_path / 'nowhere'} does not exist"),
         ([str(checkpoint), str(checkpoint)], f"{checkpoint} is a file; give a folder to export into"),
-        ([str(REPO / "tests" / "data" / "r3gan"), str(tmp_path / "o")], "exists but holds no checkpoint"),
+        ([str(REPO / "tests" / "files" / "r3gan"), str(tmp_path / "o")], "exists but holds no checkpoint"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit):

@@ -45,7 +45,7 @@ def test_a_cached_repository_is_read_offline(tmp_path, export_folder, offline_hu
 
 
 def test_a_repository_holding_an_r3gan_pickle_is_read_as_one(offline_hub):
-    cache_repository(offline_hub, "someone/r3gan-tiny", [REPO / "tests" / "data" / "r3gan" / "tiny.pkl"])
+    cache_repository(offline_hub, "someone/r3gan-tiny", [REPO / "tests" / "files" / "r3gan" / "tiny.pkl"])
     source = resolve("hf://someone/r3gan-tiny")
     assert source.state["config"]["model"]["widths"] == [16, 8, 8]
 

@@ -13,7 +13,7 @@ from helpers.generators import family_checkpoint
 from helpers.runs import final_state
 from helpers.tiny_data import write_labelled_folder
 
-PICKLE = REPO / "tests" / "data" / "r3gan" / "tiny-cond.pkl"
+PICKLE = REPO / "tests" / "files" / "r3gan" / "tiny-cond.pkl"
 
 
 def test_an_export_without_its_critic_needs_init_strict_false(tmp_path):
@@ -37,7 +37,7 @@ def test_optimizer_states_come_from_checkpoints_only(tmp_path):
         init_state(str(PICKLE), strict=True, optimizers=True)
 
 
-R3GAN_TINY = [  # the settings of tests/data/r3gan/tiny-cond.pkl, as a user passes them
+R3GAN_TINY = [  # the settings of tests/files/r3gan/tiny-cond.pkl, as a user passes them
     "model=r3gan", "model.widths=[16,8,8]", "model.blocks=1", "model.group_width=8", "model.z_dim=8",
     "model.conditional=true", "loss=rpgan", "regularizer=r1r2",
 ]  # fmt: skip

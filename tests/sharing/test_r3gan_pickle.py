@@ -16,7 +16,7 @@ from ganrun.build import generator_of
 from ganrun.sharing import r3gan_import
 from helpers.cli import REPO
 
-DATA = REPO / "tests" / "data" / "r3gan"
+DATA = REPO / "tests" / "files" / "r3gan"
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-cond"])

@@ -27,13 +27,13 @@ def test_every_option_composes(group, option):
     assert cfg.train.steps >= 1
 
 
-def test_groups_have_the_documented_options():
+def test_groups_have_the_documented_options(config):
     assert {"mnist", "fashion_mnist", "cifar10_horse", "anime_faces"} <= set(options("dataset"))
     assert {"dcgan", "dcgan28"} <= set(options("model"))
     assert {"bce", "wgan_gp"} <= set(options("loss"))
     assert {"none", "spectral_norm", "r1", "lecam"} <= set(options("regularizer"))
     assert {"none", "diffaugment", "adaptive", "ada"} == set(options("augment"))
-    assert compose_with().augment._target_ == "ganrun.objectives.augment.Augment"  # none by default
+    assert config.augment._target_ == "ganrun.objectives.augment.Augment"  # none by default
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10_horse", "anime_faces"])
@@ -48,9 +48,9 @@ def test_dcgan_builds_for_every_dataset(dataset):
     assert images.shape == (2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
 
 
-def test_logger_group_has_tensorboard_by_default_and_takes_several_at_once():
+def test_logger_group_has_tensorboard_by_default_and_takes_several_at_once(config):
     assert {"tensorboard", "csv", "wandb", "mlflow"} <= set(options("logger"))
-    assert list(compose_with().logger) == ["tensorboard"]
+    assert list(config.logger) == ["tensorboard"]
     several = compose_with(
         "logger=[tensorboard,wandb,mlflow]",
         "logger.wandb.tags=[gp,mnist]",

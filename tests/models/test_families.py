@@ -1,7 +1,5 @@
 """Spec of the 32×32 families: upsample (seed 003's Keras WGAN) and resnet (the WGAN-GP paper's CIFAR net)."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -11,8 +9,9 @@ from torch import nn
 from ganrun.base.errors import UsageError
 from ganrun.models import resnet, upsample
 from ganrun.objectives.losses import WGANGP
+from helpers.cli import REPO
 
-CONF = Path(__file__).resolve().parent.parent / "conf" / "model"
+CONF = REPO / "conf" / "model"
 NORM_TYPES = (nn.BatchNorm2d, nn.GroupNorm)
 SMALL = {"upsample": {"z_dim": 8}, "resnet": {"z_dim": 8, "width": 8}}  # keep CPU tests fast
 FAMILIES = {"upsample": upsample, "resnet": resnet}

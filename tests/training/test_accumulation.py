@@ -88,29 +88,29 @@ def test_the_comparison_has_teeth(monkeypatch):
         assert_close(critic_4, critic, rtol=1e-5, atol=1e-6)
 
 
-def test_batch_norm_makes_it_differ_and_the_run_says_so_once(caplog):
+def test_batch_norm_makes_it_differ_and_the_run_says_so_once(caplog, config):
     critic, generator, _ = updated("hinge", "none", 1, batchnorm=True)
     _, generator_4, _ = updated("hinge", "none", 4, batchnorm=True)
     with pytest.raises(AssertionError):
         assert_close(generator_4, generator, rtol=1e-5, atol=1e-6)
-    parts = plain_parts(None, instantiate(compose_with().regularizer), batchnorm=True)
+    parts = plain_parts(None, instantiate(config.regularizer), batchnorm=True)
     caplog.set_level(logging.WARNING, logger="ganrun")
     check_accumulation(4, 64, parts.generator, parts.critic)
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("train.accumulate=4: the generator has batch norm, whose statistics are taken over chunks")
     caplog.clear()
     check_accumulation(1, 64, parts.generator, parts.critic)  # K=1 is the one-batch update
-    plain = plain_parts(None, instantiate(compose_with().regularizer))
+    plain = plain_parts(None, instantiate(config.regularizer))
     check_accumulation(4, 64, plain.generator, plain.critic)
     assert caplog.records == []
 
 
-def test_ragan_compares_with_a_chunks_mean_and_the_run_says_so_once(caplog):
+def test_ragan_compares_with_a_chunks_mean_and_the_run_says_so_once(caplog, config):
     critic, _, _ = updated("ragan", "none", 1)
     critic_4, _, _ = updated("ragan", "none", 4)
     with pytest.raises(AssertionError):
         assert_close(critic_4, critic, rtol=1e-5, atol=1e-6)
-    plain = plain_parts(None, instantiate(compose_with().regularizer))
+    plain = plain_parts(None, instantiate(config.regularizer))
     caplog.set_level(logging.WARNING, logger="ganrun")
     check_accumulation(4, 64, plain.generator, plain.critic, build_loss(compose_with("loss=rpgan")))
     assert caplog.records == []  # pairs, one by one: the one-batch update
@@ -119,7 +119,7 @@ def test_ragan_compares_with_a_chunks_mean_and_the_run_says_so_once(caplog):
     assert line.startswith("train.accumulate=4: the loss compares each score with the mean of the other batch")
 
 
-def test_chunks_that_do_not_divide_the_batch_are_one_line():
-    plain = plain_parts(None, instantiate(compose_with().regularizer))
+def test_chunks_that_do_not_divide_the_batch_are_one_line(config):
+    plain = plain_parts(None, instantiate(config.regularizer))
     with pytest.raises(SetupError, match=r"^train.accumulate=3 must cut the batch of 64 images .* into equal chunks"):
         check_accumulation(3, 64, plain.generator, plain.critic)

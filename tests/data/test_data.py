@@ -1,5 +1,5 @@
 """Spec of ganrun.data's readers: loaders in the real on-disk formats and the packed .npy cache (the batch sources:
-tests/test_sources.py)."""
+tests/data/test_tiers.py)."""
 
 import gzip
 import pickle

@@ -13,7 +13,7 @@ from ganrun.sharing.source import CHECKPOINT, R3GAN, RUN, resolve
 from helpers.cli import REPO
 from helpers.generators import family_checkpoint
 
-PICKLE = REPO / "tests" / "data" / "r3gan" / "tiny.pkl"
+PICKLE = REPO / "tests" / "files" / "r3gan" / "tiny.pkl"
 
 
 def make_run(folder, step_seed: int, mtime: float | None = None):

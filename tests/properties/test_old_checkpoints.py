@@ -1,13 +1,12 @@
 """Checkpoints written before the EMA warm-up and the classifier metrics still sample, evaluate and resume."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from helpers.cli import ganrun
+from helpers.cli import REPO, ganrun
 from helpers.pinned_runs import resume, write_data
 from helpers.runs import train
 
@@ -66,8 +65,8 @@ def test_an_old_checkpoint_resumes(tmp_path, tiny_mnist):
 
 # Checkpoints at step 3 of two pinned configurations (tests/helpers/pinned_runs.py), written by ganrun as it was
 # before its architecture moved (commit 8560866): what a checkpoint holds then had no single owner.
-BEFORE_REFACTOR = Path(__file__).parent / "data" / "before-refactor"
-# Their pinned hashes at step 6 (tests/test_pinned_weights.py): what an uninterrupted run trains.
+BEFORE_REFACTOR = REPO / "tests" / "files" / "before-refactor"
+# Their pinned hashes at step 6 (tests/properties/test_pinned_weights.py): what an uninterrupted run trains.
 UNINTERRUPTED = {"hinge_adaptive_lecam": "feee4c74e3f43ebd", "conditional_hinge": "23eed1f5c90a11dd"}
 
 

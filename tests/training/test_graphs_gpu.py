@@ -1,8 +1,8 @@
-"""train.cuda_graphs with real CUDA graphs: every case of test_cuda_graphs.py, captured on the GPU, trains what
+"""train.cuda_graphs with real CUDA graphs: every case of training/test_graphs.py, captured on the GPU, trains what
 eager steps train (weights, optimizer states, moving average, logged means, both RNGs) bit for bit under
 deterministic kernels (where a kernel has no deterministic version and two eager runs differ, within ten times
 their difference), and a CLI run with graphs that is stopped and resumed re-captures and ends where one that
-never stopped ends. Skipped where there is no GPU: test_cuda_graphs.py checks the same on the CPU with an
+never stopped ends. Skipped where there is no GPU: training/test_graphs.py checks the same on the CPU with an
 emulated capture. scripts/gpu_check.sh runs these on a lent GPU machine.
 """
 

@@ -5,7 +5,7 @@ captured is refused in one line (tests/app/test_validate.py).
 
 A CUDA graph replays kernels without running Python. On this CPU-only machine `graph_emulator` gives a capture
 those semantics (see its docstring), so these tests fail on state kept in Python, on a tensor rebound instead
-of updated in place, and on host syncs, as a GPU would. tests/test_cuda_graphs_gpu.py runs the same cases with
+of updated in place, and on host syncs, as a GPU would. tests/training/test_graphs_gpu.py runs the same cases with
 real CUDA graphs where there is a GPU.
 """
 
