@@ -12,24 +12,38 @@ from ganrun.runstate.migrate import migrate
 from ganrun.runstate.storage import write_failure
 
 PERIODIC = re.compile(r"step_(\d{7,})\.pt$")
+ZIP_MAGIC = b"PK\x03\x04"  # how every file torch.save writes begins
 
 
 def load(path, map_location="cpu") -> dict:
-    """Load a checkpoint with weights_only=True; a missing or unreadable file is a one-line UsageError."""
+    """Load a checkpoint with weights_only=True, in today's format; a missing, foreign or damaged file is a one-line
+    UsageError that says which."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist; give the path of a .pt file under <run_dir>/checkpoints/")
+    with open(path, "rb") as f:
+        zipped = f.read(4) == ZIP_MAGIC
+    if not zipped:  # torch.save writes a zip archive: anything else was never a checkpoint
+        raise UsageError(
+            f"{path} is not a ganrun checkpoint: torch.save writes a zip archive and this file is not one; give a .pt "
+            "file under <run_dir>/checkpoints/, a run folder or an exported folder"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-        first_line = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
         raise UsageError(
-            f"checkpoint {path} is unreadable (truncated or not a ganrun checkpoint): {first_line}"
+            f"checkpoint {path} is unreadable (truncated or not a ganrun checkpoint): {reason(exc)}"
         ) from None
     if not isinstance(state, dict) or "generator" not in state or "config" not in state:
         raise UsageError(f"checkpoint {path} is not a ganrun checkpoint (no generator weights or config in it)")
     return migrate(state)
+
+
+def reason(exc: Exception) -> str:
+    """torch.load's own words, without its request to file an issue: what the unpickler refused, or its first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    lines = [line for line in lines if not line.startswith("Please file an issue")] or lines
+    return next((line for line in lines if "Unsupported global" in line or "WeightsUnpickler" in line), lines[0])
 
 
 def tensor_bytes(state) -> int:
