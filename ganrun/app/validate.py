@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from omegaconf import OmegaConf
 
 from ganrun.app.assemble import Built
@@ -168,13 +169,15 @@ def cuda_graphs_can_replay(plan: Plan, built: Built) -> None:
             "augment=adaptive tunes p on the host every few batches, which a CUDA graph cannot replay; "
             "use augment=diffaugment, or drop train.cuda_graphs"
         )
-    # The EMA's half-life is read outside the graph (the average is updated eagerly after each replay).
-    on_host = [key for key in plan.schedules if key != "train.ema_halflife"]
-    if on_host:
-        raise SetupError(
-            f"a schedule of {on_host[0]} sets its value on the host before every step, which a CUDA graph cannot "
-            "replay; give it a number with train.cuda_graphs, or drop train.cuda_graphs"
-        )
+    # Scheduled values sit in device tensors a graph reads (training/graph_values.py); RMSprop's step reads a
+    # tensor learning rate only in its capturable form, whose updates are not those of the eager run.
+    for role, optimizer in (("generator", built.opt_g), ("critic", built.opt_d)):
+        if f"optim.{role}.lr" in plan.schedules and not isinstance(optimizer, torch.optim.Adam):
+            raise SetupError(
+                f"a schedule of optim.{role}.lr under train.cuda_graphs needs Adam, whose step reads a tensor learning "
+                f"rate, and this run's is {type(optimizer).__name__}; give optim.{role}.lr a number, or drop "
+                "train.cuda_graphs"
+            )
 
 
 # In this order: what the device can do, what the data hold, what the parts say of each other, what the run

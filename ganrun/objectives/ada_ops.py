@@ -10,6 +10,7 @@ sampled point falls outside the image, the image is mirrored (ADA reflect-pads i
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -35,9 +36,21 @@ HALF = TAPS // 2  # 6: ×2 samples the filter reaches on either side
 LUMA = (1 / math.sqrt(3),) * 3  # the grey axis of RGB, about which luma flips and hue turns
 
 
+# The constants below are made once per device and read thereafter (never changed): a CUDA graph captures no
+# tensor made from host data, and a replay then reads them where the capture found them.
+
+
+@functools.cache
 def lowpass(device, dtype=torch.float32) -> torch.Tensor:
     taps = torch.tensor(SYM6, device=device, dtype=torch.float64)
     return (taps / taps.sum()).to(dtype)
+
+
+@functools.cache
+def filter_delay(device, dtype) -> float:
+    """How many ×2 samples the asymmetric filter delays what it filters: its centre of mass less its middle."""
+    taps = lowpass(device, dtype)
+    return float((taps.double() * torch.arange(TAPS, dtype=torch.float64, device=device)).sum()) - (TAPS - 1) / 2
 
 
 # ---------------------------------------------------------------- matrices, one per image (N×3×3 or N×4×4)
@@ -69,17 +82,25 @@ def color_identity(n: int, device) -> torch.Tensor:
     return torch.eye(4, device=device).repeat(n, 1, 1)
 
 
+@functools.cache
 def luma_projector(device) -> torch.Tensor:
     """v·vᵀ for the grey axis v (in homogeneous RGB coordinates)."""
     v = torch.tensor([*LUMA, 0.0], device=device)
     return torch.outer(v, v)
 
 
+@functools.cache
+def grey_axis(device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grey axis v and its cross-product matrix [v]×."""
+    v = torch.tensor(LUMA, device=device)
+    cross = torch.tensor([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]], device=device)
+    return v, cross
+
+
 def hue_rotation(theta: torch.Tensor) -> torch.Tensor:
     """Rotation by θ about the grey axis (Rodrigues' formula), N×4×4."""
-    v = torch.tensor(LUMA, device=theta.device)
+    v, cross = grey_axis(theta.device)
     c, s = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-    cross = torch.tensor([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]], device=theta.device)
     m = color_identity(len(theta), theta.device)
     m[:, :3, :3] = c * torch.eye(3, device=theta.device) + s * cross + (1 - c) * torch.outer(v, v)
     return m
@@ -152,9 +173,8 @@ def transform(x: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
     taps = lowpass(x.device, x.dtype)
     pad = HALF // 2  # input pixels the upsampling filter reaches beyond the image
     big = upsample2(F.pad(x, (pad,) * 4, mode="reflect"), taps)[:, :, 2 * pad : 2 * (pad + h), 2 * pad : 2 * (pad + w)]
-    # The asymmetric filter delays what it filters by `delay` ×2 samples (its centre of mass less its middle): the
-    # ×2 grids are placed accordingly, so that a flip or a rotation by 90° moves the image exactly.
-    delay = float((taps.double() * torch.arange(TAPS, dtype=torch.float64, device=x.device)).sum()) - (TAPS - 1) / 2
+    # The ×2 grids are placed by the filter's delay, so that a flip or a rotation by 90° moves the image exactly.
+    delay = filter_delay(x.device, x.dtype)
     # The ×2 output grid, HALF − 1 samples beyond the image on either side for the decimation filter.
     j_rows = torch.arange(-(HALF - 1), 2 * h + HALF - 1, device=x.device, dtype=x.dtype)
     j_cols = torch.arange(-(HALF - 1), 2 * w + HALF - 1, device=x.device, dtype=x.dtype)

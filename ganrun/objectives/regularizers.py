@@ -78,6 +78,23 @@ class R1(Regularizer):
         _require(gamma >= 0, "gamma", ">= 0", gamma)
         _require(every >= 1, "every", ">= 1", every)
         self.gamma, self.every = gamma, every
+        self.weight_on_device: torch.Tensor | None = None  # (γ/2)·every where a CUDA graph reads it
+
+    def weight(self):
+        """The penalty's weight, (γ/2)·every: a number, or the device tensor a captured step reads."""
+        return self.every * 0.5 * self.gamma if self.weight_on_device is None else self.weight_on_device
+
+    def set_gamma(self, value: float) -> None:
+        """A scheduled γ (in place, where a CUDA graph reads the weight)."""
+        self.gamma = value
+        if self.weight_on_device is not None:
+            self.weight_on_device.fill_(self.every * 0.5 * value)
+
+    def weight_to_device(self, device: torch.device) -> None:
+        """Keep the weight in a float32 tensor on `device`: float32 of the same product the number is, so that a
+        graphed step multiplies by what an eager one does (a Python number enters a float32 product as float32)."""
+        if self.weight_on_device is None:
+            self.weight_on_device = torch.tensor(self.every * 0.5 * self.gamma, dtype=torch.float32, device=device)
 
     def phase(self, critic_step):
         return critic_step % self.every == 0
@@ -86,7 +103,7 @@ class R1(Regularizer):
         if not self.phase(critic_step):
             return None
         norms = input_grad_norm(critic, real, labels)
-        return {"penalty": self.every * 0.5 * self.gamma * norms.pow(2).mean(), "r1_grad_norm": norms.mean().detach()}
+        return {"penalty": self.weight() * norms.pow(2).mean(), "r1_grad_norm": norms.mean().detach()}
 
 
 class R1R2(R1):
@@ -108,7 +125,7 @@ class R1R2(R1):
             for x, key in ((real, "real_scores"), (fake, "fake_scores"))
         )
         return {
-            "penalty": self.every * 0.5 * self.gamma * (r1.mean() + r2.mean()),
+            "penalty": self.weight() * (r1.mean() + r2.mean()),
             "r1_grad_norm": r1.detach().sqrt().mean(),
             "r2_grad_norm": r2.detach().sqrt().mean(),
         }

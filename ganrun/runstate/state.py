@@ -18,6 +18,7 @@ import torch
 from ganrun.base.weights import load_weights
 from ganrun.runstate.migrate import VERSION, migrate
 from ganrun.training.best import BestScore
+from ganrun.training.graph_values import as_numbers
 from ganrun.training.parts import Parts
 
 
@@ -32,6 +33,20 @@ class Weights:
 
     def load_state_dict(self, state: dict) -> None:
         load_weights(self.module, state, self.what)
+
+
+class OptimizerState:
+    """An optimizer's state; its learning rate and betas as numbers, where a CUDA-graphed run keeps them in device
+    tensors (training/graph_values.py), so that a checkpoint resumes with or without graphs, on any device."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer):
+        self.optimizer = optimizer
+
+    def state_dict(self) -> dict:
+        return as_numbers(self.optimizer.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state)
 
 
 class Average:
@@ -120,8 +135,8 @@ class RunState:
         state.states = {
             "generator": Weights(parts.generator, "generator"),
             "critic": Weights(parts.critic, "critic"),
-            "opt_g": parts.opt_g,
-            "opt_d": parts.opt_d,
+            "opt_g": OptimizerState(parts.opt_g),
+            "opt_d": OptimizerState(parts.opt_d),
             "data": parts.data,  # the order of the batches, and where it stands
             "fixed_noise": FixedNoise(parts.fixed_noise),
             "ema": Average(parts),

@@ -5,8 +5,9 @@ costs one launch instead of hundreds.
 A replay runs the captured kernels on the captured memory and no Python at all. So everything a step reads
 sits in tensors that never move: the real batches are copied into static buffers before each replay, the
 noise comes from the CUDA generator (graph-safe: each replay draws fresh numbers, as eager steps would), the
-logged sums, the divergence watch, LeCam's anchors and the optimizers' step counts are updated in place, and the
-moving average of G (whose decay changes every step) is updated eagerly after the replay. A step runs eagerly,
+logged sums, the divergence watch, LeCam's anchors and the optimizers' step counts are updated in place, scheduled
+values sit in device tensors filled before each replay (training/graph_values.py), and the moving average of G
+(whose decay changes every step) is updated eagerly after the replay. A step runs eagerly,
 on a side stream, until its phase has run `warmup` times (optimizer state, cuDNN's autotuning and every logged
 tag exist before capture); a lazy penalty has one phase per pattern of due critic steps, each with its graph.
 What a graph cannot replay (a host decision per step) is refused at the start, in one line (app/validate.py).
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import torch
 
 from ganrun.base.errors import SetupError, UsageError
+from ganrun.training.graph_values import to_device_values
 from ganrun.training.step import next_batches, train_step
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class GraphedSteps:
     def __init__(self, parts, settings, means, guard, backend, warmup: int = WARMUP_STEPS):
         self.parts, self.settings, self.means, self.guard, self.backend = parts, settings, means, guard, backend
         self.warmup = warmup
+        to_device_values(parts)  # each scheduled value in a tensor the captured step reads
         self.static: list | None = None  # the real batches (and labels) every graph reads
         self.graphs: dict = {}  # phase → (replay, the logged values each replay adds)
         self.eager_runs: Counter = Counter()  # phase → eager steps run so far

@@ -12,14 +12,25 @@ from ganrun.base import reported
 from ganrun.base.schedules import Schedule, in_force
 
 
+def put(holder: dict, key, value: float) -> None:
+    """holder[key] = value, or in place where it is a tensor (training/graph_values.py: a captured step reads it)."""
+    if torch.is_tensor(holder[key]):
+        holder[key].fill_(value)
+    else:
+        holder[key] = value
+
+
 def set_lr(optimizer: torch.optim.Optimizer, value: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = value
+        put(group, "lr", value)
 
 
 def set_beta2(optimizer: torch.optim.Optimizer, value: float) -> None:
     for group in optimizer.param_groups:
-        group["betas"] = (group["betas"][0], value)
+        if torch.is_tensor(group["betas"][1]):
+            group["betas"][1].fill_(value)
+        else:
+            group["betas"] = (group["betas"][0], value)
 
 
 def setters(opt_g, opt_d, objective) -> dict[str, Callable[[float], None]]:
@@ -29,7 +40,7 @@ def setters(opt_g, opt_d, objective) -> dict[str, Callable[[float], None]]:
         "optim.critic.lr": lambda value: set_lr(opt_d, value),
         "optim.generator.betas.1": lambda value: set_beta2(opt_g, value),
         "optim.critic.betas.1": lambda value: set_beta2(opt_d, value),
-        "regularizer.gamma": lambda value: setattr(objective.regularizer, "gamma", value),
+        "regularizer.gamma": lambda value: objective.regularizer.set_gamma(value),
         "augment.p": lambda value: objective.augment.set_p(value),
         "train.ema_halflife": lambda value: None,  # the EMA values its own schedule at every update
     }

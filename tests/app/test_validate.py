@@ -89,6 +89,17 @@ def test_freezing_needs_the_critics_blocks():
         rules.frozen_blocks_exist(plan, blockless)
 
 
+def test_schedules_run_under_graphs():
+    """Their values are read from the device (training/graph_values.py): Adam's learning rate and β₂, γ, ADA's p."""
+    scheduled = [
+        "regularizer=r1",
+        "regularizer.gamma={start: 1, end: 0.1, length: 5}",
+        "optim.generator.lr={start: 2e-4, end: 1e-4, length: 5}",
+        "optim.critic.betas=[0, {start: 0.9, end: 0.99, length: 5}]",
+    ]
+    rules.cuda_graphs_can_replay(*planned("train.cuda_graphs=true", *scheduled, device=CUDA))
+
+
 @pytest.mark.parametrize(
     "overrides, changed, message",
     [
@@ -96,9 +107,9 @@ def test_freezing_needs_the_critics_blocks():
         (["train.nan_policy=skip"], {}, "train.nan_policy=skip decides on the host"),
         (["augment=adaptive", "loss=hinge"], {}, "augment=adaptive tunes p on the host"),
         (
-            ["regularizer=r1", "regularizer.gamma={start: 1, end: 0.1, length: 5}"],
+            ["optim.critic.name=rmsprop", "optim.critic.lr={start: 1e-4, end: 1e-5, length: 5}"],
             {},
-            "a schedule of regularizer.gamma",
+            "a schedule of optim.critic.lr under train.cuda_graphs needs Adam",
         ),
         ([], {"world": 2}, "does not run under torchrun yet"),
     ],

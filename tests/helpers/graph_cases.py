@@ -12,6 +12,7 @@ from torch.testing import assert_close
 
 from ganrun.app import resolvers, schema
 from ganrun.build import enum_value
+from ganrun.training.graph_values import to_device_values
 from ganrun.training.loop import Hooks, fit
 from ganrun.training.settings import Settings
 from helpers.cli import FAST, REPO
@@ -44,6 +45,40 @@ CASES = {
     ],
     "bf16_channels_last": ["loss=wgan_gp", "train.n_critic=2", "train.precision=bf16", "train.channels_last=true"],
 }
+
+
+TINY_R3GAN = ["model=r3gan", "model.widths=8", "model.blocks=1", "model.group_width=4", "model.z_dim=8"]
+LR = "optim.generator.lr={start: 4e-4, end: 1e-4, length: 96, unit: images}"
+CRITIC_LR = (
+    "optim.critic.lr={start: 3e-4, end: 1e-5, length: 12, unit: steps, shape: linear, warmup: 3, warmup_from: 1e-5}"
+)
+GAMMA = "regularizer.gamma={start: 1.3, end: 0.07, length: 12, unit: steps}"
+# Runs with schedules: every R3GAN preset sized down (learning rates, β₂, γ, the EMA's half-life and ADA's p, all
+# scheduled), and scheduled learning rates and γ with accumulation, FreezeD, x-flips and a conditional model.
+SCHEDULED = {
+    "r3gan_small_preset": ["experiment=r3gan_small", *TINY_R3GAN],
+    "r3gan_cifar10_preset": ["experiment=r3gan_cifar10", *TINY_R3GAN, "train.batch_size=8"],
+    "r3gan_ffhq64_preset": ["experiment=r3gan_ffhq64", *TINY_R3GAN, "train.batch_size=8", "dataset.image_size=28"],
+    "lr_gamma_accumulate": [
+        "loss=rpgan",
+        "regularizer=r1r2",
+        "regularizer.every=3",
+        LR,
+        CRITIC_LR,
+        GAMMA,
+        "train.accumulate=2",
+    ],
+    "lr_freeze_critic_conditional": ["loss=hinge", LR, CRITIC_LR, "train.freeze_critic=1", "model.conditional=true"],
+    "lr_xflip_ema_halflife": [
+        "loss=bce",
+        LR,
+        "dataset.xflip=true",
+        "train.ema_halflife={start: 0, end: 32, length: 6, unit: steps}",
+    ],
+}
+# A scheduled β₂ makes the graphed run's Adam a GraphAdam (training/graph_values.py): its steps are those of the
+# eager run in graph form, bit for bit, and agree with fused Adam's to float32 rounding.
+BETA2_SCHEDULED = ("r3gan_small_preset", "r3gan_cifar10_preset", "r3gan_ffhq64_preset")
 
 
 class Checkpoints:
@@ -85,7 +120,7 @@ def compose_run(overrides, data_root, device="cpu"):
 def fused_adam(params, lr, betas, device=None):
     """Adam fused on the CPU too: its step count stays a tensor, graph-safe as on CUDA (the CPU's default Adam reads
     it on the host)."""
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=True)
+    return torch.optim.Adam(params, lr=float(lr), betas=tuple(float(b) for b in betas), fused=True)
 
 
 def build(cfg, device=CPU):
@@ -113,11 +148,16 @@ def settings_for(cfg, steps, **extra):
     )
 
 
-def train(cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10**9):
-    """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome)."""
+def train(
+    cfg, steps, graphed, backend=None, device=CPU, start=None, checkpoints=None, ckpt_every=10**9, device_values=False
+):
+    """Train a fresh run (or continue `start`, a checkpoint) to `steps`; returns (parts, outcome). `device_values`:
+    an eager run with its scheduled values where a graph reads them (what a graphed run's steps compute)."""
     parts, state = build(cfg, device)
     torch.manual_seed(cfg.seed)
     start_step = 0 if start is None else state.restore(start)
+    if device_values and not graphed:
+        to_device_values(parts)
     settings = settings_for(cfg, steps, cuda_graphs=graphed, ckpt_every=ckpt_every)
     hooks = Hooks.quiet(capture=state.capture, graph_backend=backend)
     if checkpoints is not None:

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from torch.testing import assert_close  # noqa: E402
 
 from helpers.cli import FAST, ganrun
-from helpers.graph_cases import CASES, assert_same_run, compose_run, state_of, train
+from helpers.graph_cases import BETA2_SCHEDULED, CASES, SCHEDULED, assert_same_run, compose_run, state_of, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -69,6 +69,24 @@ def test_captured_steps_train_what_eager_steps_train_on_the_gpu(case, tiny_mnist
         assert_same_run(graphed, eager)
     else:  # a kernel without a deterministic version (atomics): eager runs differ too; ask no more of graphs
         assert largest_difference(graphed[0], eager[0]) <= 10 * spread, f"eager runs differ by {spread:.3g}"
+
+
+@pytest.mark.parametrize("case", SCHEDULED)
+def test_scheduled_values_replay_on_the_gpu(case, tiny_mnist, deterministic):
+    """The scheduled cases of training/test_graphs.py with real graphs: the same eager steps, bit for bit (with a
+    scheduled β₂: those in graph form). Against the plain eager run (printed): bit for bit where the fused kernel
+    reads a float64 learning rate, else to its float32 rounding (training/graph_values.lr_dtype), within 1e-5."""
+    cfg = compose_run(SCHEDULED[case], tiny_mnist, device="cuda")
+    graphed = train(cfg, 6, graphed=True, device=CUDA)
+    eager = train(cfg, 6, graphed=False, device=CUDA, device_values=True)
+    spread = largest_difference(eager[0], train(cfg, 6, graphed=False, device=CUDA, device_values=True)[0])
+    if spread == 0:
+        assert_same_run(graphed, eager)
+    else:
+        assert largest_difference(graphed[0], eager[0]) <= 10 * spread, f"eager runs differ by {spread:.3g}"
+    plain = train(cfg, 6, graphed=False, device=CUDA)
+    print(f"{case}: graphed against the plain eager run: {largest_difference(graphed[0], plain[0]):.3g}")
+    assert case in BETA2_SCHEDULED or largest_difference(graphed[0], plain[0]) <= 1e-5
 
 
 def test_a_graphed_cli_run_resumes_where_an_unbroken_one_ends(tmp_path, tiny_mnist):
