@@ -1,11 +1,14 @@
-"""Spec of the docs: the README's set-up, first-run and test commands are exactly what CI runs; the guides' tables
-of groups and options are those of conf/."""
+"""Spec of the docs: the README's set-up, first-run and test commands are exactly what CI runs, and its first run and
+sample commands work again after earlier runs; the guides' tables of groups and options are those of conf/."""
 
 import re
+import shlex
+import time
+from pathlib import Path
 
 import pytest
 
-from helpers.cli import REPO
+from helpers.cli import REPO, ganrun
 
 MARKER = "<!-- .ci/run runs these commands as written -->"
 
@@ -90,3 +93,27 @@ def test_each_groups_option_table_in_the_configuration_guide_lists_its_options()
         section = text.split(f"### `{group}`", 1)[1].split("\n### ", 1)[0]
         listed = {next(iter(named(row[0]))) for row in table_rows(section, "| option |")}
         assert listed == GROUPS[group], group
+
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist, which .ci/run installs
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs Debian's dataset-fashion-mnist (.ci/run installs it)")
+def test_the_readmes_first_run_and_sample_commands_work_again_in_the_same_folder(tmp_path):
+    """A newcomer runs the README's first run and its sample command, then both again in the same folder: the
+    second sample draws from the newest run. The run is shortened by one override appended (train.steps=20)."""
+    readme = (REPO / "README.md").read_text()
+    first = next(c for c in marked_commands(readme) if c.startswith("python -m ganrun "))
+    sample = re.search(r"^python -m ganrun\.sample .*$", readme, re.M).group(0)
+    for round_ in (1, 2):
+        time.sleep(1.1)  # the run folder is named by the second it starts in
+        trained = ganrun(*shlex.split(first)[3:], "train.steps=20", cwd=tmp_path)
+        assert trained.returncode == 0, trained.stderr
+        drawn = ganrun(*shlex.split(sample)[3:], cwd=tmp_path, module="ganrun.sample")
+        assert drawn.returncode == 0, drawn.stderr
+        runs = sorted(p.parent.parent for p in (tmp_path / "outputs").glob("*/*/checkpoints/last.pt"))
+        assert len(runs) == round_
+        if round_ == 2:
+            assert f"taking the newest, {runs[-1].relative_to(tmp_path)} " in drawn.stdout + drawn.stderr
+        assert (tmp_path / "grid.png").stat().st_size > 0
