@@ -32,16 +32,23 @@ def test_ganrun_help_names_every_group_with_its_options_and_default(tmp_path):
     assert "ema_rampup" not in text and "powered by Hydra" not in text  # no config dump, no generic page
 
 
-@pytest.mark.parametrize("script", ["ganrun/report/cli.py", "scripts/truncation.py", "scripts/r3gan_reference.py"])
+TOOLS = {  # the tool's source, and how it is run
+    "ganrun/report/cli.py": ["-m", "ganrun.report"],
+    "ganrun/sample.py": ["-m", "ganrun.sample"],
+    "ganrun/evaluate.py": ["-m", "ganrun.evaluate"],
+    "ganrun/export.py": ["-m", "ganrun.export"],
+    "scripts/truncation.py": ["scripts/truncation.py"],
+    "scripts/r3gan_reference.py": ["scripts/r3gan_reference.py"],
+}
+
+
+@pytest.mark.parametrize("script", TOOLS)
 def test_a_tools_help_shows_its_whole_description(script):
     doc = ast.get_docstring(ast.parse((REPO / script).read_text()))
     whole = description(doc)
     assert whole.endswith(")") or whole.endswith(".")
-    command = (
-        [sys.executable, str(REPO / script)]
-        if script.startswith("scripts/")
-        else [sys.executable, "-m", "ganrun.report"]
+    result = subprocess.run(
+        [sys.executable, *TOOLS[script], "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
     )
-    result = subprocess.run([*command, "--help"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     assert whole in " ".join(result.stdout.split())
