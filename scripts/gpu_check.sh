@@ -10,7 +10,9 @@
 # ddp (torchrun --nproc_per_node=1, the NCCL path), bf16 (Fashion-MNIST, 2,000 steps: bf16 with CUDA graphs
 # against fp32 eager, classifier FD and sample grids), r3gan (experiment=r3gan_small fp32 and bf16, model=r3gan
 # under CUDA graphs, the CIFAR-10 preset's step time), compile (torch.compile rows, one repeat: each compiles anew;
-# the slowest, so last). Seen on an H200 (2026-12-04): tests 34 s, bench28 238 s, bench32's dcgan rows about
+# the slowest, so last), r3gan_preset (experiment=r3gan_cifar10 at full size: images/s and peak memory of eager
+# fp32, bf16 + channels_last, CUDA graphs (its schedules included) and compile, each after warm-up, beside R3GAN's
+# reference code at the same widths in the same call). Seen on an H200 (2026-12-04): tests 34 s, bench28 238 s, bench32's dcgan rows about
 # 3 minutes and its resnet row past its 90 s limit, r3gan_small 1,500 fp32 steps 100 s; the whole does not fit one
 # 10-minute call: run the stages in two or three calls, e.g. `tests ddp bf16 r3gan`, then `bench28 bench32`, then
 # `compile`.
@@ -35,6 +37,15 @@ if [ "${1:-}" = "--prepare" ]; then
     fashion="$(dirname "$(dpkg -L dataset-fashion-mnist 2>/dev/null | grep 'train-images-idx3-ubyte.gz$')")"
     [ -f "$fashion/train-images-idx3-ubyte.gz" ] || { echo "apt-get install dataset-fashion-mnist first"; exit 1; }
     cp "$fashion"/*-ubyte.gz .gpu/fashion/
+    # R3GAN's own code for the reference speed (stage r3gan_preset): a checkout given as R3GAN=DIR, or the git dir
+    # that the search tool's fetch of github:brownvc/R3GAN leaves.
+    r3gan="${R3GAN:-/work/.mirror/brownvc+R3GAN/repo}"
+    if [ -d "$r3gan/.git" ] || [ -f "$r3gan/HEAD" ]; then
+        mkdir -p .gpu/r3gan && git --git-dir="$( [ -d "$r3gan/.git" ] && echo "$r3gan/.git" || echo "$r3gan" )" \
+            archive HEAD | tar -x -C .gpu/r3gan
+    else
+        echo "no R3GAN checkout at $r3gan: stage r3gan_preset will time ganrun alone"
+    fi
     du -sh .gpu
     echo "now: run with carry [\".gpu\"] and command: bash scripts/gpu_check.sh"
     exit 0
@@ -43,7 +54,7 @@ fi
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl || exit 1
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GANRUN_CACHE=/tmp/ganrun-cache
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(tests bench28 bench32 ddp bf16 r3gan compile)  # compile last: the slowest
+[ ${#stages[@]} -eq 0 ] && stages=(tests r3gan_preset bench28 bench32 ddp bf16 r3gan compile)  # compile: the slowest
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
@@ -92,13 +103,12 @@ for stage in "${stages[@]}"; do
                 >> "$RES/bf16_$name.log" 2>&1
         done ;;
     r3gan)
-        # experiment=r3gan_small on Fashion-MNIST (its schedules follow train.steps), fp32 eager and bf16 +
-        # channels_last, a grid each (schedules set values on the host each step: no CUDA graphs with them); then
-        # model=r3gan with rpgan + r1r2 and fixed values under CUDA graphs; then R3GAN's CIFAR-10 network (widths
-        # 768, batch 512, conditional) at 32×32 for 60 bf16 steps: its step time on one GPU.
+        # experiment=r3gan_small on Fashion-MNIST (its schedules follow train.steps), fp32 eager, bf16 +
+        # channels_last and under CUDA graphs (the scheduled values read from the device), a grid each; then R3GAN's
+        # CIFAR-10 network (widths 768, batch 512, conditional) at 32×32 for 60 bf16 steps: its step time.
         for variant in "fp32_eager experiment=r3gan_small train.precision=fp32" \
             "bf16 experiment=r3gan_small train.precision=bf16 train.channels_last=true" \
-            "graphs model=r3gan loss=rpgan regularizer=r1r2 train.steps=500 train.cuda_graphs=true"; do
+            "graphs experiment=r3gan_small train.cuda_graphs=true"; do
             set -- $variant
             name=$1; shift
             timeout 150 python3 -m ganrun dataset=fashion_mnist dataset.root=.gpu/fashion dataset.download=false \
@@ -113,6 +123,27 @@ for stage in "${stages[@]}"; do
             train.steps=60 log.every=20 metrics.names=[] hydra.run.dir=/tmp/r3gan-cifar \
             > "$RES/r3gan_cifar10_preset.log" 2>&1
         echo "r3gan_cifar10 preset: exit $?"; grep -E "step 60:|Error" "$RES/r3gan_cifar10_preset.log" | tail -n 2 ;;
+    r3gan_preset)
+        # R3GAN's CIFAR-10 configuration as its preset has it (widths 768, batch 512, conditional, ADA, schedules),
+        # on Fashion-MNIST at 32×32: 30 steps per variant, speed and peak memory read from the second interval.
+        for variant in "fp32_eager" "bf16_cl train.precision=bf16 train.channels_last=true" \
+            "graphs train.cuda_graphs=true" "bf16_cl_graphs train.precision=bf16 train.channels_last=true train.cuda_graphs=true" \
+            "compile train.compile=true"; do
+            set -- $variant
+            name=$1; shift
+            timeout 240 python3 -m ganrun experiment=r3gan_cifar10 dataset=fashion_mnist dataset.root=.gpu/fashion \
+                dataset.download=false dataset.image_size=32 dataset.channels=3 device=cuda train.steps=30 \
+                log.every=15 metrics.names=[] "$@" hydra.run.dir=/tmp/r3gan-preset-$name > "$RES/r3gan_preset_$name.log" 2>&1
+            echo "r3gan_preset $name: exit $?"; grep -E "step 30:|Error|out of memory" "$RES/r3gan_preset_$name.log" | tail -n 2
+        done
+        if [ -d .gpu/r3gan ]; then  # the reference's pure-PyTorch operators, interleaved with ganrun's step
+            for batch in 64 512; do
+                timeout 240 python3 scripts/r3gan_reference.py --reference .gpu/r3gan speed --device cuda --width 768 \
+                    --blocks 2 --group-width 16 --batch $batch --size 32 --steps 10 --warmup 3 --repeats 3 \
+                    --out "$RES/r3gan_reference_b$batch.json" > "$RES/r3gan_reference_b$batch.log" 2>&1
+                echo "reference batch $batch: exit $?"; grep -A3 '"images_per_s"' "$RES/r3gan_reference_b$batch.log"
+            done
+        fi ;;
     *) echo "unknown stage $stage"; exit 2 ;;
     esac
     echo "[$stage took $((SECONDS - start)) s]"

@@ -25,6 +25,7 @@ REGULARIZER_LECAM_ALPHA_FAKE = "regularizer/lecam_alpha_fake"
 AUGMENT_RT = "augment/rt"
 AUGMENT_P = "augment/p"
 IT_PER_S = "perf/it_per_s"
+PEAK_MEMORY = "perf/peak_memory_gb"
 SKIPPED_UPDATES = "train/skipped_updates"
 SAMPLES = "samples"
 REAL = "real"
@@ -51,6 +52,7 @@ REPORTED = (
     ),
     Reported(AUGMENT_P, "scalar", "the augmentation probability (augment=diffaugment or adaptive)"),
     Reported(IT_PER_S, "scalar", "generator steps per second over the interval"),
+    Reported(PEAK_MEMORY, "scalar", "the most GPU memory the run's tensors have held so far, in GB (on a GPU)"),
     Reported(SKIPPED_UPDATES, "scalar", "updates dropped for a non-finite loss so far (train.nan_policy=skip)"),
     Reported(SCHEDULE + "<key>", "scalar", "the value a scheduled key had in the last step of the interval"),
     Reported(
@@ -85,6 +87,7 @@ NON_NEGATIVE = (
     REGULARIZER_R2_GRAD_NORM,
     AUGMENT_P,
     IT_PER_S,
+    PEAK_MEMORY,
     SKIPPED_UPDATES,
 )
 # The columns of TensorBoard's HParams dashboard besides the metrics (their values come from these scalars).

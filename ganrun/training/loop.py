@@ -140,6 +140,8 @@ def log_interval(parts: Parts, means, guard, clock: Clock, hooks: Hooks, step: i
     values = means.read()
     guard.check(step, last_good, parts.generator, parts.critic)
     values[reported.IT_PER_S] = clock.rate(step)
+    if parts.fixed_noise.is_cuda:  # the allocator's own count: no sync
+        values[reported.PEAK_MEMORY] = torch.cuda.max_memory_allocated(parts.fixed_noise.device) / 1e9
     values.update(parts.schedules.reported(step))
     if guard.policy == "skip":
         values[reported.SKIPPED_UPDATES] = guard.skipped
