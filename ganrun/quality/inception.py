@@ -1,5 +1,6 @@
 """torch-fidelity's InceptionV3 (FID, KID, IS): where its weights are, checking a given file, building it."""
 
+import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -7,6 +8,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from ganrun.base.errors import UsageError
+from ganrun.quality import resize
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
 
@@ -36,30 +38,50 @@ def check_weights_file(path: Path, option: str) -> None:
         )
 
 
+def download(url: str, path: Path, what: str, option: str, timeout: float = 20.0) -> None:
+    """Download `url` to `path` once (temp file, then rename); a UsageError in one line when it cannot be had.
+    `timeout`: seconds a silent connection may hang (a firewall that drops packets), so that a run's start never
+    waits for long."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # torch.hub's urlopen takes no timeout of its own
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(path), progress=False)
+    except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UsageError(
+            f"cannot get {what} ({reason}); offline, set {option}PATH to a copy of {url} or put that file at "
+            f"{path} (the torch hub cache)"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 def weights_path(given: Path | None, option: str) -> Path:
     """The Inception weights file: `given`, else the torch hub cache, downloading it there once."""
     if given is not None:
         return given
     path = hub_weights_path()
     if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(path), progress=False)  # temp file, then rename
-        except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise UsageError(
-                f"cannot get the Inception weights for FID/KID/IS ({reason}); offline, set "
-                f"{option}PATH to a copy of {URL_INCEPTION_V3} or put that "
-                f"file at {path} (the torch hub cache torch-fidelity uses)"
-            ) from None
+        download(URL_INCEPTION_V3, path, "the Inception weights for FID/KID/IS", option)
     return path
 
 
-def build(path: Path, layers: list[str], option: str) -> FeatureExtractorInceptionV3:
-    """torch-fidelity's InceptionV3 with the weights at `path`; UsageError if they do not load."""
+class CleanResizedInceptionV3(FeatureExtractorInceptionV3):
+    """torch-fidelity's InceptionV3 behind clean-fid's resize (metrics.inception_resize=clean)."""
+
+    def forward(self, x):
+        with resize.clean_inside_inception():
+            return super().forward(x)
+
+
+def build(path: Path, layers: list[str], option: str, resized: str = resize.TENSORFLOW) -> FeatureExtractorInceptionV3:
+    """torch-fidelity's InceptionV3 with the weights at `path`, resizing as `resized` says; UsageError if they do not
+    load."""
+    network = CleanResizedInceptionV3 if resized == resize.CLEAN else FeatureExtractorInceptionV3
     try:
         with torch.random.fork_rng(devices=[]):  # its random initialization (then overwritten) draws too
-            return FeatureExtractorInceptionV3(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
+            return network(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
     except Exception as exc:  # a truncated download or a foreign file in the hub cache
         raise UsageError(
             f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "
