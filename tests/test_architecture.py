@@ -11,7 +11,7 @@ from helpers.cli import REPO
 LAYERS = [
     {"__main__"},
     {"app"},
-    {"sample", "evaluate", "report", "bench"},  # the tools: built on the library, never on the app
+    {"sample", "evaluate", "report", "bench", "statistics"},  # the tools: built on the library, never on the app
     {"pictures"},  # walks, truncation and nearest neighbours: what ganrun.sample draws with
     {"build"},  # every instantiate call: what the app and the tools build parts with
     {"runstate"},

@@ -73,9 +73,11 @@ def test_other_files_get_another_classifier(tmp_path):
 
 
 def test_data_without_labels_is_one_line_naming_the_measures_it_can_use():
-    with pytest.raises(UsageError, match=r"need a labelled data set .*use fid, kid or isc") as error:
+    with pytest.raises(UsageError, match=r"need class labels.*dataset.labels=folders.*use fid or fd_dinov2") as error:
         classifier.classifier_for(None, "cpu")
     assert "\n" not in str(error.value)
+    with pytest.raises(UsageError, match=r"; or use --features inception$"):
+        classifier.classifier_for(None, "cpu", instead="or use --features inception")
 
 
 # ---------------------------------------------------------------- a torch-fidelity feature extractor
@@ -253,7 +255,7 @@ def test_data_without_labels_turns_the_classifier_metrics_off_with_one_line(capl
         assert quality.compute(lambda n: pytest.fail("generated images although no metric can be computed")) == {}
     assert not quality.enabled
     (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "use fid, kid or isc" in message and "\n" not in message
+    assert "dataset.labels=folders" in message and "metrics.names=[fid]" in message and "\n" not in message
 
 
 # ---------------------------------------------------------------- python -m ganrun.evaluate, offline

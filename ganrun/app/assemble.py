@@ -15,7 +15,7 @@ from ganrun.base.schedules import images_per_step, schedules_of
 from ganrun.base.schedules import parse as parse_value
 from ganrun.build import build_augment, build_dataset, build_gan, build_loss, make_optimizer, name_of
 from ganrun.data.files import NUM_CLASSES
-from ganrun.data.labelled import LABELLED, labelled_source
+from ganrun.data.labelled import LABELLED, classifier_source, labelled_source
 from ganrun.data.listing import folder_class_names, pick_classes
 from ganrun.data.open import open_source
 from ganrun.quality.protocol import origin_text
@@ -178,7 +178,7 @@ def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -
     from ganrun.quality import classifier
     from ganrun.quality.names import CLASSIFIER
 
-    source = labelled_source(dataset_cfg)
+    source = classifier_source(dataset_cfg)
     if source is None or not any(name in CLASSIFIER for name in names) or classifier.is_trained(source):
         return
     when = f"at step {every}" if every else "at the end of this run"
@@ -197,30 +197,19 @@ def make_evaluate(cfg: DictConfig, parts: Parts, dataset_cfg: dict, device: torc
     metrics are off."""
     if not cfg.metrics.names:
         return None
-    from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
-    from ganrun.quality.reference import reference_images, reference_name
+    from ganrun.quality.configured import decide_available, from_settings  # torch-fidelity takes seconds to import
 
     announce_first_classifier(list(cfg.metrics.names), dataset_cfg, cfg.metrics.every)
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
-    split = name_of(cfg.metrics.reference)
-    real = reference_images(
+    quality = from_settings(
+        OmegaConf.to_container(cfg.metrics, resolve=True, enum_to_str=True),
         dataset_cfg,
-        split,
         lambda: build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data,
-    )
-    quality = QualityMetrics(
-        list(cfg.metrics.names),
-        cfg.metrics.num_samples,
-        real,
-        dataset_cache_key(dataset_cfg),
-        cfg.metrics.inception_weights,
         device,
-        labelled=labelled_source(dataset_cfg),
-        split=split,
-        reference=reference_name(dataset_cfg, real),
         init=origin_text(parts.origin),
     )
+    decide_available(quality)  # what cannot be computed here is said now, not after the last step
     sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.
     return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)

@@ -170,13 +170,22 @@ def is_trained(source: LabelledSource, recipe: dict = RECIPE) -> bool:
     return _load(cache_path(source, recipe)) is not None
 
 
-def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE) -> tuple[Path, dict]:
-    """The cached classifier of `source` (trained first if there is none): its file and its record."""
+def no_labels(instead: str | None = None) -> str:
+    """Why there is no classifier for this data set, and what to do: label it, or (`instead`) use another space."""
+    return (
+        f"the classifier_* metrics need class labels: a labelled data set ({', '.join(LABELLED)}) or a folder with "
+        "dataset.labels=folders (a subfolder per class) or a labels file; "
+        + (instead or "for this one use fid or fd_dinov2 (Inception's, DINOv2's features)")
+    )
+
+
+def classifier_for(
+    source: LabelledSource | None, device, recipe: dict = RECIPE, *, instead: str | None = None
+) -> tuple[Path, dict]:
+    """The cached classifier of `source` (trained first if there is none): its file and its record. `instead`: what
+    the UsageError for data without labels suggests (default: the other metrics)."""
     if source is None:
-        raise UsageError(
-            f"the classifier_* metrics need a labelled data set ({', '.join(LABELLED)}); "
-            "for this one use fid, kid or isc (Inception features)"
-        )
+        raise UsageError(no_labels(instead))
     path = cache_path(source, recipe)
     record = _load(path)
     if record is None:

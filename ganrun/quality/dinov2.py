@@ -128,8 +128,17 @@ def weights_path(given: Path | None, model: Model, option: str) -> Path:
     return path
 
 
+def require_timm() -> None:
+    """UsageError unless timm, which builds DINOv2's network, is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("timm") is None:
+        raise UsageError("the *_dinov2 metrics need timm, which builds DINOv2's network: pip install 'ganrun[dinov2]'")
+
+
 def build(path: Path, model: Model, option: str) -> torch.nn.Module:
     """timm's ViT of `model` at 224×224 with DINOv2's weights at `path` (its positions resampled as DINOv2 does)."""
+    require_timm()
     import timm  # seconds to import: only when the space is used
 
     state = read_weights(path, model, option)

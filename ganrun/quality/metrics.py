@@ -71,6 +71,7 @@ CONFIG_OPTIONS = {
     "dinov2_model": "metrics.dinov2.model=",
     "dinov2_weights": "metrics.dinov2.weights=",
     "reference": "metrics.reference=",
+    "instead_of_classifier": "for this one use metrics.names=[fid] or [fd_dinov2] (Inception's, DINOv2's features)",
 }
 
 
@@ -165,7 +166,7 @@ class QualityMetrics:
             self.real, self.split, self.reference, self.cache = None, "file", self.file.describe(), False
             self.kid_subset_size = min(KID_SUBSET_SIZE, num_samples)
             for space in self.spaces:  # a file that does not fit the scores is refused now, in one line
-                self._file_entries(space, weights=None)
+                self.check_file(space, weights=None)
 
     def _real_images(self, real_images, cache_key: str, split: str, reference: str | None) -> None:
         # A seeded random subset, so the statistics cover every class of a data set stored class by class.
@@ -211,7 +212,9 @@ class QualityMetrics:
 
     def _classifier(self) -> tuple[torch.nn.Module, str]:
         """The data set's classifier as a torch-fidelity feature extractor (trained first if not cached), its id."""
-        self.classifier_path, self.classifier_record = classifier.classifier_for(self.labelled, self.device)
+        self.classifier_path, self.classifier_record = classifier.classifier_for(
+            self.labelled, self.device, instead=self.options["instead_of_classifier"]
+        )
         return classifier.feature_extractor(self.classifier_path, self.device), self.classifier_record["id"]
 
     def prepare(self) -> None:
@@ -219,9 +222,9 @@ class QualityMetrics:
         for space in self.spaces:
             space.extractor, space.weights_id = space.load()
             if self.file is not None:
-                self._file_entries(space, space.weights_id)
+                self.check_file(space, space.weights_id)
 
-    def _file_entries(self, space: Space, weights: str | None) -> dict[str, statistics.Entry]:
+    def check_file(self, space: Space, weights: str | None) -> dict[str, statistics.Entry]:
         """The reference file's statistics of each of `space`'s layers, checked to fit (UsageError if not)."""
         entries = {}
         for layer in space.real_layers():
@@ -263,6 +266,12 @@ class QualityMetrics:
             {f"metrics/{name}": float(values[name]) for name in kept}, {name: protocols[name] for name in kept}
         )
 
+    def real_entries(self, space: Space) -> dict[str, statistics.Entry]:
+        """The real images' statistics and features in `space` (built): from the cache, computed on a miss."""
+        cuda = self.device.type == "cuda"
+        with own_streams(), torch.cuda.device(self.device) if cuda else nullcontext():
+            return self._real(space, self._options(space, self.real[:2], cuda))
+
     def _real(self, space: Space, options: dict) -> dict[str, statistics.Entry] | None:
         """The real statistics of `space`: from the reference file, else from the cache (computed on a miss)."""
         if self.file is None:
@@ -270,7 +279,7 @@ class QualityMetrics:
             about = {"reference": self.reference, "split": self.split}
             return real_statistics(space, options, path, about)
         try:
-            return self._file_entries(space, space.weights_id)
+            return self.check_file(space, space.weights_id)
         except UsageError as exc:  # e.g. the classifier trained here is not the one the file was made with
             space.off(str(exc))
             return None
