@@ -120,7 +120,7 @@ def write_files(prefix: Path, entries: dict, args: argparse.Namespace, side: int
     written = [prefix.with_name(prefix.name + ".npz")]
     files.write(written[0], kept)
     for space, entry in kept.items():
-        if space == files.INCEPTION:
+        if space.startswith("inception"):
             mode = CLEANFID_MODES[entry.about["resize"]]
         elif space.startswith("dinov2"):
             mode = space.split()[0].replace("-", "_")

@@ -1,8 +1,8 @@
 """A small classifier trained on the labelled data set itself, whose features make an offline quality yardstick.
 
-FID needs Inception weights from the network. MNIST, Fashion-MNIST and CIFAR-10 come with labels, so a small
-convolutional net trained once on them (a minute or two on a CPU) gives features in which a Fréchet distance,
-KID and precision/recall of generated images can be measured anywhere. The net is cached under
+FID needs Inception weights from the network. MNIST, Fashion-MNIST and CIFAR-10 come with labels, and so does a
+folder with dataset.labels, so a small convolutional net trained once on them (minutes on a CPU) gives features in
+which a Fréchet distance, KID and precision/recall of generated images can be measured anywhere. The net is cached under
 $GANRUN_CACHE/classifiers with its test accuracy; numbers are comparable only between runs scored by the same
 classifier file (same data set, same files), never with FID.
 """
@@ -36,6 +36,7 @@ EXTRACTOR = "ganrun-classifier"  # its name in torch-fidelity's registry (and in
 FEATURES = "features"  # the 128 pooled activations before the last layer: what FD, KID and PR are measured on
 VERSION = 1  # bump when the architecture or the training recipe changes: old cache files are then not used
 RECIPE = {"epochs": 4, "batch_size": 128, "lr": 2e-3, "seed": 0}
+PROGRESS_EVERY = 30.0  # seconds between the progress lines of its training
 
 
 class Classifier(nn.Module):
@@ -86,6 +87,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
         net = Classifier(images.shape[1], int(labels.max()) + 1).to(device).train()
         opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
         schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe["lr"], total_steps=recipe["epochs"] * per_epoch)
+        progress = Progress(recipe["epochs"] * per_epoch)
         for _ in range(recipe["epochs"]):
             order = torch.randperm(len(images))
             for pick in order[: per_epoch * batch].view(per_epoch, batch):
@@ -94,7 +96,24 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
                 loss.backward()
                 opt.step()
                 schedule.step()
+                progress.step()
     return net.eval(), accuracy(net, *test_set, device)
+
+
+class Progress:
+    """Logs the classifier's training every PROGRESS_EVERY seconds, with the time left as measured so far."""
+
+    def __init__(self, steps: int):
+        self.steps, self.done = steps, 0
+        self.start = self.last = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_EVERY and self.done < self.steps:
+            self.last, spent = now, now - self.start
+            left = spent / self.done * (self.steps - self.done)
+            log.info("classifier: step %d of %d, %.0f s so far, about %.0f s left", self.done, self.steps, spent, left)
 
 
 # ---------------------------------------------------------------- trained once, cached

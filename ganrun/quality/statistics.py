@@ -182,7 +182,8 @@ def _from_edm2(path: Path, found, option: str) -> ReferenceFile:
 
 
 # numpy's arrays and dtypes pickle through these (numpy 1 names them numpy.core, numpy 2 numpy._core); _codecs.encode
-# makes bytes in pickles of protocol 2. Nothing else is looked up: no other callable can run.
+# makes bytes in pickles of protocol 2. Each builds an array, a dtype or bytes from data; nothing else is looked up,
+# so no other callable can run.
 SAFE_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -190,6 +191,8 @@ SAFE_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5: an array from its bytes
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
 }
 
