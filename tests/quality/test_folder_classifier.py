@@ -13,7 +13,7 @@ from ganrun.build import build_dataset
 from ganrun.data.labelled import classifier_source
 from ganrun.quality import classifier
 from helpers.cli import FAST, ganrun
-from helpers.tiny_data import labelled_pattern, write_labelled_folder, write_image_folder
+from helpers.tiny_data import labelled_pattern, write_image_folder, write_labelled_folder
 
 QUICK = {"epochs": 3, "batch_size": 4, "lr": 3e-3, "seed": 0}
 
