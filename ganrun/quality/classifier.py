@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor
 
@@ -29,6 +28,7 @@ from ganrun.base.errors import UsageError
 from ganrun.base.files import save_atomic
 from ganrun.base.pixels import to_unit_range
 from ganrun.data.labelled import LABELLED, LabelledSource
+from ganrun.quality.weights import OwnExtractor
 
 log = logging.getLogger("ganrun")
 
@@ -216,15 +216,17 @@ def classifier_for(
 # ---------------------------------------------------------------- as a torch-fidelity feature extractor
 
 
-def feature_extractor(path: Path, device) -> FeatureExtractorBase:
+def feature_extractor(path: Path, device) -> OwnExtractor:
     """The cached classifier at `path` as torch-fidelity's feature extractor of its 128 features."""
     return create_feature_extractor(
         EXTRACTOR, [FEATURES], cuda=False, verbose=False, feature_extractor_weights_path=str(path)
     ).to(device)
 
 
-class ClassifierFeatures(FeatureExtractorBase):
+class ClassifierFeatures(OwnExtractor):
     """torch-fidelity's view of a cached classifier: uint8 N×3×H×W in, its 128 features (and logits) out."""
+
+    PROVIDED = (FEATURES, "logits")
 
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
@@ -235,22 +237,6 @@ class ClassifierFeatures(FeatureExtractorBase):
         self.net = Classifier(self.channels, record["classes"])
         self.net.load_state_dict(record["state_dict"])
         self.net.eval()
-
-    @staticmethod
-    def get_provided_features_list():
-        return FEATURES, "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return FEATURES
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor):
         x = to_unit_range(x)

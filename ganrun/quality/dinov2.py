@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from ganrun.base.errors import UsageError
+from ganrun.quality.weights import OwnExtractor, download, read_state
 
 SIDE = 224  # EDM2's and dgm-eval's input side: 16×16 patches of 14 px
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as DINOv2 was trained
@@ -89,16 +89,7 @@ def resample_positions(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
 
 def read_weights(path: Path, model: Model, option: str) -> dict:
     """The state dict at `path` in timm's names, checked to be DINOv2's `model`; UsageError in one line if not."""
-    if not path.is_file():
-        raise UsageError(
-            f"{option}{path} does not exist; give the path of DINOv2's {model.file} or leave it null to download it"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or truncated files
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
-    state = state if isinstance(state, dict) else {}
+    state = read_state(path, option, f"DINOv2's {model.file}")
     pos, last = state.get("pos_embed"), state.get(f"blocks.{model.depth - 1}.norm1.weight")
     found = tuple(pos.shape) if torch.is_tensor(pos) else "none"
     if "register_tokens" in state:
@@ -122,8 +113,6 @@ def weights_path(given: Path | None, model: Model, option: str) -> Path:
         return given
     path = hub_weights_path(model)
     if not path.is_file():
-        from ganrun.quality.inception import download  # one way of downloading weights, with its timeout
-
         download(model.url, path, f"DINOv2's {model.name} weights for the *_dinov2 metrics", option)
     return path
 
@@ -163,28 +152,14 @@ def preprocess(x: torch.Tensor) -> torch.Tensor:
     return (x / 255 - mean) / std
 
 
-class Dinov2Features(FeatureExtractorBase):
+class Dinov2Features(OwnExtractor):
     """torch-fidelity's view of DINOv2: uint8 N×3×H×W in, the class token's features out."""
+
+    PROVIDED = (FEATURES,)
 
     def __init__(self, name: str, net: torch.nn.Module):
         super().__init__(name, [FEATURES])
         self.net = net
-
-    @staticmethod
-    def get_provided_features_list():
-        return (FEATURES,)
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return FEATURES
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return torch.zeros(1, 3, SIDE, SIDE, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor):
         return (self.net(preprocess(x)).float(),)

@@ -1,6 +1,5 @@
 """torch-fidelity's InceptionV3 (FID, KID, IS): where its weights are, checking a given file, building it."""
 
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -9,6 +8,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 
 from ganrun.base.errors import UsageError
 from ganrun.quality import resize
+from ganrun.quality.weights import download, read_state
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
 
@@ -20,41 +20,13 @@ def hub_weights_path() -> Path:
 
 def check_weights_file(path: Path, option: str) -> None:
     """UsageError unless `path` holds a state dict of torch-fidelity's InceptionV3 (checked with weights_only)."""
-    if not path.is_file():
-        raise UsageError(
-            f"{option}{path} does not exist; give the path of torch-fidelity's "
-            f"InceptionV3 weights ({hub_weights_path().name}) or leave it null to download them"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or truncated files
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
-    fc = state.get("fc.weight") if isinstance(state, dict) else None
+    state = read_state(path, option, f"torch-fidelity's InceptionV3 weights ({hub_weights_path().name})")
+    fc = state.get("fc.weight")
     if not torch.is_tensor(fc) or tuple(fc.shape) != (1008, 2048):
         raise UsageError(
             f"{option}{path} is not a state dict of torch-fidelity's InceptionV3 "
             f"(no fc.weight of shape 1008×2048); use {hub_weights_path().name} from torch-fidelity"
         )
-
-
-def download(url: str, path: Path, what: str, option: str, timeout: float = 20.0) -> None:
-    """Download `url` to `path` once (temp file, then rename); a UsageError in one line when it cannot be had.
-    `timeout`: seconds a silent connection may hang (a firewall that drops packets), so that a run's start never
-    waits for long."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # torch.hub's urlopen takes no timeout of its own
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), progress=False)
-    except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise UsageError(
-            f"cannot get {what} ({reason}); offline, set {option}PATH to a copy of {url} or put that file at "
-            f"{path} (the torch hub cache)"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def weights_path(given: Path | None, option: str) -> Path:
