@@ -80,3 +80,29 @@ def test_a_run_against_a_mismatched_file_stops_before_training_in_one_line(tmp_p
     )
     assert_user_error(result, f"metrics.reference={path} was made with the resize clean, this score uses tensorflow")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_against_the_tools_statistics_scores_as_against_the_split(
+    tmp_path, tiny_mnist, random_weights, monkeypatch, capsys
+):
+    from ganrun import evaluate as command
+    from helpers.checkpoints import write_checkpoint
+
+    monkeypatch.setattr(fidelity_inception.FeatureExtractorInceptionV3, "INPUT_IMAGE_SIZE", 75)  # speed
+    monkeypatch.setitem(metrics.FEATURES, "fid", "192")
+    ckpt = write_checkpoint(tmp_path / "run", tiny_mnist, ema=True)
+    weights = ["--inception-weights", str(random_weights)]
+    common = [str(ckpt), "--num", "16", "--metrics", "fid", "--device", "cpu", *weights]
+    command.main(common)
+    by_split = json.loads(ckpt.with_name(f"{ckpt.stem}.metrics.json").read_text())
+    prefix = tmp_path / "mnist"  # the same seeded 16 of the train split, as the tool writes them
+    tool.main(
+        ["mnist", "--root", str(tiny_mnist), "--num", "16", "--spaces", "inception", *weights, "--out", str(prefix)]
+    )
+    command.main([*common, "--reference", str(prefix) + ".npz"])
+    by_file = json.loads(ckpt.with_name(f"{ckpt.stem}.metrics.json").read_text())
+    assert by_file["metrics"]["fid"] == pytest.approx(by_split["metrics"]["fid"], rel=1e-9)
+    protocol = by_file["protocols"]["fid"]
+    assert protocol["split"] == "file" and protocol["reference"].startswith("ganrun statistics mnist.npz (")
+    assert protocol["real_images"] == 16 and "against ganrun statistics mnist.npz (" in capsys.readouterr().out
