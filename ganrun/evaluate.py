@@ -23,10 +23,12 @@ from ganrun.base.errors import UsageError, exit_with
 from ganrun.base.schedules import images_per_step, in_force, schedules_of
 from ganrun.build import build_dataset
 from ganrun.data.labelled import LABELLED, labelled_source
-from ganrun.quality.metrics import QualityMetrics, dataset_cache_key
+from ganrun.quality import dinov2
+from ganrun.quality.configured import from_settings
 from ganrun.quality.names import NAMES
 from ganrun.quality.protocol import describe_all, origin_text
-from ganrun.quality.reference import SPLITS, held_out_split, reference_images, reference_name, seeded_subset
+from ganrun.quality.reference import SPLITS, held_out_split, reference_images, seeded_subset
+from ganrun.quality.resize import RESIZES
 from ganrun.sharing.source import Source, resolve, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate
@@ -46,7 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(NAMES)} (default: the run's metrics.names, else {DEFAULT_NAMES})",
     )
     parser.add_argument(
-        "--reference", choices=SPLITS, help="the real images' split (default: the run's metrics.reference, else train)"
+        "--reference",
+        metavar="SPLIT|FILE",
+        help="the real images' split, train or test, or a statistics file (clean-fid .npz, EDM2 .pkl, ganrun .npz; "
+        "python -m ganrun.statistics writes them) (default: the run's metrics.reference, else train)",
     )
     parser.add_argument(
         "--real", action="store_true", help="also score the held-out split's real images: each metric's floor"
@@ -60,6 +65,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="torch-fidelity's InceptionV3 weights file (default: the run's metrics.inception_weights, "
         "else downloaded once to the torch hub cache)",
     )
+    parser.add_argument(
+        "--inception-resize",
+        choices=RESIZES,
+        help="tensorflow (torch-fidelity's) or clean (clean-fid's) (default: the run's metrics.inception_resize)",
+    )
+    parser.add_argument(
+        "--dinov2-model",
+        choices=tuple(dinov2.MODELS),
+        help=f"the *_dinov2 metrics' network (default: the run's metrics.dinov2.model, else {dinov2.DEFAULT})",
+    )
+    parser.add_argument("--dinov2-weights", metavar="PATH", help="a local copy of DINOv2's weights file")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--data-root", metavar="PATH", help="where the data set is, if not at the run's dataset.root")
     args = parser.parse_args(argv)
@@ -85,39 +101,28 @@ def evaluate(args: argparse.Namespace, source: Source) -> dict:
     written to its .metrics.json."""
     state = source.state
     run_metrics = state["config"].get("metrics") or {}
-    names = args.metrics or run_metrics.get("names") or DEFAULT_NAMES
-    num = args.num or run_metrics.get("num_samples") or DEFAULT_NUM
-    split = args.reference or run_metrics.get("reference") or "train"
+    settings = scoring_settings(args, run_metrics)
+    split = settings["reference"]
     dataset_cfg = dict(state["config"].get("dataset") or {})
     if "_target_" not in dataset_cfg:
         raise UsageError(f"{source.label} has no dataset config to rebuild the real images from")
     if args.data_root:
         dataset_cfg["root"] = args.data_root
-    if args.real and labelled_source(dataset_cfg) is None:
+    if args.real and (labelled_source(dataset_cfg) is None or split not in SPLITS):
         raise UsageError(
             f"--real scores a held-out split, and the data set {dataset_cfg['_target_']} has one split "
             f"only (held-out splits: {', '.join(LABELLED)})"
+            if split in SPLITS
+            else f"--real scores a held-out split against a split; --reference {split} is a statistics file"
         )
 
     device = pick_device(args.device)
     # The whole data set, also for a run trained on dataset.limit images of it (as the run's own metrics).
     # An ImageSet of the training images: only the sampled rows are ever read.
     training = lambda: build_dataset(dataset_cfg, subset=False)  # noqa: E731
-    real = reference_images(dataset_cfg, split, training, "--reference ")
     held = reference_images(dataset_cfg, held_out_split(split), training) if args.real else None
-    metrics = QualityMetrics(
-        names,
-        num,
-        real,
-        dataset_cache_key(dataset_cfg),
-        args.inception_weights or run_metrics.get("inception_weights"),
-        device,
-        option="--inception-weights ",
-        labelled=labelled_source(dataset_cfg),
-        split=split,
-        reference=reference_name(dataset_cfg, real),
-        init=origin_text(state.get("init")),
-    )
+    metrics = from_settings(settings, dataset_cfg, training, device, origin_text(state.get("init")), FLAGS)
+    num = settings["num_samples"]
     metrics.prepare()  # fails now, saying how to fix it, rather than warn after generating the images
 
     generator = source.generator(device, use_ema=not args.no_ema)
@@ -153,6 +158,33 @@ def evaluate(args: argparse.Namespace, source: Source) -> dict:
             "test_accuracy": record["test_accuracy"],
         }
     return result
+
+
+# How each scoring choice is set on this command line, for messages.
+FLAGS = {
+    "inception_weights": "--inception-weights ",
+    "inception_resize": "--inception-resize ",
+    "dinov2_model": "--dinov2-model ",
+    "dinov2_weights": "--dinov2-weights ",
+    "reference": "--reference ",
+    "instead_of_classifier": "for this one use --metrics fid or fd_dinov2",
+}
+
+
+def scoring_settings(args: argparse.Namespace, run_metrics: dict) -> dict:
+    """The metrics settings: each flag given, else the run's metrics config, else the defaults."""
+    chosen = run_metrics.get("dinov2") or {}
+    return {
+        "names": args.metrics or run_metrics.get("names") or DEFAULT_NAMES,
+        "num_samples": args.num or run_metrics.get("num_samples") or DEFAULT_NUM,
+        "reference": args.reference or run_metrics.get("reference") or "train",
+        "inception_weights": args.inception_weights or run_metrics.get("inception_weights"),
+        "inception_resize": args.inception_resize or run_metrics.get("inception_resize"),
+        "dinov2": {
+            "model": args.dinov2_model or chosen.get("model"),
+            "weights": args.dinov2_weights or chosen.get("weights"),
+        },
+    }
 
 
 def unprefixed(scores: dict) -> dict:

@@ -161,7 +161,7 @@ def nearest_rows(
     generator: torch.nn.Module, args: argparse.Namespace, device: torch.device, source: Source
 ) -> torch.Tensor:
     """Each sample beside its --nearest nearest images of the training set (as the run trained on it)."""
-    from ganrun.data.labelled import labelled_source
+    from ganrun.data.labelled import classifier_source
     from ganrun.pictures.nearest import beside, extractor_features, nearest_training_images
     from ganrun.quality import classifier, inception  # torch-fidelity takes seconds to import
 
@@ -170,10 +170,10 @@ def nearest_rows(
         raise UsageError(f"{source.label} has no dataset config to find its training images from")
     if args.data_root:
         dataset_cfg["root"] = args.data_root
-    labelled = labelled_source(dataset_cfg)
+    labelled = classifier_source(dataset_cfg)
     features = args.features or ("classifier" if labelled is not None else "inception")
     if features == "classifier":
-        path, _ = classifier.classifier_for(labelled, device)
+        path, _ = classifier.classifier_for(labelled, device, instead="for this one use --features inception")
         extractor = classifier.feature_extractor(path, device)
     else:
         weights = inception.weights_path(

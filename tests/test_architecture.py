@@ -11,7 +11,14 @@ from helpers.cli import REPO
 LAYERS = [
     {"__main__"},
     {"app"},
-    {"sample", "evaluate", "export", "report", "bench"},  # the tools: built on the library, never on the app
+    {
+        "sample",
+        "evaluate",
+        "export",
+        "statistics",
+        "report",
+        "bench",
+    },  # the tools: built on the library, never on the app
     # walks, truncation and nearest neighbours: what ganrun.sample draws with; sharing: a generator given by path
     # (checkpoint, run folder, export, Hub, R3GAN pickle), exports, the Hub
     {"pictures", "sharing"},

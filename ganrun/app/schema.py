@@ -34,9 +34,22 @@ class ResumeSchedules(str, Enum):
     keep = "keep"
 
 
-class Reference(str, Enum):
-    train = "train"
-    test = "test"
+class InceptionResize(str, Enum):
+    tensorflow = "tensorflow"  # TensorFlow 1's bilinear, no antialiasing: torch-fidelity's and the original FID's
+    clean = "clean"  # clean-fid's: PIL's bicubic, antialiased, in float
+
+
+class Dinov2Model(str, Enum):
+    vits14 = "vits14"
+    vitb14 = "vitb14"
+    vitl14 = "vitl14"
+    vitg14 = "vitg14"
+
+
+@dataclass
+class Dinov2Config:
+    model: Dinov2Model = Dinov2Model.vitl14  # EDM2's and dgm-eval's: numbers comparable with theirs
+    weights: str | None = None  # a local copy of DINOv2's weights file (offline), e.g. dinov2_vitl14_pretrain.pth
 
 
 @dataclass
@@ -94,9 +107,13 @@ class MetricsConfig:
     # classifier_fd, classifier_kid, classifier_precision, classifier_recall, classifier_density,
     # classifier_coverage. [] turns metrics off.
     names: list[str] = field(default_factory=lambda: ["fid", "classifier_fd"])
-    reference: Reference = Reference.train  # the real images' split: train (StudioGAN's, StyleGAN-ADA's) or test
+    # The real images' split: train (StudioGAN's, StyleGAN-ADA's) or test; or a statistics file (clean-fid's .npz,
+    # EDM2's .pkl, ganrun's .npz), checked when the run starts.
+    reference: str = "train"
     best: str | None = None  # the metric best.pt follows; null: the first of fid, classifier_fd, kid, … logged
     inception_weights: str | None = None  # a local copy of torch-fidelity's Inception weights (offline)
+    inception_resize: InceptionResize = InceptionResize.tensorflow  # clean: clean-fid's resize in front of Inception
+    dinov2: Dinov2Config = field(default_factory=Dinov2Config)  # the *_dinov2 metrics' network
 
 
 @dataclass

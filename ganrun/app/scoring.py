@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from ganrun.app.resolve import Plan
-from ganrun.build import build_dataset, enum_value
-from ganrun.data.labelled import labelled_source
+from ganrun.build import build_dataset
+from ganrun.data.labelled import classifier_source
 from ganrun.quality.protocol import origin_text
 from ganrun.training.parts import Parts
 from ganrun.training.sampling import generate
@@ -21,7 +21,7 @@ def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -
     from ganrun.quality import classifier
     from ganrun.quality.names import CLASSIFIER
 
-    source = labelled_source(dataset_cfg)
+    source = classifier_source(dataset_cfg)
     if source is None or not any(name in CLASSIFIER for name in names) or classifier.is_trained(source):
         return
     when = f"at step {every}" if every else "at the end of this run"
@@ -36,35 +36,24 @@ def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -
 
 
 def make_evaluate(plan: Plan, parts: Parts):
-    """The loop's `evaluate()`: torch-fidelity scores of the sampling generator with their protocols, or None when
-    metrics are off."""
+    """The loop's `evaluate()`: the sampling generator's scores with their protocols, or None when metrics are off.
+    Which spaces can be had (weights, labels) is decided here, at the start, and said once."""
     cfg, device, dataset_cfg = plan.cfg, plan.device, plan.config["dataset"]
     if not cfg.metrics.names:
         return None
-    from ganrun.quality.metrics import QualityMetrics, dataset_cache_key  # torch-fidelity takes seconds to import
-    from ganrun.quality.reference import reference_images, reference_name
+    from ganrun.quality.configured import decide_available, from_settings  # torch-fidelity takes seconds to import
 
     announce_first_classifier(list(cfg.metrics.names), dataset_cfg, cfg.metrics.every)
     # Against the whole data set: a run that trains on dataset.limit images is judged by how well it learned the
     # distribution, not by how well it copies its subset (as ADA's paper measures limited-data runs).
-    split = enum_value(cfg.metrics.reference)
-    real = reference_images(
+    quality = from_settings(
+        plan.config["metrics"],
         dataset_cfg,
-        split,
         lambda: build_dataset(dataset_cfg, subset=False) if dataset_cfg.get("limit") else parts.data.data,
-    )
-    quality = QualityMetrics(
-        list(cfg.metrics.names),
-        cfg.metrics.num_samples,
-        real,
-        dataset_cache_key(dataset_cfg),
-        cfg.metrics.inception_weights,
         device,
-        labelled=labelled_source(dataset_cfg),
-        split=split,
-        reference=reference_name(dataset_cfg, real),
         init=origin_text(plan.origin),
     )
+    decide_available(quality)  # what cannot be computed here is said now, not after the last step
     sampler = "ema" if parts.ema is not None else "raw"
     # The same seeded noise at every evaluation, so differences come from the generator alone.
     return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from ganrun.base import reported
 from ganrun.base.errors import UsageError
-from ganrun.quality.names import CLASSIFIER, INCEPTION, best_metric, higher_is_better
+from ganrun.quality.names import CLASSIFIER, DINOV2, INCEPTION, best_metric, higher_is_better
 
 log = logging.getLogger("ganrun")
 
@@ -71,12 +71,24 @@ def check_objective(cfg) -> str:
             raise UsageError(
                 f"search.objective={name} cannot be computed: {exc}; or search with the offline yardstick: {OFFLINE}"
             ) from None
-    from ganrun.data.labelled import labelled_source  # torch: only when a search starts
+    if metric in DINOV2:
+        from ganrun.quality import dinov2
 
-    if metric in CLASSIFIER and labelled_source(OmegaConf.to_container(cfg.dataset, resolve=True)) is None:
+        chosen = cfg.metrics.dinov2
+        model, given = dinov2.model_of(str(getattr(chosen.model, "value", chosen.model))), chosen.weights
+        try:
+            path = dinov2.weights_path(Path(given).expanduser() if given else None, model, "metrics.dinov2.weights=")
+            dinov2.read_weights(path, model, "metrics.dinov2.weights=")
+        except UsageError as exc:
+            raise UsageError(
+                f"search.objective={name} cannot be computed: {exc}; or search with the offline yardstick: {OFFLINE}"
+            ) from None
+    from ganrun.data.labelled import classifier_source  # torch: only when a search starts
+
+    if metric in CLASSIFIER and classifier_source(OmegaConf.to_container(cfg.dataset, resolve=True)) is None:
         raise UsageError(
-            f"search.objective={name} needs a data set with class labels (mnist, fashion_mnist, "
-            "cifar10_horse); search this one with metrics/fid"
+            f"search.objective={name} needs a data set with class labels (mnist, fashion_mnist, cifar10_horse, or "
+            "dataset=folder with dataset.labels=folders or a labels file); search this one with metrics/fid"
         )
     return name
 

@@ -1,4 +1,5 @@
-"""The labelled splits (train and test images with their class labels) of MNIST, Fashion-MNIST and CIFAR-10.
+"""The labelled splits (train and test images with their class labels) of MNIST, Fashion-MNIST and CIFAR-10, and of
+a labelled image folder (a seeded tenth held out as its test split).
 
 The quality classifier learns from these; the GAN loaders of `ganrun.data` read the same files.
 """
@@ -7,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from ganrun.data.cifar import CIFAR_BATCHES, read_cifar_batches
 from ganrun.data.idx import read_idx, read_idx_labels
+from ganrun.data.listing import UNLABELLED
 from ganrun.data.reading import DatasetError, locate, stat, torchvision_download
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}  # our split name → the idx files' prefix
@@ -113,3 +116,51 @@ def labelled_source(dataset_cfg: dict) -> LabelledSource | None:
     read, files = _READERS[loader]
     root = Path(str(dataset_cfg.get("root", "data"))).expanduser().absolute()
     return LabelledSource(loader, root, bool(dataset_cfg.get("download", False)), read, files)
+
+
+# ---------------------------------------------------------------- a labelled image folder (dataset=folder)
+
+FOLDER_TEST_SHARE = 10  # one image in ten held out (seeded) to measure the folder's classifier on
+FOLDER_LOADER = "image_folder"
+
+
+def _folder_settings(dataset_cfg: dict) -> dict:
+    """What the folder's images and labels are read with: the classifier sees the images as the run does."""
+    keys = {"image_size": 64, "channels": 3, "labels": UNLABELLED, "crop": "center"}
+    return {key: dataset_cfg.get(key, default) for key, default in keys.items()}
+
+
+def _read_folder_split(source: LabelledSource, split: str, settings: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded tenth of the folder's images is the test split, the rest the train split (every class; all read)."""
+    from ganrun.data.folder import image_folder
+
+    data = image_folder(str(source.root), **settings)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    held = max(1, len(order) // FOLDER_TEST_SHARE)
+    rows = order[:held] if split == "test" else order[held:]
+    rows = rows.sort().values  # read in file order
+    return data[rows], data.labels[rows]
+
+
+def _folder_files(source: LabelledSource, settings: dict) -> list:
+    from ganrun.data.listing import list_images
+
+    return [list_images(source.root)[1], sorted(settings.items())]
+
+
+def classifier_source(dataset_cfg: dict) -> LabelledSource | None:
+    """The labelled data a classifier for the classifier_* metrics learns from: a labelled preset's, or a folder's
+    with dataset.labels=folders or a labels file (its classes, size and channels); None when there are no labels."""
+    source = labelled_source(dataset_cfg)
+    loader = str(dataset_cfg.get("_target_", "")).rsplit(".", 1)[-1]
+    settings = _folder_settings(dataset_cfg)
+    if source is not None or loader != FOLDER_LOADER or settings["labels"] in (None, UNLABELLED):
+        return source
+    root = Path(str(dataset_cfg.get("root"))).expanduser().absolute()
+    return LabelledSource(
+        "folder",
+        root,
+        False,
+        partial(_read_folder_split, settings=settings),
+        partial(_folder_files, settings=settings),
+    )

@@ -1,8 +1,8 @@
 """A small classifier trained on the labelled data set itself, whose features make an offline quality yardstick.
 
-FID needs Inception weights from the network. MNIST, Fashion-MNIST and CIFAR-10 come with labels, so a small
-convolutional net trained once on them (a minute or two on a CPU) gives features in which a Fréchet distance,
-KID and precision/recall of generated images can be measured anywhere. The net is cached under
+FID needs Inception weights from the network. MNIST, Fashion-MNIST and CIFAR-10 come with labels, and so does a
+folder with dataset.labels, so a small convolutional net trained once on them (minutes on a CPU) gives features in
+which a Fréchet distance, KID and precision/recall of generated images can be measured anywhere. The net is cached under
 $GANRUN_CACHE/classifiers with its test accuracy; numbers are comparable only between runs scored by the same
 classifier file (same data set, same files), never with FID.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor
 
@@ -29,6 +28,7 @@ from ganrun.base.disk import save_atomic
 from ganrun.base.errors import UsageError
 from ganrun.base.pixels import to_unit_range
 from ganrun.data.labelled import LABELLED, LabelledSource
+from ganrun.quality.weights import OwnExtractor
 
 log = logging.getLogger("ganrun")
 
@@ -36,6 +36,7 @@ EXTRACTOR = "ganrun-classifier"  # its name in torch-fidelity's registry (and in
 FEATURES = "features"  # the 128 pooled activations before the last layer: what FD, KID and PR are measured on
 VERSION = 1  # bump when the architecture or the training recipe changes: old cache files are then not used
 RECIPE = {"epochs": 4, "batch_size": 128, "lr": 2e-3, "seed": 0}
+PROGRESS_EVERY = 30.0  # seconds between the progress lines of its training
 
 
 class Classifier(nn.Module):
@@ -86,6 +87,7 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
         net = Classifier(images.shape[1], int(labels.max()) + 1).to(device).train()
         opt = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
         schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe["lr"], total_steps=recipe["epochs"] * per_epoch)
+        progress = Progress(recipe["epochs"] * per_epoch)
         for _ in range(recipe["epochs"]):
             order = torch.randperm(len(images))
             for pick in order[: per_epoch * batch].view(per_epoch, batch):
@@ -94,7 +96,24 @@ def train(train_set, test_set, device, recipe: dict = RECIPE) -> tuple[Classifie
                 loss.backward()
                 opt.step()
                 schedule.step()
+                progress.step()
     return net.eval(), accuracy(net, *test_set, device)
+
+
+class Progress:
+    """Logs the classifier's training every PROGRESS_EVERY seconds, with the time left as measured so far."""
+
+    def __init__(self, steps: int):
+        self.steps, self.done = steps, 0
+        self.start = self.last = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_EVERY and self.done < self.steps:
+            self.last, spent = now, now - self.start
+            left = spent / self.done * (self.steps - self.done)
+            log.info("classifier: step %d of %d, %.0f s so far, about %.0f s left", self.done, self.steps, spent, left)
 
 
 # ---------------------------------------------------------------- trained once, cached
@@ -170,13 +189,22 @@ def is_trained(source: LabelledSource, recipe: dict = RECIPE) -> bool:
     return _load(cache_path(source, recipe)) is not None
 
 
-def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE) -> tuple[Path, dict]:
-    """The cached classifier of `source` (trained first if there is none): its file and its record."""
+def no_labels(instead: str | None = None) -> str:
+    """Why there is no classifier for this data set, and what to do: label it, or (`instead`) use another space."""
+    return (
+        f"the classifier_* metrics need class labels: a labelled data set ({', '.join(LABELLED)}) or a folder with "
+        "dataset.labels=folders (a subfolder per class) or a labels file; "
+        + (instead or "for this one use fid or fd_dinov2 (Inception's, DINOv2's features)")
+    )
+
+
+def classifier_for(
+    source: LabelledSource | None, device, recipe: dict = RECIPE, *, instead: str | None = None
+) -> tuple[Path, dict]:
+    """The cached classifier of `source` (trained first if there is none): its file and its record. `instead`: what
+    the UsageError for data without labels suggests (default: the other metrics)."""
     if source is None:
-        raise UsageError(
-            f"the classifier_* metrics need a labelled data set ({', '.join(LABELLED)}); "
-            "for this one use fid, kid or isc (Inception features)"
-        )
+        raise UsageError(no_labels(instead))
     path = cache_path(source, recipe)
     record = _load(path)
     if record is None:
@@ -188,15 +216,17 @@ def classifier_for(source: LabelledSource | None, device, recipe: dict = RECIPE)
 # ---------------------------------------------------------------- as a torch-fidelity feature extractor
 
 
-def feature_extractor(path: Path, device) -> FeatureExtractorBase:
+def feature_extractor(path: Path, device) -> OwnExtractor:
     """The cached classifier at `path` as torch-fidelity's feature extractor of its 128 features."""
     return create_feature_extractor(
         EXTRACTOR, [FEATURES], cuda=False, verbose=False, feature_extractor_weights_path=str(path)
     ).to(device)
 
 
-class ClassifierFeatures(FeatureExtractorBase):
+class ClassifierFeatures(OwnExtractor):
     """torch-fidelity's view of a cached classifier: uint8 N×3×H×W in, its 128 features (and logits) out."""
+
+    PROVIDED = (FEATURES, "logits")
 
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
@@ -207,22 +237,6 @@ class ClassifierFeatures(FeatureExtractorBase):
         self.net = Classifier(self.channels, record["classes"])
         self.net.load_state_dict(record["state_dict"])
         self.net.eval()
-
-    @staticmethod
-    def get_provided_features_list():
-        return FEATURES, "logits"
-
-    @staticmethod
-    def get_default_feature_layer_for_metric(metric):
-        return FEATURES
-
-    @staticmethod
-    def can_be_compiled():
-        return False
-
-    @staticmethod
-    def get_dummy_input_for_compile():
-        return torch.zeros(1, 3, 28, 28, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor):
         x = to_unit_range(x)

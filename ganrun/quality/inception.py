@@ -7,6 +7,8 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from ganrun.base.errors import UsageError
+from ganrun.quality import resize
+from ganrun.quality.weights import download, read_state
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
 
@@ -18,17 +20,8 @@ def hub_weights_path() -> Path:
 
 def check_weights_file(path: Path, option: str) -> None:
     """UsageError unless `path` holds a state dict of torch-fidelity's InceptionV3 (checked with weights_only)."""
-    if not path.is_file():
-        raise UsageError(
-            f"{option}{path} does not exist; give the path of torch-fidelity's "
-            f"InceptionV3 weights ({hub_weights_path().name}) or leave it null to download them"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or truncated files
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
-    fc = state.get("fc.weight") if isinstance(state, dict) else None
+    state = read_state(path, option, f"torch-fidelity's InceptionV3 weights ({hub_weights_path().name})")
+    fc = state.get("fc.weight")
     if not torch.is_tensor(fc) or tuple(fc.shape) != (1008, 2048):
         raise UsageError(
             f"{option}{path} is not a state dict of torch-fidelity's InceptionV3 "
@@ -42,24 +35,25 @@ def weights_path(given: Path | None, option: str) -> Path:
         return given
     path = hub_weights_path()
     if not path.is_file():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(path), progress=False)  # temp file, then rename
-        except Exception as exc:  # no network is URLError, OSError, SSL or HTTP errors: all mean the same here
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise UsageError(
-                f"cannot get the Inception weights for FID/KID/IS ({reason}); offline, set "
-                f"{option}PATH to a copy of {URL_INCEPTION_V3} or put that "
-                f"file at {path} (the torch hub cache torch-fidelity uses)"
-            ) from None
+        download(URL_INCEPTION_V3, path, "the Inception weights for FID/KID/IS", option)
     return path
 
 
-def build(path: Path, layers: list[str], option: str) -> FeatureExtractorInceptionV3:
-    """torch-fidelity's InceptionV3 with the weights at `path`; UsageError if they do not load."""
+class CleanResizedInceptionV3(FeatureExtractorInceptionV3):
+    """torch-fidelity's InceptionV3 behind clean-fid's resize (metrics.inception_resize=clean)."""
+
+    def forward(self, x):
+        with resize.clean_inside_inception():
+            return super().forward(x)
+
+
+def build(path: Path, layers: list[str], option: str, resized: str = resize.TENSORFLOW) -> FeatureExtractorInceptionV3:
+    """torch-fidelity's InceptionV3 with the weights at `path`, resizing as `resized` says; UsageError if they do not
+    load."""
+    network = CleanResizedInceptionV3 if resized == resize.CLEAN else FeatureExtractorInceptionV3
     try:
         with torch.random.fork_rng(devices=[]):  # its random initialization (then overwritten) draws too
-            return FeatureExtractorInceptionV3(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
+            return network(EXTRACTOR, layers, feature_extractor_weights_path=str(path))
     except Exception as exc:  # a truncated download or a foreign file in the hub cache
         raise UsageError(
             f"the Inception weights {path} do not load ({' '.join(str(exc).split())[:200]}); "

@@ -23,7 +23,16 @@ CLASSIFIER = {
     "classifier_density": "density",
     "classifier_coverage": "coverage",
 }
-MEASURES = {**INCEPTION, **CLASSIFIER}
+# In DINOv2's features (Stein et al. 2023; EDM2 names the first fd_dinov2): name → what it measures.
+DINOV2 = {
+    "fd_dinov2": "fd",
+    "kid_dinov2": "kid",
+    "precision_dinov2": "precision",
+    "recall_dinov2": "recall",
+    "density_dinov2": "density",
+    "coverage_dinov2": "coverage",
+}
+MEASURES = {**INCEPTION, **CLASSIFIER, **DINOV2}
 NAMES = tuple(MEASURES)
 # Precision, recall, density and coverage count generated (or real) images inside k-NN balls: more is better.
 HIGHER_IS_BETTER = tuple(name for name, measure in MEASURES.items() if measure not in ("fd", "kid"))
@@ -38,7 +47,9 @@ RANGES = {
     "density": (0.0, None),
     "coverage": (0.0, 1.0),
 }
-BEST = ("fid", "classifier_fd", "kid", "classifier_kid", "isc")  # what best.pt follows by default: the first logged
+# What best.pt follows by default: the first logged. FD in DINOv2's features first, where it is asked for: it agrees
+# with people's judgement better than FID (Stein et al. 2023).
+BEST = ("fd_dinov2", "fid", "classifier_fd", "kid_dinov2", "kid", "classifier_kid", "isc")
 
 
 def higher_is_better(tag: str) -> bool:

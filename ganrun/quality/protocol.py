@@ -18,8 +18,8 @@ class Protocol:
 
     metric: str  # e.g. classifier_fd
     reference: str  # the data set the real images come from, as configured (not where it lives): fashion_mnist 1×28×28
-    split: str  # the reference's split: train | test
-    real_images: int  # real images scored (a seeded subset of the split when it is larger)
+    split: str  # the reference's split: train | test; file: statistics read from the file `reference` names
+    real_images: int | None  # real images scored (a seeded subset of the split); None: a statistics file's, unknown
     generated_images: int  # generated (or held-out real) images scored
     generator: str  # ema | raw | held-out <split> split: what made the scored images
     truncation: float | None  # ψ of truncated noise (resampled outside ±ψ); None: plain normal noise
@@ -58,6 +58,14 @@ def differences(protocols: list[dict]) -> list[str]:
     ]
 
 
+def against(p: dict) -> str:
+    """What the generated images were compared with: real images of a split, or a statistics file."""
+    if p["split"] == "file":
+        images = f", {p['real_images']} images" if p.get("real_images") else ""
+        return f"{p['reference']}{images}"
+    return f"{p['real_images']} of {p['reference']} ({p['split']} split)"
+
+
 def describe(protocol: dict, metric: bool = True) -> str:
     """One line for people: what was compared with what, by which features (`metric`: starting with the metric's
     name and ending with its settings)."""
@@ -72,8 +80,8 @@ def describe(protocol: dict, metric: bool = True) -> str:
     truncation = f", noise truncated at ±{p['truncation']:g}" if p.get("truncation") is not None else ""
     step += f" (trained with {p['schedules']})" if p.get("schedules") else ""
     line = (
-        f"{p['generated_images']} images {made}{step}{truncation} against {p['real_images']} of "
-        f"{p['reference']} ({p['split']} split); features {p['features']}, weights {p['weights']}; "
+        f"{p['generated_images']} images {made}{step}{truncation} against {against(p)}; "
+        f"features {p['features']}, weights {p['weights']}; "
         f"resize {p['resize']}"
     )
     return f"{p['metric']}: {line}" + (f"; {p['settings']}" if p.get("settings") else "") if metric else line

@@ -1,6 +1,7 @@
-"""A feature space (Inception's, or the offline classifier's) and the metrics measured in it, by torch-fidelity's
-pipeline step by step, so that each network is built once per run: features of the generated images, the real
-ones' features and statistics from torch-fidelity's disk cache, then each metric from those features."""
+"""A feature space (Inception's, DINOv2's or the offline classifier's) and the metrics measured in it, by
+torch-fidelity's pipeline step by step, so that each network is built once per run: features of the generated
+images, the real ones' statistics and features (from ganrun's statistics cache, or a reference file), then each
+metric from those features."""
 
 import hashlib
 import logging
@@ -13,16 +14,18 @@ import numpy as np
 import torch
 import torch_fidelity
 from torch.utils.data import Dataset
-from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_input_id_to_statistics_cached
+from torch_fidelity.metric_fid import fid_featuresdict_to_statistics
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.metric_kid import kid_featuresdict_to_metric
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
-from torch_fidelity.utils import extract_featuresdict_from_input_id, extract_featuresdict_from_input_id_cached
+from torch_fidelity.utils import extract_featuresdict_from_input_id
 
 from ganrun.base import disk
 from ganrun.base.errors import UsageError
+from ganrun.quality import statistics
 from ganrun.quality.names import MEASURES
 from ganrun.quality.neighbours import DC_K, density_coverage, kth_neighbour_radii
+from ganrun.quality.statistics import Entry
 
 log = logging.getLogger("ganrun")
 
@@ -42,8 +45,9 @@ SEED = 2020  # torch-fidelity's default rng_seed: the real subset, KID subsets a
 
 
 def cache_root() -> Path:
-    """$GANRUN_CACHE/fidelity (default ~/.cache/ganrun/fidelity): torch-fidelity's cache of real features."""
-    return disk.cache_root() / "fidelity"
+    """$GANRUN_CACHE/statistics (default ~/.cache/ganrun/statistics): the real images' statistics and features, in
+    ganrun's statistics format (quality/statistics.py)."""
+    return disk.cache_root() / "statistics"
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -113,13 +117,27 @@ def settings(measure: str, options: dict) -> str:
 
 
 class Space:
-    """One feature extractor (`kind` inception or classifier) and the metrics measured in its features; built on
-    first use, or found missing."""
+    """One feature extractor (`kind`: its name, e.g. inception-v3-compat, dinov2-vitl14, ganrun-classifier) and the
+    metrics measured in its features; built on first use, or found missing."""
 
-    def __init__(self, kind: str, layers: dict[str, str], load: Callable[[], tuple[torch.nn.Module, str]]):
+    def __init__(self, kind: str, layers: dict[str, str], load: Callable[[], tuple[torch.nn.Module, str]], resize: str):
         self.kind, self.layers, self.load = kind, layers, load  # layers: our metric name → its feature layer
+        self.resize = resize  # how images reach the network, as reference statistics record it
         self.enabled, self.extractor, self.weights_id = True, None, None
         self.radii: dict[str, torch.Tensor] = {}  # layer → the real features' k-NN radii, the same all run
+
+    def name(self, layer: str) -> str:
+        """The space of `layer` as protocols and statistics files name it: network and layer."""
+        return f"{self.kind} {layer}"
+
+    def real_layers(self) -> list[str]:
+        """The layers whose real features or statistics the metrics read (IS reads the generated images' only)."""
+        return list(dict.fromkeys(layer for name, layer in self.layers.items() if MEASURES[name] != "isc"))
+
+    def off(self, reason: str) -> None:
+        """Say once what is off and why (how to get it back), and stay off."""
+        self.enabled = False
+        log.warning("%s: off for the rest of this run: %s", ", ".join(self.layers), reason)
 
     def ready(self) -> bool:
         """Build the extractor once; on a UsageError (no weights, no labels) say so once and stay off."""
@@ -127,41 +145,34 @@ class Space:
             try:
                 self.extractor, self.weights_id = self.load()
             except UsageError as exc:  # a metric must never end a long run: say how to fix it and go on
-                self.enabled = False
-                log.warning("%s: off for the rest of this run: %s", ", ".join(self.layers), exc)
+                self.off(str(exc))
         return self.enabled
 
-    def measure(self, options: dict) -> dict[str, float]:
-        """The space's metrics of input 1 (generated) against input 2 (real), both given in torch-fidelity's
-        `options`."""
-        extractor, values, found = self.extractor, {}, {}
-        generated = extract_featuresdict_from_input_id(1, extractor, **options)
-
-        def real():  # the real features, read once from torch-fidelity's cache (computed on a miss)
-            if "features" not in found:
-                found["features"] = extract_featuresdict_from_input_id_cached(2, extractor, **options)
-            return found["features"]
-
+    def measure(self, options: dict, real: Callable[[str], Entry]) -> dict[str, float]:
+        """The space's metrics of input 1 (generated, in torch-fidelity's `options`) against the real statistics
+        and features `real(layer)` gives."""
+        generated = extract_featuresdict_from_input_id(1, self.extractor, **options)
+        values = {}
         for name, layer in self.layers.items():
             measure = MEASURES[name]
             if name in values:
                 continue
             if measure == "fd":
-                stats = fid_input_id_to_statistics_cached(2, extractor, layer, **options)
-                mine = fid_featuresdict_to_statistics(generated, layer)
-                values[name] = frechet_distance(mine["mu"], mine["sigma"], stats["mu"], stats["sigma"])
-            elif measure == "kid":
-                values[name] = kid_featuresdict_to_metric(generated, real(), layer, **options)[
-                    torch_fidelity.KEY_METRIC_KID_MEAN
-                ]
-            elif measure == "isc":
+                stats, mine = real(layer), fid_featuresdict_to_statistics(generated, layer)
+                values[name] = frechet_distance(mine["mu"], mine["sigma"], stats.mu, stats.sigma)
+                continue
+            if measure == "isc":
                 values[name] = isc_featuresdict_to_metric(generated, layer, **options)[
                     torch_fidelity.KEY_METRIC_ISC_MEAN
                 ]
+                continue
+            reference = torch.from_numpy(real(layer).features)
+            both = {layer: generated[layer]}, {layer: reference}
+            if measure == "kid":
+                values[name] = kid_featuresdict_to_metric(*both, layer, **options)[torch_fidelity.KEY_METRIC_KID_MEAN]
             elif measure in ("precision", "recall"):  # Kynkäänniemi et al. 2019, by torch-fidelity: both in one pass
-                values.update(self._of_layer(layer, prc_featuresdict_to_metric(generated, real(), layer, **options)))
+                values.update(self._of_layer(layer, prc_featuresdict_to_metric(*both, layer, **options)))
             else:  # density and coverage (Naeem et al. 2020): both in one pass, the real radii computed once
-                reference = real()[layer]
                 if layer not in self.radii:
                     self.radii[layer] = kth_neighbour_radii(reference, DC_K)
                 values.update(
@@ -176,3 +187,26 @@ class Space:
             for n, lay in self.layers.items()
             if lay == layer and MEASURES[n] in measured
         }
+
+
+def real_statistics(space: Space, options: dict, path: Path | None, about: dict) -> dict[str, Entry]:
+    """The real images' (input 2 of `options`) statistics and features in each of `space`'s layers, keyed by the
+    space's name: read from ganrun's statistics file `path` when it is there, else computed and written to it
+    (None: not cached). `about`: the protocol written beside them."""
+    names = {space.name(layer): layer for layer in space.real_layers()}
+    if path is not None and path.is_file():
+        try:
+            found = statistics.read(path).entries
+            if set(names) <= set(found):
+                return found
+        except UsageError:  # a truncated cache file: computed again
+            pass
+    features = extract_featuresdict_from_input_id(2, space.extractor, **options)
+    entries = {}
+    for name, layer in names.items():
+        stats = fid_featuresdict_to_statistics(features, layer)
+        meta = {**about, "weights": space.weights_id, "resize": space.resize, "images": len(features[layer])}
+        entries[name] = Entry(stats["mu"], stats["sigma"], features[layer].numpy(), meta)
+    if path is not None:
+        statistics.write(path, entries)
+    return entries

@@ -11,7 +11,7 @@ from torch_fidelity.utils import create_feature_extractor
 
 from ganrun.base.errors import UsageError
 from ganrun.data.labelled import labelled_source
-from ganrun.quality import classifier, metrics
+from ganrun.quality import classifier, metrics, statistics
 from ganrun.quality.metrics import QualityMetrics
 from helpers.tiny_data import separable, write_mnist, write_separable_mnist
 
@@ -73,9 +73,11 @@ def test_other_files_get_another_classifier(tmp_path):
 
 
 def test_data_without_labels_is_one_line_naming_the_measures_it_can_use():
-    with pytest.raises(UsageError, match=r"need a labelled data set .*use fid, kid or isc") as error:
+    with pytest.raises(UsageError, match=r"need class labels.*dataset.labels=folders.*use fid or fd_dinov2") as error:
         classifier.classifier_for(None, "cpu")
     assert "\n" not in str(error.value)
+    with pytest.raises(UsageError, match=r"; or use --features inception$"):
+        classifier.classifier_for(None, "cpu", instead="or use --features inception")
 
 
 # ---------------------------------------------------------------- a torch-fidelity feature extractor
@@ -203,19 +205,19 @@ def test_the_test_split_is_the_reference_when_asked_and_is_cached_apart(first_pi
         scores["test"].protocols["classifier_fd"]["split"],
         scores["test"].protocols["classifier_fd"]["real_images"],
     ) == ("test", 30)
-    names = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
-    assert len(names) == 4 and sum("ganrun-mnist-key-test-" in n for n in names) == 2  # keyed apart
+    names = sorted(p.name for p in metrics.cache_root().glob("*.npz"))
+    assert len(names) == 2 and sum("ganrun-mnist-key-test-" in n for n in names) == 1  # keyed apart
 
 
 def test_the_real_features_are_cached_per_classifier(first_pixels, monkeypatch):
     real = images_with_features(design((50, 50), (10, 10)))
     QualityMetrics(["classifier_fd"], 4, real, "design").compute(lambda n: real)
-    names = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
-    assert len(names) == 2  # torch-fidelity's features and statistics of the real images
-    assert all(name.startswith("ganrun-design-") and "-first-pixels-" in name for name in names)
+    (path,) = metrics.cache_root().glob("*.npz")  # the real images' statistics and features, in ganrun's format
+    assert path.name.startswith("ganrun-design-")
+    assert statistics.read(path).entries["ganrun-classifier features"].about["weights"] == "first-pixels"
     monkeypatch.setattr(QualityMetrics, "_classifier", lambda self: (FirstPixels(), "another-classifier"))
     QualityMetrics(["classifier_fd"], 4, real, "design").compute(lambda n: real)
-    assert len(list(metrics.cache_root().glob("*.pt"))) == 4  # another classifier never reuses the statistics
+    assert len(list(metrics.cache_root().glob("*.npz"))) == 2  # another classifier never reuses the statistics
 
 
 # ---------------------------------------------------------------- offline, and data without labels
@@ -253,7 +255,7 @@ def test_data_without_labels_turns_the_classifier_metrics_off_with_one_line(capl
         assert quality.compute(lambda n: pytest.fail("generated images although no metric can be computed")) == {}
     assert not quality.enabled
     (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "use fid, kid or isc" in message and "\n" not in message
+    assert "dataset.labels=folders" in message and "metrics.names=[fid]" in message and "\n" not in message
 
 
 # ---------------------------------------------------------------- python -m ganrun.evaluate, offline

@@ -18,7 +18,7 @@ import torch_fidelity.utils
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
 from ganrun.base.errors import UsageError
-from ganrun.quality import metrics
+from ganrun.quality import metrics, statistics
 from ganrun.quality.metrics import QualityMetrics, frechet_distance, hub_weights_path
 from helpers.checkpoints import write_checkpoint
 from helpers.tiny_data import pattern
@@ -192,8 +192,11 @@ def test_grayscale_is_replicated_to_three_channels(real):
 def test_real_statistics_are_cached_on_disk_and_reused(random_weights, real, noise, extracted):
     first = QualityMetrics(["fid", "kid"], 32, real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
     assert extracted == [32, 32]  # generated, then real
-    cached = sorted(p.name for p in metrics.cache_root().glob("*.pt"))
-    assert len(cached) == 2 and all(name.startswith("ganrun-tiny-mnist-") for name in cached)  # features, FID stats
+    cached = sorted(metrics.cache_root().glob("*.npz"))  # one file of the space, in ganrun's statistics format
+    assert len(cached) == 1 and cached[0].name.startswith("ganrun-tiny-mnist-")
+    entry = statistics.read(cached[0]).entries["inception-v3-compat 192"]  # the tests' small FID layer
+    assert entry.features.shape == (32, 192) and entry.about["images"] == 32 and entry.about["split"] == "train"
+    assert entry.about["resize"] == "tensorflow" and entry.about["weights"] == metrics.file_id(random_weights)
 
     again = QualityMetrics(["fid", "kid"], 32, real, "tiny-mnist", random_weights).compute(lambda n: noise[:n])
     assert extracted == [32, 32, 32]  # only the generated images this time

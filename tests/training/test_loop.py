@@ -170,6 +170,10 @@ def test_data_without_labels_says_in_one_line_which_metrics_it_can_use(tmp_path)
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "classifier_fd: off" in line]
-    assert len(warnings) == 1 and "use fid, kid or isc" in warnings[0]
+    lines = (result.stdout + result.stderr).splitlines()
+    warnings = [i for i, line in enumerate(lines) if "classifier_fd: off" in line]
+    assert len(warnings) == 1 and "dataset.labels=folders" in lines[warnings[0]]
+    assert "metrics.names=[fid] or [fd_dinov2]" in lines[warnings[0]]
+    # Said at the start, before training (the run's first line after its parts are built), not after the last step.
+    assert warnings[0] < next(i for i, line in enumerate(lines) if "run folder" in line)
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "completed"
