@@ -54,7 +54,7 @@ def train(cfg: DictConfig, run_dir: Path, session: RunSession) -> Outcome:
     built = build(plan)  # 2. every part through Hydra
     validate(plan, built)  # 3. every rule that spans parts, in order
     parts, state = start(plan, built)  # the data opened, the weights of init= or of the checkpoint resumed
-    evaluate = make_evaluate(plan, parts) if plan.rank == 0 else None
+    evaluate = make_evaluate(plan, parts, session.status.set_aside) if plan.rank == 0 else None
     loss = type(parts.objective.loss).__name__
     log.info("run folder %s on %s: %d images, %s", run_dir, plan.device, parts.data.num_images, loss)
     session.started(plan.start, cfg.train.steps, plan.objective, plan.origin)

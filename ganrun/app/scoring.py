@@ -4,6 +4,7 @@ metrics are off); built after the parts, from the run's plan."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ganrun.app.resolve import Plan
 from ganrun.build import build_dataset
@@ -26,8 +27,8 @@ def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -
         return
     when = f"at step {every}" if every else "at the end of this run"
     log.info(
-        "metrics: the first evaluation (%s) trains the %s classifier for %s, once: about three minutes on a "
-        "2-core CPU; cached in %s for every later run",
+        "metrics: the first evaluation (%s) trains the %s classifier for %s, once (minutes on a CPU: its progress "
+        "and the time left are logged as it trains); cached in %s for every later run",
         when,
         source.name,
         ", ".join(name for name in names if name in CLASSIFIER),
@@ -35,9 +36,11 @@ def announce_first_classifier(names: list[str], dataset_cfg: dict, every: int) -
     )
 
 
-def make_evaluate(plan: Plan, parts: Parts):
+def make_evaluate(plan: Plan, parts: Parts, set_aside: Callable[[float], None] = lambda seconds: None):
     """The loop's `evaluate()`: the sampling generator's scores with their protocols, or None when metrics are off.
-    Which spaces can be had (weights, labels) is decided here, at the start, and said once."""
+    Which spaces can be had (weights, labels) is decided here, at the start, and said once. `set_aside(seconds)`
+    hears the time spent training the data set's classifier, once for every later run (status.json keeps it
+    apart from the run's own)."""
     cfg, device, dataset_cfg = plan.cfg, plan.device, plan.config["dataset"]
     if not cfg.metrics.names:
         return None
@@ -55,5 +58,11 @@ def make_evaluate(plan: Plan, parts: Parts):
     )
     decide_available(quality)  # what cannot be computed here is said now, not after the last step
     sampler = "ema" if parts.ema is not None else "raw"
-    # The same seeded noise at every evaluation, so differences come from the generator alone.
-    return lambda: quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)
+
+    def evaluate():
+        # The same seeded noise at every evaluation, so differences come from the generator alone.
+        scores = quality.compute(lambda n: generate(parts.sampler, n, cfg.seed, device), sampler)
+        set_aside(quality.classifier_training_s)
+        return scores
+
+    return evaluate

@@ -5,6 +5,7 @@ set (offline); against real images (their statistics cached) or statistics from 
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import lru_cache
@@ -132,6 +133,7 @@ class QualityMetrics:
         self.inception_resize = resize.check(inception_resize, self.options["inception_resize"])
         self.option, self.labelled, self.init = option, labelled, init
         self.classifier_record, self.classifier_path = None, None  # set when the classifier is loaded
+        self.classifier_training_s = 0.0  # spent training the data set's classifier in this process (cached after)
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
         if self.dinov2_weights is not None:
@@ -212,9 +214,13 @@ class QualityMetrics:
 
     def _classifier(self) -> tuple[torch.nn.Module, str]:
         """The data set's classifier as a torch-fidelity feature extractor (trained first if not cached), its id."""
+        cached = self.labelled is None or classifier.is_trained(self.labelled)
+        started = time.perf_counter()
         self.classifier_path, self.classifier_record = classifier.classifier_for(
             self.labelled, self.device, instead=self.options["instead_of_classifier"]
         )
+        if not cached:  # trained here, once, for every later run: a run's own time is told apart from it
+            self.classifier_training_s += time.perf_counter() - started
         return classifier.feature_extractor(self.classifier_path, self.device), self.classifier_record["id"]
 
     def prepare(self) -> None:

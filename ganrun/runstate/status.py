@@ -15,13 +15,16 @@ class RunStatus:
     A status that cannot be written (a full disk) is warned about once; the run goes on.
 
     A resumed run continues in its folder, so its status.json says what the run has cost so far: `wall_time_s` over
-    every leg (what a sweep's jobs are compared by), `leg_wall_time_s` of this process, and `legs`."""
+    every leg (what a sweep's jobs are compared by), `leg_wall_time_s` of this process, and `legs`. Time spent on work
+    that later runs reuse (training the data set's classifier, once) is kept apart, as `classifier_training_s`, so
+    that the first of a sweep's jobs is not the slowest for it."""
 
     def __init__(self, run_dir: Path, steps: int, enabled: bool = True):
         self.path, self.enabled = Path(run_dir) / "status.json", enabled
         self.started = time.time()
         earlier = self._read() if enabled else {}  # the legs before this one (a resumed run), or none
         self.earlier_s = float(earlier.get("wall_time_s") or 0.0)
+        self.aside_s = 0.0  # this leg's time on work later runs reuse (set_aside)
         now = datetime.now().isoformat(timespec="seconds")
         self.fields = {
             "status": "running",
@@ -44,8 +47,13 @@ class RunStatus:
             return {}
         return found if isinstance(found, dict) else {}
 
+    def set_aside(self, seconds: float, what: str = "classifier_training_s") -> None:
+        """`seconds` of this leg went to work later runs reuse: counted under `what`, not in the run's wall time."""
+        self.aside_s = seconds
+        self.fields[what] = round(seconds, 3)
+
     def update(self, **fields) -> None:
-        leg = time.time() - self.started
+        leg = time.time() - self.started - self.aside_s
         self.fields.update(fields, wall_time_s=round(self.earlier_s + leg, 3), leg_wall_time_s=round(leg, 3))
         if not self.enabled:
             return
