@@ -117,3 +117,46 @@ def test_the_readmes_first_run_and_sample_commands_work_again_in_the_same_folder
         if round_ == 2:
             assert f"taking the newest, {runs[-1].relative_to(tmp_path)} " in drawn.stdout + drawn.stderr
         assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def documented_runs() -> list[tuple[str, list[str]]]:
+    """(where, overrides) of every `python -m ganrun …` training command in the README and the guides: the lines of
+    their bash blocks (continued with a backslash) and the commands in their tables' cells."""
+    found = []
+    for guide in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
+        text = guide.read_text()
+        blocks = "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S)).replace("\\\n", " ")
+        lines = [line.split("  #")[0].strip() for line in blocks.splitlines()]
+        lines += re.findall(r"`(python -m ganrun [^`]*)`", text)
+        for line in lines:
+            if line.startswith("python -m ganrun ") and not re.search(r"…|\.\.\.|<|\$|PATH|FOLDER", line):
+                found.append((guide.name, shlex.split(line)[3:]))
+    return found
+
+
+def one_job(overrides: list[str]) -> list[str] | None:
+    """A sweep's overrides as one of its jobs (each key's first value), without -m; None for a search's spaces."""
+    if any(re.search(r"\b(tag|interval|choice|range)\(", o) for o in overrides):
+        return None
+    job = []
+    for override in overrides:
+        if override in ("-m", "--multirun"):
+            continue
+        key, _, value = override.partition("=")
+        job.append(f"{key}={value.split(',')[0]}" if "," in value and not value.startswith(("[", "{")) else override)
+    return job
+
+
+@pytest.mark.slow
+def test_every_documented_training_command_composes(tmp_path):
+    """Each command of the README and the guides composes as written (its keys, options and values exist): printed
+    with --cfg job, as one of its jobs for a sweep."""
+    runs = documented_runs()
+    assert len(runs) > 40
+    for where, overrides in runs:
+        job = one_job(overrides)
+        if job is None:
+            continue
+        job = [o for o in job if o not in ("--cfg", "job", "hydra")]
+        result = ganrun("--cfg", "job", *job, cwd=tmp_path, timeout=60)
+        assert result.returncode == 0, f"{where}: python -m ganrun {' '.join(overrides)}\n{result.stderr[-800:]}"

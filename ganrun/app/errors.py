@@ -56,6 +56,16 @@ def sweep_failure(exc: BaseException) -> str | None:
     return None
 
 
+def flags_apart(exc: BaseException) -> str | None:
+    """One line for Hydra's refusal of two of its modes at once (-m with --cfg), or None for any other error."""
+    if isinstance(exc, ValueError) and str(exc).startswith("Only one of --run, --multirun, --cfg"):
+        return (
+            "-m (a sweep) and --cfg (print the config and stop) do not go together; print one job's config with "
+            "python -m ganrun --cfg job and one value of each swept key, or drop --cfg to run the sweep"
+        )
+    return None
+
+
 def unwritable_folder(exc: OSError) -> str | None:
     """One line for a run or sweep folder that Hydra cannot create or write (read-only, foreign, full), or None
     for any other OSError."""
@@ -84,6 +94,8 @@ def reporting() -> Iterator[None]:
             raise
         exit_with(UsageError(line))
     except Exception as exc:
+        if user != "1" and (line := flags_apart(exc)) is not None:
+            exit_with(UsageError(line))
         if user == "1" or (line := sweep_failure(exc)) is None:
             raise
         print(f"Error: {line}", file=sys.stderr)
