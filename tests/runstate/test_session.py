@@ -5,6 +5,7 @@ checkpoint once there is room; status.json follows a running run; log lines are 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -71,11 +72,19 @@ def mounted_tmpfs(where: Path, size: str):
 
 
 def fill(disk: Path, leave: int) -> Path:
-    """A file that leaves `leave` bytes free on `disk`."""
+    """A file that leaves at most `leave` bytes free on `disk`. A run may be writing beside it, so the free space can
+    shrink while the file grows: it is written in pieces, and a full disk ends it (full is as small as it gets)."""
     filler = disk / "filler"
-    size = shutil.disk_usage(disk).free - leave
-    with open(filler, "wb") as f:
-        f.write(b"\0" * max(size, 0))
+    size = max(shutil.disk_usage(disk).free - leave, 0)
+    piece = b"\0" * 2**16
+    with open(filler, "wb", buffering=0) as f:
+        while size > 0:
+            try:
+                size -= f.write(piece[:size])
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+                break
     return filler
 
 
