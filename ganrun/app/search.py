@@ -78,7 +78,7 @@ def check_objective(cfg) -> str:
         model, given = dinov2.model_of(str(getattr(chosen.model, "value", chosen.model))), chosen.weights
         try:
             path = dinov2.weights_path(Path(given).expanduser() if given else None, model, "metrics.dinov2.weights=")
-            dinov2.read_weights(path, model, "metrics.dinov2.weights=")
+            dinov2.check_weights_file(path, model, "metrics.dinov2.weights=")
         except UsageError as exc:
             raise UsageError(
                 f"search.objective={name} cannot be computed: {exc}; or search with the offline yardstick: {OFFLINE}"

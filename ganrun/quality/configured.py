@@ -11,7 +11,7 @@ import torch
 from ganrun.base.errors import UsageError
 from ganrun.data.labelled import classifier_source
 from ganrun.quality import classifier, dinov2, inception, resize
-from ganrun.quality.metrics import CONFIG_OPTIONS, QualityMetrics, dataset_cache_key
+from ganrun.quality.metrics import CONFIG_OPTIONS, QualityMetrics, dataset_cache_key, file_id
 from ganrun.quality.reference import SPLITS, reference_images, reference_name
 
 log = logging.getLogger("ganrun")
@@ -76,8 +76,6 @@ def decide_available(quality: QualityMetrics) -> None:
 def weights_here(quality: QualityMetrics, kind: str) -> str | None:
     """An id of the weights of the space `kind` (found in the cache, given, or downloaded now), None for the
     classifier (trained at its first use); UsageError when the space cannot be had here."""
-    from ganrun.quality.metrics import file_id
-
     if kind == inception.EXTRACTOR:
         path = inception.weights_path(quality.inception_weights, quality.option)
         inception.check_weights_file(path, quality.option)  # also a truncated download in the hub cache
@@ -86,7 +84,7 @@ def weights_here(quality: QualityMetrics, kind: str) -> str | None:
         dinov2.require_timm()
         option = quality.options["dinov2_weights"]
         path = dinov2.weights_path(quality.dinov2_weights, quality.dinov2, option)
-        dinov2.read_weights(path, quality.dinov2, option)
+        dinov2.check_weights_file(path, quality.dinov2, option)
         return file_id(path)
     if quality.labelled is None:
         raise UsageError(classifier.no_labels(quality.options.get("instead_of_classifier")))

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ganrun.base.errors import UsageError
-from ganrun.quality.weights import OwnExtractor, download, read_state
+from ganrun.quality.weights import OwnExtractor, download, once_per_file, read_state
 
 SIDE = 224  # EDM2's and dgm-eval's input side: 16×16 patches of 14 px
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as DINOv2 was trained
@@ -105,6 +105,12 @@ def read_weights(path: Path, model: Model, option: str) -> dict:
             f"pos_embed: {found}); use {model.file}, or set metrics.dinov2.model to the network it holds"
         )
     return to_timm(state)
+
+
+@once_per_file
+def check_weights_file(path: Path, model: Model, option: str) -> None:
+    """UsageError in one line unless `path` holds DINOv2's `model` (read_weights, once per file)."""
+    read_weights(path, model, option)
 
 
 def weights_path(given: Path | None, model: Model, option: str) -> Path:

@@ -8,7 +8,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 
 from ganrun.base.errors import UsageError
 from ganrun.quality import resize
-from ganrun.quality.weights import download, read_state
+from ganrun.quality.weights import download, once_per_file, read_state
 
 EXTRACTOR = "inception-v3-compat"  # torch-fidelity's name for it, part of its cache file names
 
@@ -18,6 +18,7 @@ def hub_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(URL_INCEPTION_V3).path).name
 
 
+@once_per_file
 def check_weights_file(path: Path, option: str) -> None:
     """UsageError unless `path` holds a state dict of torch-fidelity's InceptionV3 (checked with weights_only)."""
     state = read_state(path, option, f"torch-fidelity's InceptionV3 weights ({hub_weights_path().name})")

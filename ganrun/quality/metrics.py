@@ -137,7 +137,7 @@ class QualityMetrics:
         if self.inception_weights is not None:
             inception.check_weights_file(self.inception_weights, option)
         if self.dinov2_weights is not None:
-            dinov2.read_weights(self.dinov2_weights, self.dinov2, self.options["dinov2_weights"])
+            dinov2.check_weights_file(self.dinov2_weights, self.dinov2, self.options["dinov2_weights"])
         spaces = [
             Space(
                 inception.EXTRACTOR,

@@ -12,6 +12,8 @@ import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 from PIL import Image
 
+from ganrun.base.errors import UsageError
+
 TENSORFLOW, CLEAN = "tensorflow", "clean"
 RESIZES = (TENSORFLOW, CLEAN)
 # What a protocol says of each, and clean-fid's name of the same resize (its files are named by it).
@@ -23,8 +25,6 @@ CLEANFID_MODES = {TENSORFLOW: "legacy_tensorflow", CLEAN: "clean"}
 
 
 def check(resize: str, option: str = "metrics.inception_resize=") -> str:
-    from ganrun.base.errors import UsageError
-
     if resize not in RESIZES:
         raise UsageError(f"{option}{resize} is not a resize; choose {' or '.join(RESIZES)}")
     return resize

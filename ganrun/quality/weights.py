@@ -1,6 +1,8 @@
 """What the feature spaces share about their networks: downloading weights once, reading a weights file checked
-with weights_only, and torch-fidelity's interface for ganrun's own feature extractors."""
+with weights_only (a check that runs once per file), and torch-fidelity's interface for ganrun's own feature
+extractors."""
 
+import functools
 import socket
 from pathlib import Path
 
@@ -40,6 +42,29 @@ def read_state(path: Path, option: str, wanted: str) -> dict:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise UsageError(f"{option}{path} is unreadable: {first.strip()}") from None
     return state if isinstance(state, dict) else {}
+
+
+_PASSED: set[tuple] = set()  # the checks passed in this process, keyed by the file's contents as its stat tells
+
+
+def once_per_file(check):
+    """`check(path, *args)` runs once for a file's contents: a run's start asks whether the weights are good in
+    several places (the metrics' options, the decision which spaces can be computed, a search's objective), and a
+    DINOv2 ViT-L file is 1.2 GB to read each time. A file rewritten since (another size or modification time) is
+    checked again; a failed check is not remembered."""
+
+    @functools.wraps(check)
+    def checked(path: Path, *args) -> None:
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return check(path, *args)  # missing: the check says so in its own words
+        key = (check.__qualname__, str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, args)
+        if key not in _PASSED:
+            check(path, *args)
+            _PASSED.add(key)
+
+    return checked
 
 
 class OwnExtractor(FeatureExtractorBase):

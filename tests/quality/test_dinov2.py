@@ -126,6 +126,20 @@ def test_a_file_of_another_network_is_refused_in_one_line(tmp_path, weights):
         assert message in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_given_weights_file_is_read_once_at_the_start_and_again_once_it_changes(tmp_path, monkeypatch):
+    path = random_dinov2_weights(tmp_path / "given")  # a file of this test's own: no other test has checked it
+    reads, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda file, *a, **k: reads.append(file) or load(file, *a, **k))
+    quality = QualityMetrics(["fd_dinov2"], 4, BLANK, "k", dinov2_model="vits14", dinov2_weights=str(path))
+    decide_available(quality)  # the start asks again, as a search's objective does: the 1.2 GB of ViT-L read once
+    QualityMetrics(["fd_dinov2"], 4, BLANK, "k", dinov2_model="vits14", dinov2_weights=str(path))
+    assert reads == [path] and quality.spaces[0].enabled
+
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)  # another file in its place is checked anew
+    with pytest.raises(UsageError, match="is not DINOv2's vits14"):
+        QualityMetrics(["fd_dinov2"], 4, BLANK, "k", dinov2_model="vits14", dinov2_weights=str(path))
+
+
 def test_missing_weights_offline_turn_the_space_off_at_the_start_with_one_warning(caplog, random_weights):
     real = torch.from_numpy(pattern(4, 28))
     quality = QualityMetrics(["fid", "fd_dinov2"], 4, real, "tiny", random_weights, dinov2_model="vits14")
