@@ -24,6 +24,7 @@ class RunStatus:
         self.started = time.time()
         earlier = self._read() if enabled else {}  # the legs before this one (a resumed run), or none
         self.earlier_s = float(earlier.get("wall_time_s") or 0.0)
+        self.earlier_aside_s = float(earlier.get("classifier_training_s") or 0.0)
         self.aside_s = 0.0  # this leg's time on work later runs reuse (set_aside)
         now = datetime.now().isoformat(timespec="seconds")
         self.fields = {
@@ -38,6 +39,8 @@ class RunStatus:
             "leg_started": now,
             "final": {},
         }
+        if self.earlier_aside_s:
+            self.fields["classifier_training_s"] = self.earlier_aside_s
         self._warned = False
 
     def _read(self) -> dict:
@@ -47,10 +50,11 @@ class RunStatus:
             return {}
         return found if isinstance(found, dict) else {}
 
-    def set_aside(self, seconds: float, what: str = "classifier_training_s") -> None:
-        """`seconds` of this leg went to work later runs reuse: counted under `what`, not in the run's wall time."""
+    def set_aside(self, seconds: float) -> None:
+        """`seconds` of this leg went to training the data set's classifier, which later runs reuse: counted in
+        `classifier_training_s` (over every leg), not in the run's wall time."""
         self.aside_s = seconds
-        self.fields[what] = round(seconds, 3)
+        self.fields["classifier_training_s"] = round(self.earlier_aside_s + seconds, 3)
 
     def update(self, **fields) -> None:
         leg = time.time() - self.started - self.aside_s

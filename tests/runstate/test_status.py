@@ -40,3 +40,16 @@ def test_training_the_classifier_is_kept_apart_from_the_runs_time(tmp_path, cloc
     run.update(step=10)
     found = written(tmp_path)
     assert (found["wall_time_s"], found["leg_wall_time_s"], found["classifier_training_s"]) == (30, 30, 930)
+
+
+def test_a_resumed_leg_keeps_the_classifiers_time_of_the_legs_before_it(tmp_path, clock):
+    first = RunStatus(tmp_path, 10)
+    clock[0] += 960
+    first.set_aside(930.0)
+    first.update(step=5)
+    second = RunStatus(tmp_path, 10)  # resumed: the classifier is cached now, this leg trains none
+    clock[0] += 25
+    second.set_aside(0.0)
+    second.update(step=10, status="completed")
+    found = written(tmp_path)
+    assert (found["wall_time_s"], found["leg_wall_time_s"], found["classifier_training_s"]) == (55, 25, 930)
