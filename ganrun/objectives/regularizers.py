@@ -80,21 +80,25 @@ class R1(Regularizer):
         self.gamma, self.every = gamma, every
         self.weight_on_device: torch.Tensor | None = None  # (γ/2)·every where a CUDA graph reads it
 
+    def _product(self) -> float:
+        # One expression for the number and the device tensor, so both are the same float (every·0.5·γ in this order).
+        return self.every * 0.5 * self.gamma
+
     def weight(self):
         """The penalty's weight, (γ/2)·every: a number, or the device tensor a captured step reads."""
-        return self.every * 0.5 * self.gamma if self.weight_on_device is None else self.weight_on_device
+        return self._product() if self.weight_on_device is None else self.weight_on_device
 
     def set_gamma(self, value: float) -> None:
         """A scheduled γ (in place, where a CUDA graph reads the weight)."""
         self.gamma = value
         if self.weight_on_device is not None:
-            self.weight_on_device.fill_(self.every * 0.5 * value)
+            self.weight_on_device.fill_(self._product())
 
     def weight_to_device(self, device: torch.device) -> None:
         """Keep the weight in a float32 tensor on `device`: float32 of the same product the number is, so that a
         graphed step multiplies by what an eager one does (a Python number enters a float32 product as float32)."""
         if self.weight_on_device is None:
-            self.weight_on_device = torch.tensor(self.every * 0.5 * self.gamma, dtype=torch.float32, device=device)
+            self.weight_on_device = torch.tensor(self._product(), dtype=torch.float32, device=device)
 
     def phase(self, critic_step):
         return critic_step % self.every == 0
