@@ -41,7 +41,7 @@ class Plan:
     schedules: dict[str, Schedule]  # the keys that move along training
     objective: str | None  # what a search optimizes (search.objective)
     resumed: tuple[Path, dict] | None = None  # the checkpoint this run continues
-    init: tuple[Path, dict] | None = None  # the checkpoint a new run takes its weights from (init=PATH)
+    init: tuple[str, dict] | None = None  # where a new run takes its weights from (init=PATH), and that state
     origin: dict | None = None  # where its weights started: {"path", "step", "weights"} (init=PATH), or None
     classes: list[str] | None = None  # the names of the classes a conditional model trains on
 
@@ -109,7 +109,7 @@ def settings_from(cfg: DictConfig, rank: int, world: int) -> Settings:
     )
 
 
-def load_init(cfg: DictConfig) -> tuple[Path, dict] | None:
+def load_init(cfg: DictConfig) -> tuple[str, dict] | None:
     """The weights `init.path` names (a checkpoint, a run folder, an export, hf://…, an R3GAN pickle: anything the
     tools take), loaded, or None without one."""
     if not cfg.init.path:
@@ -120,8 +120,7 @@ def load_init(cfg: DictConfig) -> tuple[Path, dict] | None:
         raise UsageError(f"init={cfg.init.path}: {exc}") from None
     if found is None:  # init=auto: the current folder's run, which has none
         raise UsageError(f"init={cfg.init.path} holds no checkpoint; give a checkpoint file or a trained run folder")
-    path, state = found
-    return path.absolute(), state
+    return found
 
 
 def record_origin(cfg: DictConfig, origin: dict | None) -> None:

@@ -57,6 +57,18 @@ def download(text: str) -> Path:
     return Path(folder) / hub.file if hub.file else Path(folder)
 
 
+def pinned(text: str, local: Path) -> str:
+    """`text` pinned to the commit it was read at (the snapshot folder of huggingface_hub's cache that `local` is
+    in): hf://user/repo@<commit>[/file], what a run started from it records, so that a later push to the repository
+    does not change what the record names."""
+    parts = local.parts
+    if "snapshots" not in parts[:-1]:
+        return text
+    commit = parts[len(parts) - 1 - parts[::-1].index("snapshots") + 1]
+    hub = parse(text)
+    return f"{SCHEME}{hub.repo_id}@{commit}" + (f"/{hub.file}" if hub.file else "")
+
+
 def push(folder: Path, repo_id: str, private: bool = False) -> str:
     """Upload an export folder to the Hub repository `repo_id` (created when new; private when asked); returns its
     address. No token or no network: one line, and the folder stays where it is."""

@@ -14,12 +14,13 @@ from ganrun.sharing.source import CHECKPOINT, RUN, resolve
 log = logging.getLogger("ganrun")
 
 
-def init_state(given: str, strict: bool, optimizers: bool) -> tuple[Path, dict] | None:
-    """The checkpoint-shaped state `init=given` starts from, and the path it was read from (None: init=auto found
-    none). An export without its critic starts a fresh critic only with init.strict=false; optimizer states come
-    from ganrun checkpoints only."""
+def init_state(given: str, strict: bool, optimizers: bool) -> tuple[str, dict] | None:
+    """Where `init=given` was read (an absolute path, or a Hub id pinned to its commit) and the checkpoint-shaped
+    state it starts from (None: init=auto found none). An export without its critic starts a fresh critic only with
+    init.strict=false; optimizer states come from ganrun checkpoints only."""
     if given == "auto":  # this run's own folder, as resume=auto
-        return load_resume_state(given, Path.cwd())
+        found = load_resume_state(given, Path.cwd())
+        return (str(found[0].absolute()), found[1]) if found is not None else None
     source = resolve(given)
     for note in source.notes:
         log.info("init: %s", note)
@@ -36,4 +37,4 @@ def init_state(given: str, strict: bool, optimizers: bool) -> tuple[Path, dict] 
             f"init.optimizers=true takes a ganrun checkpoint's optimizer states, and {source.label} ({source.kind}) "
             "holds none; drop init.optimizers"
         )
-    return source.path, state
+    return source.origin, state

@@ -48,6 +48,11 @@ class Source:
             return True
         return (self.state.get("exported") or {}).get("generator") == "ema"
 
+    @property
+    def origin(self) -> str:
+        """Where it was read, as a later command can name it again: the Hub id at the commit read, else the path."""
+        return hub.pinned(self.label, self.path) if self.kind == HUB else str(self.path.absolute())
+
     def beside(self, suffix: str) -> Path:
         """Where a tool writes a file about this generator (evaluate's scores): beside a checkpoint or a pickle, in
         an export folder, and in the current folder for a Hub repository (its cache is not ours to write in)."""

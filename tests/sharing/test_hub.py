@@ -2,6 +2,7 @@
 huggingface_hub's cache when the Hub cannot be reached, and without a cached copy it is one line; `--push` without a
 token, or without network, is one line and the export stays where it is."""
 
+import json
 import shutil
 
 import pytest
@@ -11,8 +12,9 @@ from ganrun import export as command
 from ganrun.base.errors import UsageError
 from ganrun.sharing import hub
 from ganrun.sharing.source import HUB, resolve
-from helpers.cli import REPO, assert_user_error, ganrun
+from helpers.cli import FAST, REPO, assert_user_error, ganrun
 from helpers.generators import family_checkpoint
+from helpers.runs import final_state
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -48,6 +50,21 @@ def test_a_repository_holding_an_r3gan_pickle_is_read_as_one(offline_hub):
     cache_repository(offline_hub, "someone/r3gan-tiny", [REPO / "tests" / "files" / "r3gan" / "tiny.pkl"])
     source = resolve("hf://someone/r3gan-tiny")
     assert source.state["config"]["model"]["widths"] == [16, 8, 8]
+
+
+def test_a_run_started_from_the_hub_records_the_repository_at_the_commit_it_read(tmp_path, offline_hub, tiny_mnist):
+    command.main([str(family_checkpoint(tmp_path / "run", "dcgan28")), str(tmp_path / "out"), "--critic"])
+    cache_repository(offline_hub, "someone/fashion-gan", (tmp_path / "out").iterdir())
+    args = ["dataset=mnist", f"dataset.root={tiny_mnist}", "dataset.download=false", *FAST, "model.z_dim=8",
+            "loss=bce", "train.steps=2", "hydra.run.dir=tuned", "init=hf://someone/fashion-gan"]  # fmt: skip
+    result = ganrun(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pinned = f"hf://someone/fashion-gan@{COMMIT}"  # not the cache folder, and not a name a later push moves
+    assert final_state(tmp_path / "tuned")["init"]["path"] == pinned
+    assert json.loads((tmp_path / "tuned" / "status.json").read_text())["init"]["path"] == pinned
+    assert resolve(pinned).origin == pinned  # read again at that commit
+    snapshot = offline_hub / "models--a--b" / "snapshots" / COMMIT
+    assert hub.pinned("hf://a/b/G.pkl", snapshot / "G.pkl") == f"hf://a/b@{COMMIT}/G.pkl"  # one pickle of several
 
 
 def test_an_uncached_repository_offline_is_one_line():

@@ -25,7 +25,7 @@ def test_an_export_without_its_critic_needs_init_strict_false(tmp_path):
         "critic afresh"
     )
     path, state = init_state(str(tmp_path / "out"), strict=False, optimizers=False)
-    assert path == tmp_path / "out" and state["critic"] == {} and state["step"] == 5
+    assert path == str(tmp_path / "out") and state["critic"] == {} and state["step"] == 5
 
 
 def test_optimizer_states_come_from_checkpoints_only(tmp_path):
