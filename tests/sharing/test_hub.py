@@ -52,6 +52,7 @@ def test_a_repository_holding_an_r3gan_pickle_is_read_as_one(offline_hub):
     assert source.state["config"]["model"]["widths"] == [16, 8, 8]
 
 
+@pytest.mark.slow
 def test_a_run_started_from_the_hub_records_the_repository_at_the_commit_it_read(tmp_path, offline_hub, tiny_mnist):
     command.main([str(family_checkpoint(tmp_path / "run", "dcgan28")), str(tmp_path / "out"), "--critic"])
     cache_repository(offline_hub, "someone/fashion-gan", (tmp_path / "out").iterdir())
