@@ -14,11 +14,16 @@ class NonFiniteWatch:
     """Per term, the first step with a NaN/inf value, tracked without a host sync; `check()` syncs.
 
     The step being trained lives on the device (`set_step` fills it once per step), so that `observe` copies
-    nothing from the host and a CUDA graph that captured it records the step of each replay."""
+    nothing from the host and a CUDA graph that captured it records the step of each replay. Each term keeps the
+    smallest step at which it was non-finite (NEVER until then): four small kernels per observed loss, which an
+    eager step launches for every loss (scripts/eager_profile.py counts them)."""
+
+    NEVER = 2**62
 
     def __init__(self, device: torch.device):
         self.device = device
         self.step = torch.zeros((), dtype=torch.long, device=device)
+        self._never = torch.full((), self.NEVER, dtype=torch.long, device=device)
         self._first_bad: dict[str, torch.Tensor] = {}
 
     def set_step(self, step: int) -> None:
@@ -29,9 +34,11 @@ class NonFiniteWatch:
         if first is None:
             if capturing():  # a tensor made inside a capture would be re-made by every replay
                 raise RuntimeError(f"{name} was first watched inside a CUDA graph capture; run one eager step first")
-            first = self._first_bad[name] = torch.full((), -1, dtype=torch.long, device=self.device)
-        bad = ~torch.isfinite(value.detach()).all()
-        first.copy_(torch.where(bad & (first < 0), self.step, first))
+            first = self._first_bad[name] = self._never.clone()
+        value = value.detach()
+        total = value if value.dim() == 0 else value.sum()  # a NaN or an inf anywhere makes the sum one
+        finite = (total - total) == 0  # 0 for every finite number, NaN for inf and NaN: isfinite in two kernels
+        torch.minimum(first, torch.where(finite, self._never, self.step), out=first)
 
     def first_bad(self) -> tuple[str, int] | None:
         """The earliest (term, step) that went non-finite, or None."""
@@ -39,7 +46,7 @@ class NonFiniteWatch:
             return None
         names = list(self._first_bad)
         steps = torch.stack([self._first_bad[n] for n in names]).tolist()
-        bad = [(step, name) for name, step in zip(names, steps) if step >= 0]
+        bad = [(step, name) for name, step in zip(names, steps) if step < self.NEVER]
         return (min(bad)[1], min(bad)[0]) if bad else None
 
 

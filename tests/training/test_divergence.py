@@ -8,7 +8,7 @@ from ganrun.objectives.losses import WGANGP
 from ganrun.runstate.checkpoint import Checkpointer
 from ganrun.runstate.loggers.run import RunInfo
 from ganrun.runstate.loggers.tensorboard import TensorBoardLogger
-from ganrun.training.divergence import DivergenceError, UpdateGuard, non_finite_parameters
+from ganrun.training.divergence import DivergenceError, NonFiniteWatch, UpdateGuard, non_finite_parameters
 from ganrun.training.loop import fit
 from ganrun.training.settings import Settings
 from helpers.parts import hooks, make_parts
@@ -61,6 +61,25 @@ def test_skip_drops_the_bad_updates_and_counts_them(tmp_path):
     assert outcome.step == 6
     assert outcome.values["train/skipped_updates"] == 2  # both critic updates of step 4
     assert non_finite_parameters(parts.generator, parts.critic) == []
+
+
+def test_the_watch_keeps_each_terms_first_non_finite_step():
+    watch, inf, nan = NonFiniteWatch(torch.device("cpu")), float("inf"), float("nan")
+    seen = {  # step: the values of each term then; an inf and a NaN count, a large finite value does not
+        1: {"loss/critic": 0.5, "loss/generator": 3e38},
+        2: {"loss/critic": -inf, "loss/generator": 1.0},
+        3: {"loss/critic": 0.1, "loss/generator": nan},
+        4: {"loss/critic": nan, "loss/generator": inf},
+    }
+    for step, values in seen.items():
+        watch.set_step(step)
+        for name, value in values.items():
+            watch.observe(name, torch.tensor(value))
+        assert watch.first_bad() == (None if step == 1 else ("loss/critic", 2))
+    vector = NonFiniteWatch(torch.device("cpu"))
+    vector.set_step(7)
+    vector.observe("per_sample", torch.tensor([1.0, inf, -inf, 2.0]))  # inf − inf: still one, at its step
+    assert vector.first_bad() == ("per_sample", 7)
 
 
 def test_non_finite_weights_are_named():
