@@ -12,7 +12,8 @@
 # under CUDA graphs, the CIFAR-10 preset's step time), compile (torch.compile rows, one repeat: each compiles anew;
 # the slowest, so last), r3gan_preset (experiment=r3gan_cifar10 at full size: images/s and peak memory of eager
 # fp32, bf16 + channels_last, CUDA graphs (its schedules included) and compile, each after warm-up, beside R3GAN's
-# reference code at the same widths in the same call). Seen on an H200 (2026-12-04): tests 34 s, bench28 238 s, bench32's dcgan rows about
+# reference code at the same widths in the same call), profile (an eager step's operators by the file that asked and
+# its time, beside the plain math: scripts/eager_profile.py). Seen on an H200 (2026-12-04): tests 34 s, bench28 238 s, bench32's dcgan rows about
 # 3 minutes and its resnet row past its 90 s limit, r3gan_small 1,500 fp32 steps 100 s; the whole does not fit one
 # 10-minute call: run the stages in two or three calls, e.g. `tests ddp bf16 r3gan`, then `bench28 bench32`, then
 # `compile`.
@@ -54,7 +55,7 @@ fi
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl || exit 1
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 GANRUN_CACHE=/tmp/ganrun-cache
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(tests r3gan_preset bench28 bench32 ddp bf16 r3gan compile)  # compile: the slowest
+[ ${#stages[@]} -eq 0 ] && stages=(tests r3gan_preset bench28 bench32 ddp bf16 r3gan profile compile)  # compile: the slowest
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
@@ -144,6 +145,14 @@ for stage in "${stages[@]}"; do
                 echo "reference batch $batch: exit $?"; grep -A3 '"images_per_s"' "$RES/r3gan_reference_b$batch.log"
             done
         fi ;;
+    profile)
+        # The eager step's operators by the file that asked, beside the plain math, and both timed uncounted: how
+        # much of the eager step on a GPU is ganrun's own host work (scripts/eager_profile.py).
+        for loss in bce wgan_gp; do for batch in 64 128; do
+            timeout 60 python3 scripts/eager_profile.py --device cuda --loss $loss --batch-size $batch --ema 0 \
+                --time-steps 50 --out "$RES/profile_${loss}_b$batch.json" > "$RES/profile_${loss}_b$batch.log" 2>&1
+            echo "profile $loss b$batch: exit $?"; head -n 4 "$RES/profile_${loss}_b$batch.log"
+        done; done ;;
     *) echo "unknown stage $stage"; exit 2 ;;
     esac
     echo "[$stage took $((SECONDS - start)) s]"
