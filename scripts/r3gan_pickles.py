@@ -21,13 +21,13 @@ import copy
 import json
 import pickle
 import sys
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's ganrun, installed or not
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from r3gan_checkout import put_on_path  # noqa: E402  (beside this script)
 
 from ganrun.build import generator_of  # noqa: E402
 from ganrun.sharing import r3gan_import  # noqa: E402
@@ -48,13 +48,7 @@ BATCH, SEED = 4, 0
 def load_r3gan(folder: str):
     """R3GAN's training.networks from `folder` (its default CUDA-named operators: on a CPU they run their reference
     implementations, as on a user's machine without a GPU)."""
-    sys.path.insert(0, str(Path(folder).resolve()))
-    try:
-        import pkg_resources  # noqa: F401  (torch_utils imports it; new setuptools has none)
-    except ImportError:
-        from packaging.version import parse
-
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    put_on_path(folder)
     import training.networks as networks
 
     return networks

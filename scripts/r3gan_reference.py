@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's ganrun, installed or not
 
 import torch  # noqa: E402
+from r3gan_checkout import put_on_path  # noqa: E402  (beside this script)
 
 from ganrun.base.commands import description  # noqa: E402
 from ganrun.models import r3gan  # noqa: E402
@@ -32,13 +32,7 @@ CIFAR10 = {"widths": [768] * 4, "blocks": [2] * 4, "cardinality": [96] * 4, "z_d
 
 def load_reference(folder: str):
     """R3GAN.Networks from `folder`, with the reference (non-CUDA) resamplers and biased activation bound."""
-    sys.path.insert(0, str(Path(folder).resolve()))
-    try:
-        import pkg_resources  # noqa: F401  (torch_utils imports it; new setuptools has none)
-    except ImportError:
-        from packaging.version import parse
-
-        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    put_on_path(folder)
     import R3GAN.FusedOperators as fused
     import R3GAN.Resamplers as resamplers
 
