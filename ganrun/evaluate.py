@@ -29,7 +29,7 @@ from ganrun.quality.names import NAMES
 from ganrun.quality.protocol import describe_all, origin_text
 from ganrun.quality.reference import SPLITS, held_out_split, reference_images, seeded_subset
 from ganrun.quality.resize import RESIZES
-from ganrun.sharing.source import Source, resolve, tool_parser
+from ganrun.sharing.source import Source, resolve_for_tool, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate
 
@@ -219,9 +219,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the KID subset note, download notes
     try:
-        source = resolve(args.checkpoint)
-        for note in source.notes:
-            print(note)
+        source = resolve_for_tool(args.checkpoint)
         result = evaluate(args, source)
         out = source.beside(".metrics.json")
         try:

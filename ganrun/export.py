@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ganrun.base.errors import UsageError, exit_with
 from ganrun.sharing import hub
-from ganrun.sharing.source import resolve, tool_parser
+from ganrun.sharing.source import resolve_for_tool, tool_parser
 from ganrun.sharing.writer import Options, export
 
 
@@ -48,9 +48,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        source = resolve(args.generator)
-        for note in source.notes:
-            print(note)
+        source = resolve_for_tool(args.generator)
         options = Options(raw=args.raw, critic=args.critic, onnx=args.onnx, repo_id=args.push)
         out = export(source, Path(args.out), options, force=args.force)
         print(f"exported {source.label} (step {source.state['step']}) to {out}: {', '.join(sorted(listing(out)))}")

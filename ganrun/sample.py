@@ -32,7 +32,7 @@ from ganrun.build import build_dataset
 from ganrun.models.conditional import trained_classes
 from ganrun.pictures.strips import MOVIES, write_rows
 from ganrun.runstate.loggers.grids import grid_pixels, save_grid
-from ganrun.sharing.source import Source, resolve, tool_parser
+from ganrun.sharing.source import Source, resolve_for_tool, tool_parser
 from ganrun.training.devices import pick_device
 from ganrun.training.sampling import generate_labelled, grid_samples, normal_noise
 
@@ -262,9 +262,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
-        source = resolve(args.checkpoint)
-        for note in source.notes:
-            print(note)
+        source = resolve_for_tool(args.checkpoint)
         generator = source.generator(device, use_ema=not args.no_ema)
         names = source.state.get("classes")  # what each label means, where the run knew it
         args.label = class_label(args.label, names)

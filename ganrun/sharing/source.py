@@ -82,6 +82,14 @@ def resolve(given: str | Path) -> Source:
     return _runs(path, text)
 
 
+def resolve_for_tool(given: str | Path) -> Source:
+    """resolve(given) for a command-line tool: what the user should be told (which run was taken) printed."""
+    source = resolve(given)
+    for note in source.notes:
+        print(note)
+    return source
+
+
 def tool_parser(prog: str, doc: str, dest: str = "checkpoint") -> argparse.ArgumentParser:
     """A tool's argument parser whose --help shows its whole docstring, with the GENERATOR argument every tool
     takes (what `resolve` reads) as `dest`."""
