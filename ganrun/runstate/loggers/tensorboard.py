@@ -19,16 +19,19 @@ HPARAM_METRICS = [*reported.HPARAM_COLUMNS, *(reported.metric(name) for name in 
 
 
 class TensorBoardLogger:
-    """One event stream per run folder; on resume, events past the resumed step are purged. An event file that
-    cannot be written (a full disk, a read-only folder) is a one-line StorageError."""
+    """One event stream per run folder; on resume (or a start over), events past the resumed step are purged. An
+    event file that cannot be written (a full disk, a read-only folder) is a one-line StorageError."""
 
     def __init__(self, run: RunInfo):
         self.run_dir, self.step, self.failed = str(run.run_dir), run.resumed_step, False
         self.writer: EventFile | None = None
         with self._writing():
-            # purge_step drops events logged after the checkpoint by a run that died later,
-            # so the resumed curve has no overlap and no gap.
-            self.writer = EventFile(self.run_dir, purge_step=run.resumed_step + 1 if run.resumed_step else None)
+            # purge_step drops events logged after the checkpoint by a run that died later, so the resumed curve
+            # has no overlap and no gap; also from step 1 where a run starts over in a folder that holds events (a
+            # requeued job killed before its first checkpoint), as the CSV logger drops those rows.
+            earlier = any(Path(self.run_dir).glob("events.out.tfevents.*"))
+            purge = run.resumed_step + 1 if run.resumed_step or earlier else None
+            self.writer = EventFile(self.run_dir, purge_step=purge)
         self.session = bool(run.hparams)  # an HParams session, ended when the run completes
         if self.session:
             self.hparams(run.hparams, HPARAM_METRICS)
